@@ -1,0 +1,123 @@
+"""The adapter registry: a YAML/JSON file that maps each role to an adapter folder.
+
+The file looks like::
+
+    adapters:
+      policy:  {path: ./policy, base_model: Qwen/Qwen2.5-Coder-1.5B-Instruct, rank: 16}
+      asker:   {path: ./asker,  base_model: Qwen/Qwen2.5-Coder-1.5B-Instruct, rank: 8}
+
+Relative paths resolve against the registry file's folder. Validation happens here,
+before any engine sees an adapter, so a broken registry fails at start-up (and at the
+admin endpoint) with a sentence that says what to fix, not deep inside vLLM.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+
+from app.errors import AdapterError
+
+Role = Literal["policy", "asker", "truster"]
+ROLES: tuple[str, ...] = get_args(Role)
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """One role's adapter, after validation."""
+
+    role: str
+    path: Path
+    base_model: str
+    rank: int
+
+
+def same_base_model(declared: str, served: str) -> bool:
+    """Whether an adapter's declared base is the served model.
+
+    Paths compare resolved; hub-style names compare case-insensitively and also match a
+    served folder of the same final name (a prepared copy of that model).
+    """
+    if declared == served:
+        return True
+    declared_path, served_path = Path(declared).expanduser(), Path(served).expanduser()
+    if declared_path.exists() and served_path.exists():
+        return declared_path.resolve() == served_path.resolve()
+    declared_name = declared.rstrip("/").rsplit("/", 1)[-1].lower()
+    served_name = served.rstrip("/").rsplit("/", 1)[-1].lower()
+    return declared_name == served_name
+
+
+def validate_adapter(
+    role: str, path: Path, base_model: str, rank: int, *, served_model: str, max_lora_rank: int
+) -> AdapterSpec:
+    """Check one adapter against the served model and the engine's LoRA limits."""
+    if role not in ROLES:
+        raise AdapterError(f"Unknown adapter role {role!r}; roles are {', '.join(ROLES)}.")
+    if not path.is_dir():
+        raise AdapterError(f"Adapter for role {role!r}: folder {path} does not exist.")
+    config_file = path / ADAPTER_CONFIG
+    if not config_file.is_file():
+        raise AdapterError(f"Adapter for role {role!r}: {config_file} is missing.")
+    if not any((path / name).is_file() for name in ADAPTER_WEIGHTS):
+        raise AdapterError(
+            f"Adapter for role {role!r}: no weights in {path} "
+            f"(expected one of {', '.join(ADAPTER_WEIGHTS)})."
+        )
+    if not same_base_model(base_model, served_model):
+        raise AdapterError(
+            f"Adapter for role {role!r} was trained on base model {base_model!r}, "
+            f"but this service serves {served_model!r}."
+        )
+    try:
+        file_rank = int(json.loads(config_file.read_text())["r"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AdapterError(f"Adapter for role {role!r}: {config_file} has no valid rank 'r'.") from exc
+    if file_rank != rank:
+        raise AdapterError(
+            f"Adapter for role {role!r}: the registry says rank {rank}, "
+            f"but {config_file} says r={file_rank}."
+        )
+    if rank > max_lora_rank:
+        raise AdapterError(
+            f"Adapter for role {role!r} has rank {rank}, above max_lora_rank={max_lora_rank}; "
+            "raise SCISERVE_MAX_LORA_RANK or use a smaller adapter."
+        )
+    return AdapterSpec(role=role, path=path.resolve(), base_model=base_model, rank=rank)
+
+
+def load_registry(file: Path, *, served_model: str, max_lora_rank: int) -> dict[str, AdapterSpec]:
+    """Read and validate a registry file; every problem is an `AdapterError`."""
+    if not file.is_file():
+        raise AdapterError(f"Adapter registry {file} does not exist.")
+    try:
+        raw: Any = yaml.safe_load(file.read_text())
+    except yaml.YAMLError as exc:
+        raise AdapterError(f"Adapter registry {file} is not valid YAML/JSON: {exc}") from exc
+    entries = raw.get("adapters") if isinstance(raw, dict) else None
+    if not isinstance(entries, dict):
+        raise AdapterError(f"Adapter registry {file} needs a mapping under 'adapters'.")
+    specs: dict[str, AdapterSpec] = {}
+    for role, entry in entries.items():
+        if not isinstance(entry, dict) or not {"path", "base_model", "rank"} <= entry.keys():
+            raise AdapterError(
+                f"Adapter registry {file}: role {role!r} needs 'path', 'base_model' and 'rank'."
+            )
+        path = Path(str(entry["path"])).expanduser()
+        if not path.is_absolute():
+            path = file.parent / path
+        specs[role] = validate_adapter(
+            str(role),
+            path,
+            str(entry["base_model"]),
+            int(entry["rank"]),
+            served_model=served_model,
+            max_lora_rank=max_lora_rank,
+        )
+    return specs

@@ -1,0 +1,1 @@
+"""sciserve gateway: settings, wire schemas, queue, answer checking and the HTTP app."""

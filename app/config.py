@@ -1,0 +1,81 @@
+"""One `Settings` object, read from `SCISERVE_*` environment variables.
+
+Every knob an operator may turn lives here, so the README's settings table and the
+code cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EngineKind = Literal["vllm", "hf", "openai"]
+
+
+class Settings(BaseSettings):
+    """Service configuration. Defaults run the embedded service on a CPU box."""
+
+    model_config = SettingsConfigDict(env_prefix="SCISERVE_", env_file=None, extra="ignore")
+
+    # --- model and engine ---
+    model: str | None = Field(
+        default=None,
+        description="Hugging Face model folder to serve. Unset: the prepared demo model.",
+    )
+    demo_model: Literal["qwen2.5-coder-1.5b", "qwen2.5-coder-0.5b"] = "qwen2.5-coder-1.5b"
+    engine: EngineKind = "vllm"
+    engine_url: str | None = Field(
+        default=None, description="Base URL of an OpenAI-compatible `vllm serve` (engine=openai)."
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    max_model_len: int = Field(default=4096, ge=256)
+    kv_cache_bytes: int = Field(
+        default=1 << 30, ge=1 << 24, description="KV cache size; CPU start-up fails without it."
+    )
+    cpu_reserved_cores: int | None = Field(
+        default=None,
+        ge=0,
+        description="vLLM CPU cores kept for the runtime. Unset: 0 for real models, vLLM's "
+        "default for tiny ones (measured faster each way).",
+    )
+    enforce_eager: bool = True
+    max_num_seqs: int = Field(default=64, ge=1)
+    enable_lora: bool = True
+    max_lora_rank: int = Field(default=16, ge=1)
+    max_loras: int = Field(
+        default=4,
+        ge=2,
+        description="LoRA slots. Kept at least (adapters in use + 1): vLLM CPU LoRA slot -1 bug.",
+    )
+    adapter_registry: Path | None = Field(
+        default=None, description="YAML/JSON file mapping roles to adapter folders."
+    )
+
+    # --- gateway ---
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    admin_key: SecretStr | None = Field(
+        default=None, description="Key for /admin endpoints. Unset: admin endpoints refuse all."
+    )
+    default_max_tokens: int = Field(default=1024, ge=1)
+    default_timeout_s: float = Field(default=300.0, gt=0)
+    worker_concurrency: int = Field(
+        default=32, ge=1, description="Jobs one worker runs at once; keeps the engine batch full."
+    )
+    queue_max_depth: int = Field(default=1024, ge=1)
+    result_ttl_s: float = Field(default=3600.0, gt=0)
+
+    # --- paths ---
+    cache_dir: Path | None = Field(
+        default=None, description="Where prepared models live. Unset: the user cache dir."
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings read once per process; tests build their own `Settings` instead."""
+    return Settings()

@@ -1,0 +1,37 @@
+"""Prometheus metrics of the gateway and the worker, all named `sciserve_*`.
+
+Label values come from closed sets (strategy names, outcomes, token kinds, roles), so
+no client input can grow the number of series.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+REQUEST_OUTCOMES = ("ok", "invalid", "rejected", "timeout", "error")
+
+REQUESTS = Counter(
+    "sciserve_requests_total",
+    "Solve requests by strategy and outcome (ok, invalid, rejected, timeout, error).",
+    ["strategy", "outcome"],
+)
+REQUEST_DURATION = Histogram(
+    "sciserve_request_duration_seconds",
+    "End-to-end /solve latency, queue wait included.",
+    ["strategy"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 300),
+)
+ENGINE_TOKENS = Counter(
+    "sciserve_engine_tokens_total",
+    "Tokens through the engine by kind (prompt, completion).",
+    ["kind"],
+)
+ENGINE_CALLS = Counter(
+    "sciserve_engine_calls_total",
+    "Engine generate requests; one request with n=K counts once.",
+)
+ADAPTER_LOADED = Gauge(
+    "sciserve_adapter_loaded",
+    "1 when the role's LoRA adapter is loaded, 0 when the role falls back to the base model.",
+    ["role"],
+)

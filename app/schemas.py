@@ -1,0 +1,155 @@
+"""Wire models of the public contract (DESIGN §2). Only pydantic models live here.
+
+Every request model forbids unknown fields, so a typo in a client surfaces as a 422
+naming the field instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_PROBLEM_CHARS = 20_000
+MAX_SAMPLES = 64
+MAX_ATTEMPTS = 4
+
+
+class Strict(BaseModel):
+    """Base for request models: unknown fields are an error, not a silent no-op."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Strategy(Strict):
+    """How the worker spends inference-time compute on one problem."""
+
+    tools: Literal["auto", "never", "always"] = "auto"
+    think: bool = False
+    attempts: int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
+    samples: int = Field(default=1, ge=1, le=MAX_SAMPLES)
+    art: bool = False
+    few_shot: int = Field(default=0, ge=0, le=16)
+
+    @property
+    def name(self) -> str:
+        """A bounded label for metrics: which generate mode ran, never free text."""
+        if self.art:
+            return "art"
+        if self.think:
+            return "think"
+        if self.samples > 1:
+            return "vote"
+        if self.attempts > 1:
+            return "selfcorrect"
+        return "direct"
+
+
+AnswerType = Literal["auto", "number", "choice", "expression", "text"]
+
+
+class SolveRequest(Strict):
+    """`POST /solve` and `POST /jobs` body."""
+
+    problem: str = Field(min_length=1, max_length=MAX_PROBLEM_CHARS)
+    options: list[str] | None = Field(default=None, min_length=2, max_length=26)
+    answer_type: AnswerType = "auto"
+    strategy: Strategy = Field(default_factory=Strategy)
+    tools: list[str] | None = None
+    reference: str | None = Field(default=None, max_length=MAX_PROBLEM_CHARS)
+    max_tokens: int | None = Field(default=None, ge=1, le=32_768)
+    timeout_s: float | None = Field(default=None, gt=0, le=3600)
+    return_trace: bool = False
+    reveal_thoughts: bool = False
+
+
+class Usage(BaseModel):
+    """Token accounting; hidden-thought and tool tokens are counted apart (DESIGN §2)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    thought_tokens: int = 0
+    tool_tokens: int = 0
+    engine_calls: int = 0
+
+    def add(self, other: Usage) -> None:
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class Timings(BaseModel):
+    """Seconds spent waiting in the queue, running, and end to end."""
+
+    queue_s: float = 0.0
+    run_s: float = 0.0
+    total_s: float = 0.0
+
+
+class TraceEvent(BaseModel):
+    """One stage's record; stages append these in order."""
+
+    stage: str
+    role: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    duration_s: float = 0.0
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class SolveResult(BaseModel):
+    """`POST /solve` response and the `result` of a finished job."""
+
+    id: str
+    answer: str | None
+    answer_text: str
+    correct: bool | None = None
+    used_tools: list[str] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    timings: Timings = Field(default_factory=Timings)
+    trace: list[TraceEvent] | None = None
+
+
+class JobState(StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class JobStatus(BaseModel):
+    """`GET /jobs/{id}` response."""
+
+    id: str
+    status: JobState
+    result: SolveResult | None = None
+    error: str | None = None
+
+
+class JobAccepted(BaseModel):
+    """`POST /jobs` 202 response."""
+
+    id: str
+
+
+class AdapterLoad(Strict):
+    """`POST /admin/adapters` body: put an adapter behind a role at runtime."""
+
+    role: Literal["policy", "asker", "truster"]
+    path: str = Field(min_length=1)
+    base_model: str = Field(min_length=1)
+    rank: int = Field(ge=1)
+
+
+class AdapterInfo(BaseModel):
+    role: str
+    path: str | None
+    rank: int | None
+    loaded: bool
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx body: one readable sentence plus, for 422, where it went wrong."""
+
+    detail: str
+    errors: list[dict[str, Any]] | None = None

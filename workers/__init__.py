@@ -1,0 +1,1 @@
+"""Worker side: engines, the solve pipeline and the loop that claims jobs."""

