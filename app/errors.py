@@ -74,8 +74,10 @@ def validation_message(exc: RequestValidationError) -> str:
     """One sentence naming each bad field, e.g. `body.strategy.samples: ...`."""
     parts = []
     for error in exc.errors():
-        if error.get("type") == "json_invalid":
-            parts.append("the request body is not valid JSON")
+        if error.get("type") == "json_invalid" or (
+            error.get("type") == "model_attributes_type" and tuple(error.get("loc", ())) == ("body",)
+        ):
+            parts.append("the request body must be a JSON object")
         else:
             parts.append(f"{_location(error)}: {error.get('msg', 'invalid value')}")
     return "Invalid request: " + "; ".join(parts) + "."

@@ -124,6 +124,7 @@ class JobStatus(BaseModel):
     status: JobState
     result: SolveResult | None = None
     error: str | None = None
+    error_code: Literal["timeout", "worker_error", "shutdown"] | None = None
 
 
 class JobAccepted(BaseModel):

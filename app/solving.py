@@ -1,0 +1,48 @@
+"""Gateway-side solving: enqueue, wait for the worker's outcome, and count it.
+
+`/solve` is synchronous only for the client: it is the same queued job as
+`POST /jobs`, so a gateway-side timeout leaves the job running and pollable.
+"""
+
+from __future__ import annotations
+
+import time
+
+from app.config import Settings
+from app.errors import JobFailedError, JobTimeoutError, QueueFullError
+from app.metrics import REQUEST_DURATION, REQUESTS
+from app.queue import JobQueue
+from app.schemas import JobState, SolveRequest, SolveResult
+
+# The worker enforces the job timeout; the gateway waits a little longer so the
+# worker's own outcome (with its reason) normally arrives first.
+WAIT_GRACE_S = 5.0
+
+
+async def submit(queue: JobQueue, request: SolveRequest) -> str:
+    """Enqueue, counting a refusal under backpressure."""
+    try:
+        return await queue.submit(request)
+    except QueueFullError:
+        REQUESTS.labels(strategy=request.strategy.name, outcome="rejected").inc()
+        raise
+
+
+async def solve_and_wait(queue: JobQueue, request: SolveRequest, settings: Settings) -> SolveResult:
+    strategy = request.strategy.name
+    started = time.perf_counter()
+    job_id = await submit(queue, request)
+    timeout = (request.timeout_s or settings.default_timeout_s) + WAIT_GRACE_S
+    status = await queue.wait(job_id, timeout)
+    REQUEST_DURATION.labels(strategy=strategy).observe(time.perf_counter() - started)
+    if status.status == JobState.succeeded and status.result is not None:
+        REQUESTS.labels(strategy=strategy, outcome="ok").inc()
+        return status.result
+    if status.status == JobState.failed and status.error_code != "timeout":
+        REQUESTS.labels(strategy=strategy, outcome="error").inc()
+        raise JobFailedError(f"Job {job_id} failed: {status.error}")
+    REQUESTS.labels(strategy=strategy, outcome="timeout").inc()
+    raise JobTimeoutError(
+        status.error
+        or f"Job {job_id} did not finish in {timeout:g} s; poll GET /jobs/{job_id} for it."
+    )

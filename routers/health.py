@@ -1,0 +1,32 @@
+"""Liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.deps import Readiness, get_readiness
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is up (the engine may still be loading)."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(readiness: Readiness = Depends(get_readiness)) -> JSONResponse:
+    """Ready when the engine is loaded and healthy; 503 with the reason otherwise."""
+    ready, reason = await readiness.readiness()
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "detail": reason},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,147 @@
+"""A remote engine: an existing OpenAI-compatible `vllm serve`, reached over HTTP.
+
+Prompts are rendered to token ids here, with the same chat template as the other
+engines, and sent to `/v1/completions` as ids, so token counts and parity hold.
+Adapters are vLLM's runtime LoRA modules, named by role (the server needs
+VLLM_ALLOW_RUNTIME_LORA_UPDATING=True for load/unload).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from adapters.registry import AdapterSpec
+from app.errors import AdapterError
+from workers.engines.base import (
+    AdapterSlots,
+    Completion,
+    GenerationRequest,
+    record_usage,
+    render_prompt_ids,
+)
+
+# Only failures to reach the server are retried; an HTTP error answer is final.
+_retry_connect = retry(
+    retry=retry_if_exception_type((httpx.ConnectError, httpx.ConnectTimeout)),
+    stop=stop_after_attempt(4),
+    wait=wait_exponential(multiplier=0.2, max=2),
+    reraise=True,
+)
+
+
+class OpenAIEngine:
+    """`Engine` over an OpenAI-compatible completions endpoint."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        adapters: Sequence[AdapterSpec] = (),
+        *,
+        timeout_s: float = 600.0,
+        max_loras: int | None = None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.model_name = model
+        self._initial_adapters = list(adapters)
+        self._slots = AdapterSlots(max_loras)
+        self._client = httpx.AsyncClient(base_url=self.base_url, timeout=timeout_s)
+        self._served_name: str | None = None
+        self._tokenizer: Any = None
+
+    @_retry_connect
+    async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return await self._client.post(path, json=body)
+
+    async def start(self) -> None:
+        from transformers import AutoTokenizer
+
+        response = await _retry_connect(self._client.get)("/v1/models")
+        response.raise_for_status()
+        models = [m["id"] for m in response.json()["data"] if m.get("parent") is None]
+        if not models:
+            raise RuntimeError(f"{self.base_url} serves no base model.")
+        self._served_name = models[0]
+        self._tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, self.model_name)
+        for spec in self._initial_adapters:
+            await self.load_adapter(spec)
+
+    def _model_for(self, role: str | None) -> str:
+        entry = self._slots.get(role)
+        if entry is None:
+            assert self._served_name is not None, "engine not started"
+            return self._served_name
+        return entry[0].role
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        completions = list(await asyncio.gather(*(self._generate_one(r) for r in requests)))
+        record_usage(completions)
+        return completions
+
+    async def _generate_one(self, request: GenerationRequest) -> Completion:
+        prompt_ids = render_prompt_ids(self._tokenizer, request)
+        s = request.sampling
+        body: dict[str, Any] = {
+            "model": self._model_for(request.role),
+            "prompt": prompt_ids,
+            "n": request.n,
+            "max_tokens": s.max_tokens,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "return_token_ids": True,
+            "skip_special_tokens": True,
+        }
+        if s.seed is not None:
+            body["seed"] = s.seed
+        if s.stop:
+            body["stop"] = list(s.stop)
+        response = await self._post("/v1/completions", body)
+        if response.status_code >= 400:
+            raise RuntimeError(
+                f"Remote engine answered {response.status_code}: {response.text[:500]}"
+            )
+        choices = sorted(response.json()["choices"], key=lambda c: c["index"])
+        return Completion(
+            texts=[c["text"] for c in choices],
+            token_ids=[list(c.get("token_ids") or []) for c in choices],
+            prompt_tokens=len(prompt_ids),
+            finish_reasons=[c.get("finish_reason") for c in choices],
+        )
+
+    async def load_adapter(self, spec: AdapterSpec) -> None:
+        self._slots.check_room(spec.role)
+        if self._slots.get(spec.role) is not None:
+            await self.unload_adapter(spec.role)
+        response = await self._post(
+            "/v1/load_lora_adapter", {"lora_name": spec.role, "lora_path": str(spec.path)}
+        )
+        if response.status_code >= 400:
+            raise AdapterError(
+                f"The remote engine refused adapter {spec.path}: {response.text[:300]}"
+            )
+        self._slots.add(spec, self._slots.next_id())
+
+    async def unload_adapter(self, role: str) -> None:
+        self._slots.remove(role)
+        await self._post("/v1/unload_lora_adapter", {"lora_name": role})
+
+    def adapters(self) -> dict[str, AdapterSpec]:
+        return self._slots.specs()
+
+    async def health(self) -> bool:
+        try:
+            response = await self._client.get("/health")
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,98 @@
+"""The embedded worker: engine, pipeline and loop living inside the gateway process.
+
+It also answers the gateway's two questions about the engine, without the gateway
+ever touching the engine: "are you ready?" and "load/unload this adapter".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Literal
+
+from adapters.registry import validate_adapter
+from app.config import Settings
+from app.queue import JobQueue
+from app.schemas import AdapterInfo, AdapterLoad
+from workers.engines.base import Engine
+from workers.loop import run_worker
+from workers.pipeline import SolvePipeline
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedWorker:
+    """One worker over one engine, started in the background so /healthz answers
+    while the model loads, and /readyz turns true once it can serve."""
+
+    def __init__(self, engine: Engine, queue: JobQueue, settings: Settings):
+        self.engine = engine
+        self.queue = queue
+        self.settings = settings
+        self.state: Literal["starting", "ready", "failed"] = "starting"
+        self.error: str | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Load the engine, then claim jobs until stopped."""
+        try:
+            await self.engine.start()
+        except Exception as exc:
+            log.exception("engine failed to start")
+            self.state, self.error = "failed", f"The engine failed to start: {exc}"
+            return
+        pipeline = SolvePipeline(self.engine, self.settings.default_max_tokens)
+        self.state = "ready"
+        await run_worker(
+            self.queue,
+            pipeline,
+            concurrency=self.settings.worker_concurrency,
+            default_timeout_s=self.settings.default_timeout_s,
+        )
+
+    def start_background(self) -> None:
+        self._task = asyncio.create_task(self.start())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.engine.close()
+
+    async def readiness(self) -> tuple[bool, str]:
+        if self.state != "ready":
+            return False, self.error or "The engine is still loading."
+        if not await self.engine.health():
+            return False, "The engine does not answer its health check."
+        return True, "ready"
+
+    # --- adapter administration (app.deps.AdapterAdmin) ---
+    async def load_adapter(self, body: AdapterLoad) -> AdapterInfo:
+        spec = validate_adapter(
+            body.role,
+            Path(body.path).expanduser(),
+            body.base_model,
+            body.rank,
+            served_model=self.engine.model_name,
+            max_lora_rank=self.settings.max_lora_rank,
+        )
+        await self.engine.load_adapter(spec)
+        return AdapterInfo(role=spec.role, path=str(spec.path), rank=spec.rank, loaded=True)
+
+    async def unload_adapter(self, role: str) -> None:
+        await self.engine.unload_adapter(role)
+
+    def list_adapters(self) -> list[AdapterInfo]:
+        from adapters.registry import ROLES
+
+        loaded = self.engine.adapters()
+        return [
+            AdapterInfo(
+                role=role,
+                path=str(loaded[role].path) if role in loaded else None,
+                rank=loaded[role].rank if role in loaded else None,
+                loaded=role in loaded,
+            )
+            for role in ROLES
+        ]
