@@ -27,7 +27,7 @@ _ANSWER_IS = re.compile(
 )
 _NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|-?\.\d+")
 _FRACTION = re.compile(r"^\s*(-?)\\[dt]?frac\{\s*(-?[\d.]+)\s*\}\{\s*(-?[\d.]+)\s*\}")
-_PLAIN_FRACTION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)(?![\d.])")
+_PLAIN_FRACTION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*/\s*(\d+(?:\.\d+)?)(?!\d|\.\d)")
 _LETTER = re.compile(r"^[\s(\[*{$]*([A-Z])(?![A-Za-z])")
 
 
@@ -164,7 +164,7 @@ def is_correct(answer: str | None, reference: str, answer_type: ResolvedType,
     if answer is None:
         return False
     if answer_type == "choice":
-        expected = parse_choice(reference, options)
+        expected = parse_choice(reference.strip().upper(), options)
         return expected is not None and answer.strip().upper() == expected
     if answer_type == "number":
         got, want = parse_number(answer), parse_number(reference)
