@@ -1,0 +1,135 @@
+"""The worker loop records exactly one outcome per job: crashes and timeouts become
+failed jobs with a reason, never lost ones. A full queue refuses with 503.
+
+Test doubles (named, because a real engine cannot be made to crash or hang on cue):
+`CrashingEngine` raises inside generate; `StalledEngine` never returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from adapters.registry import AdapterSpec
+from app.config import Settings
+from app.main import create_app
+from app.queue import InProcessQueue
+from app.schemas import JobState, SolveRequest
+from workers.engines.base import Completion, GenerationRequest
+from workers.loop import run_worker
+from workers.pipeline import SolvePipeline
+
+
+class _DoubleEngine:
+    """Shared no-op parts of the test doubles."""
+
+    model_name = "test-double"
+
+    async def start(self) -> None: ...
+
+    async def load_adapter(self, spec: AdapterSpec) -> None: ...
+
+    async def unload_adapter(self, role: str) -> None: ...
+
+    def adapters(self) -> dict[str, AdapterSpec]:
+        return {}
+
+    async def health(self) -> bool:
+        return True
+
+    def tokenizer(self) -> Any:
+        return None
+
+    async def close(self) -> None: ...
+
+
+class CrashingEngine(_DoubleEngine):
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        raise RuntimeError("simulated engine crash")
+
+
+class StalledEngine(_DoubleEngine):
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+async def _run_jobs(engine: Any, requests: list[SolveRequest]) -> list[Any]:
+    queue = InProcessQueue()
+    worker = asyncio.create_task(
+        run_worker(queue, SolvePipeline(engine), concurrency=4, default_timeout_s=30)
+    )
+    ids = [await queue.submit(r) for r in requests]
+    statuses = [await queue.wait(job_id, timeout=10) for job_id in ids]
+    worker.cancel()
+    return statuses
+
+
+async def test_engine_crash_fails_the_job_with_its_reason() -> None:
+    statuses = await _run_jobs(CrashingEngine(), [SolveRequest(problem="1+1?")] * 3)
+    for status in statuses:
+        assert status.status == JobState.failed
+        assert status.error_code == "worker_error"
+        assert "simulated engine crash" in (status.error or "")
+
+
+async def test_job_timeout_fails_the_job_and_frees_the_slot() -> None:
+    started = time.monotonic()
+    statuses = await _run_jobs(
+        StalledEngine(), [SolveRequest(problem="1+1?", timeout_s=0.2) for _ in range(8)]
+    )
+    assert all(s.status == JobState.failed and s.error_code == "timeout" for s in statuses)
+    # 8 jobs through 4 slots at 0.2 s each: the slots are released on timeout.
+    assert time.monotonic() - started < 5
+
+
+async def test_results_are_recorded_once() -> None:
+    queue = InProcessQueue()
+    job_id = await queue.submit(SolveRequest(problem="1+1?"))
+    await queue.fail(job_id, "first outcome")
+    await queue.fail(job_id, "second outcome")
+    assert (await queue.status(job_id)).error == "first outcome"
+
+
+async def test_finished_results_expire_after_their_ttl() -> None:
+    queue = InProcessQueue(result_ttl_s=0.05)
+    old = await queue.submit(SolveRequest(problem="1+1?"))
+    await queue.fail(old, "done")
+    await asyncio.sleep(0.1)
+    new = await queue.submit(SolveRequest(problem="2+2?"))
+    await queue.fail(new, "done")
+    assert (await queue.status(new)).status == JobState.failed
+    with pytest.raises(Exception, match="unknown, or its result expired"):
+        await queue.status(old)
+
+
+def test_full_queue_answers_503_with_retry_after() -> None:
+    settings = Settings(model="test-double", queue_max_depth=1, worker_concurrency=1)
+    with TestClient(create_app(settings, engine=StalledEngine())) as client:
+        first = client.post("/jobs", json={"problem": "a"})  # claimed by the worker, stalls
+        assert first.status_code == 202
+        deadline = time.monotonic() + 5
+        while client.get(f"/jobs/{first.json()['id']}").json()["status"] != "running":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert client.post("/jobs", json={"problem": "b"}).status_code == 202  # queued
+        refused = client.post("/jobs", json={"problem": "c"})
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"]
+        assert "limit" in refused.json()["detail"]
+        assert 'sciserve_requests_total{outcome="rejected",strategy="direct"}' in (
+            client.get("/metrics").text
+        )
+
+
+def test_solve_timeout_is_504_with_the_reason() -> None:
+    settings = Settings(model="test-double")
+    with TestClient(create_app(settings, engine=StalledEngine())) as client:
+        response = client.post("/solve", json={"problem": "a", "timeout_s": 0.2})
+        assert response.status_code == 504
+        assert "timeout" in response.json()["detail"]
