@@ -78,7 +78,9 @@ def validate_adapter(
     try:
         file_rank = int(json.loads(config_file.read_text())["r"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise AdapterError(f"Adapter for role {role!r}: {config_file} has no valid rank 'r'.") from exc
+        raise AdapterError(
+            f"Adapter for role {role!r}: {config_file} has no valid rank 'r'."
+        ) from exc
     if file_rank != rank:
         raise AdapterError(
             f"Adapter for role {role!r}: the registry says rank {rank}, "

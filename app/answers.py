@@ -110,14 +110,20 @@ def parse_choice(text: str, options: list[str] | None) -> str | None:
     return None
 
 
-def resolve_type(answer_type: str, options: list[str] | None, reference: str | None = None) -> ResolvedType:
+def resolve_type(
+    answer_type: str, options: list[str] | None, reference: str | None = None
+) -> ResolvedType:
     """`auto` becomes choice with options, number when the reference is a number,
     and expression otherwise."""
     if answer_type != "auto":
         return answer_type  # type: ignore[return-value]
     if options:
         return "choice"
-    if reference is not None and parse_number(reference) is not None and _is_plain_number(reference):
+    if (
+        reference is not None
+        and parse_number(reference) is not None
+        and _is_plain_number(reference)
+    ):
         return "number"
     return "number" if reference is None else "expression"
 
@@ -126,7 +132,9 @@ def _is_plain_number(text: str) -> bool:
     return bool(re.fullmatch(r"\s*\$?-?[\d,]*\.?\d+\s*%?\s*[A-Za-z/ ]*\s*", text))
 
 
-def extract_answer(text: str, answer_type: ResolvedType, options: list[str] | None = None) -> str | None:
+def extract_answer(
+    text: str, answer_type: ResolvedType, options: list[str] | None = None
+) -> str | None:
     """Normalized final answer of a model output, or None when there is none."""
     span = final_answer_span(text)
     if answer_type == "choice":
@@ -158,8 +166,9 @@ def _math_verify(reference: str, answer: str) -> bool:
     return bool(verify(gold, target, timeout_seconds=None))
 
 
-def is_correct(answer: str | None, reference: str, answer_type: ResolvedType,
-               options: list[str] | None = None) -> bool:
+def is_correct(
+    answer: str | None, reference: str, answer_type: ResolvedType, options: list[str] | None = None
+) -> bool:
     """Compare a normalized answer with a reference answer."""
     if answer is None:
         return False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from typing import Annotated
 
 import typer
@@ -22,7 +21,9 @@ def _prepare_with_progress(settings: Settings) -> str:
     from workers.models.demo import prepare_demo_model
 
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
     ) as progress:
         tasks: dict[str, object] = {}
@@ -102,7 +103,9 @@ def solve(
         typer.echo(f"Error {response.status_code}: {response.json().get('detail')}", err=True)
         raise typer.Exit(1)
     result = response.json()
-    typer.echo(json.dumps(result, indent=2) if full else (result["answer"] or result["answer_text"]))
+    typer.echo(
+        json.dumps(result, indent=2) if full else (result["answer"] or result["answer_text"])
+    )
 
 
 def main() -> None:
@@ -110,4 +113,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

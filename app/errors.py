@@ -6,7 +6,7 @@ retrying can help (503/504) or the request must change (4xx).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,7 +17,7 @@ class SciserveError(Exception):
     """Base of every error a client may see."""
 
     status_code = 500
-    headers: dict[str, str] | None = None
+    headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, message: str):
         super().__init__(message)
@@ -46,14 +46,14 @@ class NotReadyError(SciserveError):
     """The engine is still loading or has failed; retrying later can help."""
 
     status_code = 503
-    headers = {"Retry-After": "5"}
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}
 
 
 class QueueFullError(SciserveError):
     """Backpressure: the queue is at its bound, never grown without limit."""
 
     status_code = 503
-    headers = {"Retry-After": "2"}
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "2"}
 
 
 class JobTimeoutError(SciserveError):
@@ -75,7 +75,8 @@ def validation_message(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors():
         if error.get("type") == "json_invalid" or (
-            error.get("type") == "model_attributes_type" and tuple(error.get("loc", ())) == ("body",)
+            error.get("type") == "model_attributes_type"
+            and tuple(error.get("loc", ())) == ("body",)
         ):
             parts.append("the request body must be a JSON object")
         else:
@@ -102,6 +103,4 @@ def install_error_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
             for e in exc.errors()
         ]
-        return JSONResponse(
-            {"detail": validation_message(exc), "errors": errors}, status_code=422
-        )
+        return JSONResponse({"detail": validation_message(exc), "errors": errors}, status_code=422)

@@ -7,6 +7,7 @@ protocol, so the embedded in-process queue and a Redis-backed one are interchang
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections import OrderedDict
@@ -15,7 +16,6 @@ from typing import Literal, Protocol
 
 from app.errors import QueueFullError, UnknownJobError
 from app.schemas import JobState, JobStatus, SolveRequest, SolveResult
-
 
 ErrorCode = Literal["timeout", "worker_error", "shutdown"]
 
@@ -102,10 +102,8 @@ class InProcessQueue:
 
     async def wait(self, job_id: str, timeout: float) -> JobStatus:
         record = self._record(job_id)
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(record.done.wait(), timeout)
-        except TimeoutError:
-            pass
         return record.status.model_copy()
 
     def depth(self) -> int:

@@ -1,42 +1,31 @@
 """Session fixtures for the real services: one tiny model, one vLLM engine, one server.
 
-The server runs the embedded app under uvicorn on a real port in a background thread;
-its event loop also owns the vLLM engine, so tests that need the raw engine submit
-coroutines to that loop (`service.call`). One engine per test session: starting vLLM
-costs ~20-30 s on CPU.
+The server runs the embedded app under uvicorn on a real port in a background thread
+(`app.embedded.EmbeddedServer`); its loop owns the vLLM engine, so tests that need the
+raw engine run coroutines there (`service.call`). One engine per test session:
+starting vLLM costs ~20-30 s on CPU.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import threading
-import time
-from collections.abc import Coroutine, Iterator
-from concurrent.futures import Future
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from app.config import Settings  # noqa: E402
-from workers.models.tiny import TinyModel, build_tiny_model  # noqa: E402
+from app.config import Settings
+from app.embedded import EmbeddedServer, free_port
+from workers.models.tiny import TinyModel, build_tiny_model
 
 T = TypeVar("T")
 ADMIN_KEY = "test-admin-key"
 # CI sets this so a broken vLLM install fails the run instead of skipping its tests.
 REQUIRE_VLLM = os.environ.get("SCISERVE_REQUIRE_VLLM") == "1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -61,26 +50,7 @@ def tiny_settings(model: TinyModel, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-@dataclass
-class Service:
-    """A running embedded service and a handle on its loop and engine."""
-
-    url: str
-    loop: asyncio.AbstractEventLoop
-    app: Any
-    settings: Settings
-
-    @property
-    def engine(self) -> Any:
-        return self.app.state.worker.engine
-
-    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 120) -> T:
-        """Run a coroutine on the server's loop (where the engine lives)."""
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return future.result(timeout)
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=120)
+Service = EmbeddedServer
 
 
 def _import_vllm() -> None:
@@ -93,44 +63,11 @@ def _import_vllm() -> None:
 
 
 @pytest.fixture(scope="session")
-def service(tiny_model: TinyModel) -> Iterator[Service]:
+def service(tiny_model: TinyModel) -> Iterator[EmbeddedServer]:
     """The embedded app with a real vLLM engine on the tiny model, over real HTTP."""
     _import_vllm()
-    import uvicorn
-
-    from app.main import create_app
-
-    settings = tiny_settings(tiny_model, port=free_port())
-    app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning")
-    server = uvicorn.Server(config)
-    loop_box: dict[str, asyncio.AbstractEventLoop] = {}
-
-    async def serve() -> None:
-        loop_box["loop"] = asyncio.get_running_loop()
-        await server.serve()
-
-    thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{settings.port}"
-    deadline = time.monotonic() + 240
-    last = ""
-    while time.monotonic() < deadline:
-        try:
-            response = httpx.get(f"{url}/readyz", timeout=5)
-            last = response.text
-            if response.status_code == 200:
-                break
-            if "failed" in last:
-                raise RuntimeError(f"engine failed to start: {last}")
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    else:
-        raise RuntimeError(f"service not ready within 240 s: {last}")
-    yield Service(url=url, loop=loop_box["loop"], app=app, settings=settings)
-    server.should_exit = True
-    thread.join(timeout=60)
+    with EmbeddedServer(tiny_settings(tiny_model, port=free_port()), ready_timeout_s=240) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

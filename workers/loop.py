@@ -36,7 +36,9 @@ async def run_worker(
             task.cancel()
 
 
-async def run_job(queue: JobQueue, pipeline: SolvePipeline, job: Job, default_timeout_s: float) -> None:
+async def run_job(
+    queue: JobQueue, pipeline: SolvePipeline, job: Job, default_timeout_s: float
+) -> None:
     """Run one job and record its outcome."""
     timeout = job.request.timeout_s or default_timeout_s
     await queue.mark_running(job.id)

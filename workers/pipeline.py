@@ -32,8 +32,10 @@ class SolvePipeline:
             [
                 GenerationRequest(
                     messages=[
-                        {"role": "user",
-                         "content": direct_user_prompt(request.problem, request.options)}
+                        {
+                            "role": "user",
+                            "content": direct_user_prompt(request.problem, request.options),
+                        }
                     ],
                     role=role,
                     sampling=Sampling(max_tokens=request.max_tokens or self.default_max_tokens),

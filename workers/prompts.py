@@ -5,8 +5,7 @@ from __future__ import annotations
 
 # AWL (arXiv 2411.00412), no-tool prompt for multiple choice, verbatim.
 AWL_DIRECT_CHOICE = (
-    "Please answer the following question. Your answer should end with "
-    "'the answer is A/B/C/D'."
+    "Please answer the following question. Your answer should end with 'the answer is A/B/C/D'."
 )
 # DESIGN §4: numeric and expression answers go in \boxed{} instead of a letter.
 DIRECT_BOXED = (

@@ -32,10 +32,14 @@ def broken_registries(tiny_model: TinyModel, tmp_path: Path) -> dict[str, tuple[
     (no_weights / "adapter_model.safetensors").unlink()
     cases = {
         "rank too large": (dict(path=policy, base_model=base, rank=8), "max_lora_rank"),
-        "base mismatch": (dict(path=policy, base_model="Qwen/Qwen2.5-7B", rank=8),
-                          "trained on base model"),
-        "missing folder": (dict(path=str(tmp_path / "nope"), base_model=base, rank=8),
-                           "does not exist"),
+        "base mismatch": (
+            dict(path=policy, base_model="Qwen/Qwen2.5-7B", rank=8),
+            "trained on base model",
+        ),
+        "missing folder": (
+            dict(path=str(tmp_path / "nope"), base_model=base, rank=8),
+            "does not exist",
+        ),
         "missing weights": (dict(path=str(no_weights), base_model=base, rank=8), "no weights"),
         "rank disagrees": (dict(path=policy, base_model=base, rank=4), "r=8"),
     }
@@ -80,8 +84,12 @@ def test_registry_file_errors_are_clear(tiny_model, tmp_path) -> None:
 
 
 def _admin_body(tiny_model: TinyModel, **overrides: object) -> dict[str, object]:
-    body: dict[str, object] = {"role": "truster", "path": str(tiny_model.adapters["truster"]),
-                               "base_model": str(tiny_model.model_dir), "rank": 8}
+    body: dict[str, object] = {
+        "role": "truster",
+        "path": str(tiny_model.adapters["truster"]),
+        "base_model": str(tiny_model.model_dir),
+        "rank": 8,
+    }
     body.update(overrides)
     return body
 
@@ -97,8 +105,11 @@ def _admin_body(tiny_model: TinyModel, **overrides: object) -> dict[str, object]
 )
 def test_admin_refuses_broken_adapters(service: Service, tiny_model, overrides, message) -> None:
     with service.client() as client:
-        response = client.post("/admin/adapters", json=_admin_body(tiny_model, **overrides),
-                                headers={"X-Admin-Key": ADMIN_KEY})
+        response = client.post(
+            "/admin/adapters",
+            json=_admin_body(tiny_model, **overrides),
+            headers={"X-Admin-Key": ADMIN_KEY},
+        )
         assert response.status_code == 422, response.text
         assert message in response.json()["detail"]
         assert client.get("/readyz").status_code == 200
@@ -111,8 +122,11 @@ def test_admin_refuses_rank_above_the_engine_limit(service: Service, tiny_model,
     config["r"] = 64
     (big / "adapter_config.json").write_text(json.dumps(config))
     with service.client() as client:
-        response = client.post("/admin/adapters", headers={"X-Admin-Key": ADMIN_KEY},
-                               json=_admin_body(tiny_model, path=str(big), rank=64))
+        response = client.post(
+            "/admin/adapters",
+            headers={"X-Admin-Key": ADMIN_KEY},
+            json=_admin_body(tiny_model, path=str(big), rank=64),
+        )
     assert response.status_code == 422
     assert "max_lora_rank=16" in response.json()["detail"]
 
@@ -131,8 +145,9 @@ def test_admin_unload_and_reload_changes_what_the_role_runs(service: Service, ti
     key = {"X-Admin-Key": ADMIN_KEY}
 
     def tokens(role: str | None) -> list[int]:
-        request = GenerationRequest(prompt="Solve 3x + 5 = 20.", role=role,
-                                    sampling=Sampling(max_tokens=12))
+        request = GenerationRequest(
+            prompt="Solve 3x + 5 = 20.", role=role, sampling=Sampling(max_tokens=12)
+        )
         return service.call(service.engine.generate([request]))[0].token_ids[0]
 
     with_adapter, base = tokens("truster"), tokens(None)

@@ -12,18 +12,34 @@ from workers.prompts import direct_user_prompt
 
 
 def test_solve_returns_the_contract_and_matches_the_engine(service: Service) -> None:
-    body = {"problem": "What is 6 * 7?", "reference": "42", "return_trace": True,
-            "max_tokens": 16}
+    problem = "What is 6 * 7?"
+    body = {"problem": problem, "reference": "42", "return_trace": True, "max_tokens": 16}
     with service.client() as client:
         response = client.post("/solve", json=body)
     assert response.status_code == 200, response.text
     result = response.json()
-    assert set(result) >= {"id", "answer", "answer_text", "correct", "used_tools", "usage",
-                           "timings", "trace"}
+    assert set(result) >= {
+        "id",
+        "answer",
+        "answer_text",
+        "correct",
+        "used_tools",
+        "usage",
+        "timings",
+        "trace",
+    }
     # The same prompt straight to the engine gives the same greedy text and counts.
-    [raw] = service.call(service.engine.generate([GenerationRequest(
-        messages=[{"role": "user", "content": direct_user_prompt(body["problem"], None)}],
-        role="policy", sampling=Sampling(max_tokens=16))]))
+    [raw] = service.call(
+        service.engine.generate(
+            [
+                GenerationRequest(
+                    messages=[{"role": "user", "content": direct_user_prompt(problem, None)}],
+                    role="policy",
+                    sampling=Sampling(max_tokens=16),
+                )
+            ]
+        )
+    )
     assert result["answer_text"] == raw.texts[0]
     assert result["usage"]["prompt_tokens"] == raw.prompt_tokens
     assert result["usage"]["completion_tokens"] == raw.completion_tokens
@@ -41,11 +57,19 @@ def test_trace_is_omitted_unless_asked(service: Service) -> None:
 
 
 def test_strategy_fields_are_accepted_and_recorded(service: Service) -> None:
-    strategy = {"tools": "never", "think": True, "attempts": 2, "samples": 3, "art": True,
-                "few_shot": 1}
+    strategy = {
+        "tools": "never",
+        "think": True,
+        "attempts": 2,
+        "samples": 3,
+        "art": True,
+        "few_shot": 1,
+    }
     with service.client() as client:
-        result = client.post("/solve", json={"problem": "2+2?", "max_tokens": 4,
-                                             "strategy": strategy, "return_trace": True}).json()
+        result = client.post(
+            "/solve",
+            json={"problem": "2+2?", "max_tokens": 4, "strategy": strategy, "return_trace": True},
+        ).json()
     assert result["trace"][0]["detail"]["requested_strategy"] == strategy
 
 

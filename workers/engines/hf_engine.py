@@ -85,7 +85,7 @@ class HfEngine:
                 **kwargs,
             )
         token_ids, finish = [], []
-        for row in out[:, len(prompt_ids):].tolist():
+        for row in out[:, len(prompt_ids) :].tolist():
             if eos in row:
                 row = row[: row.index(eos) + 1]
                 finish.append("stop")
@@ -93,8 +93,12 @@ class HfEngine:
                 finish.append("length")
             token_ids.append(row)
         texts = [self._tokenizer.decode(ids, skip_special_tokens=True) for ids in token_ids]
-        return Completion(texts=texts, token_ids=token_ids, prompt_tokens=len(prompt_ids),
-                          finish_reasons=list(finish))
+        return Completion(
+            texts=texts,
+            token_ids=token_ids,
+            prompt_tokens=len(prompt_ids),
+            finish_reasons=list(finish),
+        )
 
     async def load_adapter(self, spec: AdapterSpec) -> None:
         from peft import PeftModel

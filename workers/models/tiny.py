@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CHAT_TEMPLATE = (
     "{% for message in messages %}"
@@ -69,8 +70,19 @@ def _train_tokenizer(out: Path) -> None:
     fast.save_pretrained(out)
 
 
-def build_tiny_model(out: Path, *, roles: tuple[str, ...] = ("policy", "asker", "truster"),
-                     rank: int = 8, seed: int = 0) -> TinyModel:
+def _token_id(tokenizer: Any, token: str) -> int:
+    token_id = tokenizer.convert_tokens_to_ids(token)
+    assert isinstance(token_id, int), f"{token} is not one token"
+    return token_id
+
+
+def build_tiny_model(
+    out: Path,
+    *,
+    roles: tuple[str, ...] = ("policy", "asker", "truster"),
+    rank: int = 8,
+    seed: int = 0,
+) -> TinyModel:
     """Write the model to `out/model`, adapters to `out/adapters/ROLE`, and a registry."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -92,14 +104,14 @@ def build_tiny_model(out: Path, *, roles: tuple[str, ...] = ("policy", "asker", 
         # A wide init separates the top logits, so greedy parity is not decided by
         # float rounding between two near-tied tokens.
         initializer_range=0.2,
-        eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
-        pad_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        eos_token_id=_token_id(tokenizer, "<|im_end|>"),
+        pad_token_id=_token_id(tokenizer, "<|endoftext|>"),
         bos_token_id=None,
         tie_word_embeddings=False,
-        torch_dtype="float32",
+        dtype="float32",
     )
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config).to(torch.float32)
+    model = LlamaForCausalLM(config).float()
     model.save_pretrained(model_dir, safe_serialization=True)
     model.generation_config.save_pretrained(model_dir)
 
@@ -122,7 +134,7 @@ def build_tiny_model(out: Path, *, roles: tuple[str, ...] = ("policy", "asker", 
                 if "lora_A" in name or "lora_B" in name:
                     param.normal_(0.0, 0.3)
         adapter_dir = out / "adapters" / role
-        peft_model.save_pretrained(adapter_dir)
+        peft_model.save_pretrained(str(adapter_dir))
         adapters[role] = adapter_dir
 
     registry = out / "adapters.yaml"

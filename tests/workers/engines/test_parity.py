@@ -19,7 +19,8 @@ ROLES = [None, "policy", "asker", "truster"]
 def _requests(role: str | None, max_tokens: int = 20) -> list[GenerationRequest]:
     return [
         GenerationRequest(
-            messages=[{"role": "user", "content": p}], role=role,
+            messages=[{"role": "user", "content": p}],
+            role=role,
             sampling=Sampling(max_tokens=max_tokens),
         )
         for p in PROMPTS
@@ -39,8 +40,9 @@ def test_vllm_tokens_equal_reference_tokens(service: Service, hf_reference, role
 
 def test_adapters_change_the_output(service: Service) -> None:
     """Guards the parity test: if adapters were no-ops, parity would prove little."""
-    outputs = [service.call(service.engine.generate(_requests(role)))[0].token_ids[0]
-               for role in ROLES]
+    outputs = [
+        service.call(service.engine.generate(_requests(role)))[0].token_ids[0] for role in ROLES
+    ]
     assert len({tuple(o) for o in outputs}) == len(ROLES)
 
 

@@ -1,0 +1,106 @@
+"""Run the embedded service on a real port in a background thread.
+
+Tests and benchmarks need both real HTTP and the raw engine the server uses; the
+engine lives on the server's event loop, so `call` runs a coroutine there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Coroutine
+from concurrent.futures import Future
+from typing import Any, TypeVar
+
+import httpx
+
+from app.config import Settings
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedServer:
+    """`with EmbeddedServer(settings) as server:` → a ready service at `server.url`."""
+
+    def __init__(self, settings: Settings, ready_timeout_s: float = 300):
+        self.settings = settings
+        self.ready_timeout_s = ready_timeout_s
+        self.url = f"http://{settings.host}:{settings.port}"
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.app: Any = None
+
+    @property
+    def engine(self) -> Any:
+        return self.app.state.worker.engine
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float = 600) -> T:
+        """Run a coroutine on the server's loop, where the engine lives."""
+        assert self.loop is not None, "server not started"
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result(timeout)
+
+    def client(self, timeout: float = 600) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout)
+
+    def start(self) -> EmbeddedServer:
+        import uvicorn
+
+        from app.main import create_app
+
+        self.app = create_app(self.settings)
+        config = uvicorn.Config(
+            self.app, host=self.settings.host, port=self.settings.port, log_level="warning"
+        )
+        self._server = uvicorn.Server(config)
+        started = threading.Event()
+
+        async def serve() -> None:
+            self.loop = asyncio.get_running_loop()
+            started.set()
+            await self._server.serve()
+
+        self._thread = threading.Thread(target=lambda: asyncio.run(serve()), daemon=True)
+        self._thread.start()
+        started.wait(30)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        last = ""
+        while time.monotonic() < deadline:
+            if self._thread is not None and not self._thread.is_alive():
+                raise RuntimeError("the server thread exited during start-up; see its log")
+            try:
+                response = httpx.get(f"{self.url}/readyz", timeout=5)
+                last = response.text
+                if response.status_code == 200:
+                    return
+                if "failed" in last:
+                    raise RuntimeError(f"the engine failed to start: {last}")
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        raise RuntimeError(f"not ready within {self.ready_timeout_s:g} s: {last}")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
