@@ -106,6 +106,7 @@ class VllmEngine:
     async def _generate_one(self, request: GenerationRequest) -> Completion:
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind
 
         if self._llm is None:
             raise RuntimeError("The vLLM engine is not started.")
@@ -118,6 +119,9 @@ class VllmEngine:
             max_tokens=s.max_tokens,
             seed=s.seed,
             stop=list(s.stop) or None,
+            # One output with all n samples: with streamed (cumulative) outputs the
+            # last message of an n>1 request can miss samples that finished earlier.
+            output_kind=RequestOutputKind.FINAL_ONLY,
         )
         final = None
         async for output in self._llm.generate(

@@ -60,11 +60,18 @@ def test_mixed_batch_base_output_equals_base_only_run(service: Service) -> None:
             assert [c.token_ids for c in batch] == [c.token_ids for c in base_only]
 
 
-def test_n_samples_are_one_request(service: Service) -> None:
-    request = GenerationRequest(
-        prompt="The answer is", sampling=Sampling(max_tokens=16, temperature=1.0, seed=7), n=6
-    )
-    [completion] = service.call(service.engine.generate([request]))
-    assert len(completion.texts) == 6
-    assert len({tuple(ids) for ids in completion.token_ids}) > 1
-    assert completion.completion_tokens == sum(len(ids) for ids in completion.token_ids)
+def test_n_samples_come_back_complete(service: Service) -> None:
+    """Every one of the n samples is returned, also when several n>1 requests share a batch."""
+    requests = [
+        GenerationRequest(
+            prompt=f"The answer is {i}",
+            sampling=Sampling(max_tokens=16, temperature=1.0, seed=i),
+            n=6,
+        )
+        for i in range(4)
+    ]
+    completions = service.call(service.engine.generate(requests))
+    for completion in completions:
+        assert len(completion.texts) == len(completion.token_ids) == 6
+        assert len({tuple(ids) for ids in completion.token_ids}) > 1
+        assert completion.completion_tokens == sum(len(ids) for ids in completion.token_ids)
