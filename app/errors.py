@@ -49,6 +49,13 @@ class NotReadyError(SciserveError):
     headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}
 
 
+class EngineUnavailableError(SciserveError):
+    """A remote engine cannot be reached; retrying later can help."""
+
+    status_code = 503
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}
+
+
 class QueueFullError(SciserveError):
     """Backpressure: the queue is at its bound, never grown without limit."""
 

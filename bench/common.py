@@ -1,4 +1,7 @@
-"""Shared benchmark plumbing: which model to run, percentiles, and JSON output."""
+"""Shared benchmark plumbing: which model to run, percentiles, and JSON output.
+
+Run benchmarks as modules from the repository root: `python -m bench.overhead`.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,12 @@ import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from app.config import Settings  # noqa: E402
-from app.embedded import free_port  # noqa: E402
+from app.config import Settings
+from app.embedded import free_port
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -41,9 +41,11 @@ def bench_settings(model: str, **overrides: Any) -> Settings:
 
 
 def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(
-        values
-    ) > 1 else values[0]
+    return (
+        statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+        if len(values) > 1
+        else values[0]
+    )
 
 
 def write_result(name: str, payload: dict[str, Any]) -> Path:

@@ -1,7 +1,7 @@
 """Batching: one `/solve` alone, then 32 concurrent `/solve` requests, in one run.
 
 Goal (issue 2): the 32 finish within 4x the latency of one.
-    python bench/concurrency.py [--model tiny|demo|PATH] [--concurrent 32] [--max-tokens 64]
+    python -m bench.concurrency [--model tiny|demo|PATH] [--concurrent 32] [--max-tokens 64]
 """
 
 from __future__ import annotations
@@ -37,9 +37,7 @@ async def _run(url: str, concurrent: int, max_tokens: int, repeats: int) -> dict
     return {"single_p50_s": single, "concurrent_wall_p50_s": wave, "ratio": wave / single}
 
 
-def main(
-    model: str = "tiny", concurrent: int = 32, max_tokens: int = 64, repeats: int = 3
-) -> None:
+def main(model: str = "tiny", concurrent: int = 32, max_tokens: int = 64, repeats: int = 3) -> None:
     from app.embedded import EmbeddedServer
 
     # Greedy decoding to a fixed length: the tiny model rarely stops early.

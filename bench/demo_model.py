@@ -2,11 +2,12 @@
 the time of `model prepare`, and a direct answer to the GSM8K-style "Natalia" problem.
 
 Goal (issue 2): the direct answer in under 60 s, RSS under 10 GB.
-    python bench/demo_model.py [--model demo|PATH] [--measure-prepare]
+    python -m bench.demo_model [--model demo|PATH] [--measure-prepare]
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -50,10 +51,8 @@ class PeakRss:
         while not self._stop.is_set():
             total = 0
             for proc in [me, *me.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.Error):  # a child may exit meanwhile
                     total += proc.memory_info().rss
-                except psutil.Error:
-                    pass
             self.peak_bytes = max(self.peak_bytes, total)
             time.sleep(interval_s)
 
@@ -66,24 +65,21 @@ class PeakRss:
         self._thread.join()
 
 
+def _timed_prepare(cache: str) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "app.cli", "model", "prepare"],
+        check=True,
+        env={**os.environ, "SCISERVE_CACHE_DIR": cache},
+    )
+    return time.perf_counter() - started
+
+
 def _measure_prepare() -> dict[str, float]:
-    """A cold `sciserve model prepare` into an empty cache dir, in a child process."""
+    """A cold `sciserve model prepare` into an empty cache dir, then the no-op rerun."""
     with tempfile.TemporaryDirectory() as cache:
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "app.cli", "model", "prepare"],
-            check=True,
-            env={**os.environ, "SCISERVE_CACHE_DIR": cache},
-        )
-        cold = time.perf_counter() - started
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "app.cli", "model", "prepare"],
-            check=True,
-            env={**os.environ, "SCISERVE_CACHE_DIR": cache},
-        )
-        warm = time.perf_counter() - started
-    return {"prepare_cold_s": cold, "prepare_second_run_s": warm}
+        cold = _timed_prepare(cache)
+        return {"prepare_cold_s": cold, "prepare_second_run_s": _timed_prepare(cache)}
 
 
 def _stream_request(problem: str, max_tokens: int) -> GenerationRequest:

@@ -2,7 +2,7 @@
 `engine.generate` on the same engine, interleaved in one run.
 
 Goal (issue 2): p50 overhead <= 5 ms and <= 5%.
-    python bench/overhead.py [--model tiny|demo|PATH] [--requests 40] [--max-tokens 32]
+    python -m bench.overhead [--model tiny|demo|PATH] [--requests 40] [--max-tokens 32]
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from adapters.registry import AdapterSpec
-from app.errors import AdapterError
+from app.errors import AdapterError, EngineUnavailableError
 from workers.engines.base import (
     AdapterSlots,
     Completion,
@@ -61,7 +61,12 @@ class OpenAIEngine:
     async def start(self) -> None:
         from transformers import AutoTokenizer
 
-        response = await _retry_connect(self._client.get)("/v1/models")
+        try:
+            response = await _retry_connect(self._client.get)("/v1/models")
+        except httpx.TransportError as exc:
+            raise EngineUnavailableError(
+                f"The remote engine at {self.base_url} is unreachable: {exc or type(exc).__name__}"
+            ) from exc
         response.raise_for_status()
         models = [m["id"] for m in response.json()["data"] if m.get("parent") is None]
         if not models:
@@ -100,7 +105,12 @@ class OpenAIEngine:
             body["seed"] = s.seed
         if s.stop:
             body["stop"] = list(s.stop)
-        response = await self._post("/v1/completions", body)
+        try:
+            response = await self._post("/v1/completions", body)
+        except httpx.TransportError as exc:
+            raise EngineUnavailableError(
+                f"The remote engine at {self.base_url} is unreachable: {exc or type(exc).__name__}"
+            ) from exc
         if response.status_code >= 400:
             raise RuntimeError(
                 f"Remote engine answered {response.status_code}: {response.text[:500]}"

@@ -1,0 +1,113 @@
+"""The remote engine against a real `vllm serve` (OpenAI API) subprocess on the tiny
+model: its tokens equal the in-process engine's for the base model and an adapter."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from adapters.registry import load_registry
+from app.embedded import free_port
+from app.errors import EngineUnavailableError
+from tests.conftest import Service
+from workers.engines.base import GenerationRequest, Sampling
+from workers.engines.openai_engine import OpenAIEngine
+from workers.models.tiny import TinyModel
+
+
+@pytest.fixture(scope="module")
+def vllm_server(tiny_model: TinyModel, service: Service) -> Iterator[str]:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
+        "--model", str(tiny_model.model_dir), "--dtype", "float32", "--max-model-len", "1024",
+        "--kv-cache-memory-bytes", str(64 * 1024 * 1024), "--enforce-eager",
+        "--enable-lora", "--max-loras", "4", "--max-lora-rank", "16",
+        "--host", "127.0.0.1", "--port", str(port), "--seed", "0",
+    ]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"vllm serve exited: {process.stderr.read().decode()[-3000:]}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise RuntimeError("vllm serve did not become healthy in 240 s")
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _requests(role: str | None) -> list[GenerationRequest]:
+    return [
+        GenerationRequest(
+            messages=[{"role": "user", "content": "Solve for x: 3x + 5 = 20."}],
+            role=role,
+            sampling=Sampling(max_tokens=20),
+        )
+    ]
+
+
+def test_remote_engine_tokens_equal_in_process_engine(
+    vllm_server: str, service: Service, tiny_model: TinyModel
+) -> None:
+    specs = load_registry(
+        tiny_model.registry, served_model=str(tiny_model.model_dir), max_lora_rank=16
+    )
+
+    async def remote() -> list[list[int]]:
+        engine = OpenAIEngine(
+            vllm_server, str(tiny_model.model_dir), [specs["policy"]], max_loras=4
+        )
+        await engine.start()
+        try:
+            assert await engine.health()
+            assert set(engine.adapters()) == {"policy"}
+            out = []
+            for role in (None, "policy"):
+                [completion] = await engine.generate(_requests(role))
+                assert completion.texts[0]
+                out.append(completion.token_ids[0])
+            return out
+        finally:
+            await engine.close()
+
+    remote_tokens = asyncio.run(remote())
+    local_tokens = [
+        service.call(service.engine.generate(_requests(role)))[0].token_ids[0]
+        for role in (None, "policy")
+    ]
+    assert remote_tokens == local_tokens
+    assert remote_tokens[0] != remote_tokens[1]
+
+
+def test_remote_engine_reports_an_unreachable_server(tiny_model: TinyModel) -> None:
+    async def start() -> None:
+        engine = OpenAIEngine(f"http://127.0.0.1:{free_port()}", str(tiny_model.model_dir))
+        try:
+            assert not await engine.health()
+            await engine.start()
+        finally:
+            await engine.close()
+
+    with pytest.raises(EngineUnavailableError, match="unreachable"):
+        asyncio.run(start())
