@@ -33,8 +33,11 @@ class Settings(BaseSettings):
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
     max_model_len: int = Field(default=4096, ge=256)
-    kv_cache_bytes: int = Field(
-        default=1 << 30, ge=1 << 24, description="KV cache size; CPU start-up fails without it."
+    kv_cache_bytes: int | None = Field(
+        default=None,
+        ge=1 << 24,
+        description="KV cache size. Unset: 1 GiB on CPU (vLLM CPU does not start without "
+        "one), vLLM's own GPU memory sizing on GPU.",
     )
     cpu_reserved_cores: int | None = Field(
         default=None,
@@ -42,7 +45,9 @@ class Settings(BaseSettings):
         description="vLLM CPU cores kept for the runtime. Unset: 0 for real models, vLLM's "
         "default for tiny ones (measured faster each way).",
     )
-    enforce_eager: bool = True
+    enforce_eager: bool | None = Field(
+        default=None, description="Unset: eager on CPU (fastest there), CUDA graphs on GPU."
+    )
     max_num_seqs: int = Field(default=64, ge=1)
     enable_lora: bool = True
     max_lora_rank: int = Field(default=16, ge=1)

@@ -41,6 +41,7 @@ class EmbeddedWorker:
         except Exception as exc:
             log.exception("engine failed to start")
             self.state, self.error = "failed", f"The engine failed to start: {exc}"
+            await self._fail_jobs_while_broken(self.error)
             return
         pipeline = SolvePipeline(self.engine, self.settings.default_max_tokens)
         self.state = "ready"
@@ -50,6 +51,12 @@ class EmbeddedWorker:
             concurrency=self.settings.worker_concurrency,
             default_timeout_s=self.settings.default_timeout_s,
         )
+
+    async def _fail_jobs_while_broken(self, reason: str) -> None:
+        """Without an engine, every job gets the reason at once instead of hanging."""
+        while True:
+            job = await self.queue.claim()
+            await self.queue.fail(job.id, reason)
 
     def start_background(self) -> None:
         self._task = asyncio.create_task(self.start())

@@ -133,3 +133,27 @@ def test_solve_timeout_is_504_with_the_reason() -> None:
         response = client.post("/solve", json={"problem": "a", "timeout_s": 0.2})
         assert response.status_code == 504
         assert "timeout" in response.json()["detail"]
+
+
+class BrokenEngine(_DoubleEngine):
+    """Test double: an engine whose start-up fails (a bad model folder, say)."""
+
+    async def start(self) -> None:
+        raise RuntimeError("simulated load failure")
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        raise AssertionError("never started")
+
+
+def test_engine_start_failure_is_reported_and_jobs_fail_fast() -> None:
+    with TestClient(create_app(Settings(model="test-double"), engine=BrokenEngine())) as client:
+        deadline = time.monotonic() + 5
+        while "simulated load failure" not in client.get("/readyz").text:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert client.get("/readyz").status_code == 503
+        started = time.monotonic()
+        response = client.post("/solve", json={"problem": "a"})
+        assert response.status_code == 500
+        assert "simulated load failure" in response.json()["detail"]
+        assert time.monotonic() - started < 5

@@ -33,6 +33,14 @@ def default_reserved_cores(model: str) -> int | None:
     return 0 if _folder_bytes(model) > _REAL_MODEL_BYTES else None
 
 
+def has_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
 def build_engine(settings: Settings) -> Engine:
     """An unstarted engine; `await engine.start()` loads it."""
     model = resolve_model(settings)
@@ -57,18 +65,23 @@ def build_engine(settings: Settings) -> Engine:
     from workers.engines.vllm_engine import VllmEngine, VllmOptions
 
     reserved = settings.cpu_reserved_cores
+    gpu = has_cuda()
+    kv_cache_bytes = settings.kv_cache_bytes or (None if gpu else 1 << 30)
+    enforce_eager = settings.enforce_eager if settings.enforce_eager is not None else not gpu
     return VllmEngine(
         VllmOptions(
             model=model,
             dtype=settings.dtype,
             max_model_len=settings.max_model_len,
-            kv_cache_bytes=settings.kv_cache_bytes,
-            enforce_eager=settings.enforce_eager,
+            kv_cache_bytes=kv_cache_bytes,
+            enforce_eager=enforce_eager,
             max_num_seqs=settings.max_num_seqs,
             enable_lora=settings.enable_lora,
             max_loras=settings.max_loras,
             max_lora_rank=settings.max_lora_rank,
-            cpu_reserved_cores=reserved if reserved is not None else default_reserved_cores(model),
+            cpu_reserved_cores=None
+            if gpu
+            else (reserved if reserved is not None else default_reserved_cores(model)),
         ),
         adapters,
     )

@@ -31,7 +31,7 @@ class VllmOptions:
     model: str
     dtype: str = "auto"
     max_model_len: int = 4096
-    kv_cache_bytes: int = 1 << 30
+    kv_cache_bytes: int | None = 1 << 30
     enforce_eager: bool = True
     max_num_seqs: int = 64
     enable_lora: bool = True
