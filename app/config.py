@@ -74,6 +74,41 @@ class Settings(BaseSettings):
     queue_max_depth: int = Field(default=1024, ge=1)
     result_ttl_s: float = Field(default=3600.0, gt=0)
 
+    # --- distributed mode ---
+    redis_url: str | None = Field(
+        default=None, description="Redis for the queue, results and API keys. Unset: embedded."
+    )
+    redis_prefix: str = Field(default="sciserve", min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    visibility_timeout_s: float = Field(
+        default=30.0, gt=0, description="A job whose worker misses heartbeats this long is rerun."
+    )
+    max_attempts: int = Field(default=3, ge=1, description="Runs of one job before giving up.")
+    drain_timeout_s: float = Field(
+        default=30.0, ge=0, description="On SIGTERM, how long running jobs may finish."
+    )
+    worker_port: int = Field(
+        default=8001, ge=0, le=65535, description="A worker's /healthz, /metrics and /admin."
+    )
+    result_cache: bool = Field(
+        default=False, description="Answer a request identical to a finished one from its result."
+    )
+
+    # --- security ---
+    require_api_key: bool | None = Field(
+        default=None, description="Unset: required in distributed mode, off in embedded mode."
+    )
+    anonymous_scopes: list[Literal["solve", "reveal_thoughts", "admin"]] = Field(
+        default=["solve"], description="Scopes of requests without a key, when keys are off."
+    )
+    rate_limit_per_minute: int = Field(default=120, ge=1, description="Requests per key.")
+    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+
+    @property
+    def api_keys_required(self) -> bool:
+        if self.require_api_key is not None:
+            return self.require_api_key
+        return self.redis_url is not None
+
     # --- paths ---
     cache_dir: Path | None = Field(
         default=None, description="Where prepared models live. Unset: the user cache dir."

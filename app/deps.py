@@ -1,18 +1,21 @@
-"""Injected dependencies: the queue, the worker-facing admin surface, settings, auth.
+"""Injected dependencies: the queue, readiness, the adapter admin surface, and auth.
 
-Routers depend on these protocols only; tests swap implementations through
+Routers depend on these only; tests swap implementations through
 `app.dependency_overrides`.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from fastapi import Header, Request
+from fastapi import Depends, Header, Request
 
+from app.auth import Principal
 from app.config import Settings
-from app.errors import AuthError, ForbiddenError
+from app.errors import AuthError, ConflictError, ForbiddenError
+from app.metrics import AUTH_FAILURES
 from app.queue import JobQueue
 from app.schemas import AdapterInfo, AdapterLoad
 
@@ -39,24 +42,89 @@ def get_queue(request: Request) -> JobQueue:
     return queue
 
 
-def get_adapter_admin(request: Request) -> AdapterAdmin:
-    admin: AdapterAdmin = request.app.state.worker
-    return admin
-
-
 def get_readiness(request: Request) -> Readiness:
-    readiness: Readiness = request.app.state.worker
+    readiness: Readiness = request.app.state.readiness
     return readiness
 
 
-def require_admin(
+def get_adapter_admin(request: Request) -> AdapterAdmin:
+    admin: AdapterAdmin | None = getattr(request.app.state, "adapter_admin", None)
+    if admin is None:
+        raise ConflictError(
+            "This gateway runs no engine: manage adapters on each worker's /admin/adapters "
+            "(port SCISERVE_WORKER_PORT)."
+        )
+    return admin
+
+
+def _presented_key(request: Request) -> str | None:
+    authorization = request.headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    return request.headers.get("x-api-key") or None
+
+
+async def authenticate(request: Request) -> Principal:
+    """The caller's principal; with keys off, `anonymous` with the configured scopes."""
+    settings = get_settings(request)
+    if not settings.api_keys_required:
+        return Principal(name="anonymous", scopes=frozenset(settings.anonymous_scopes))
+    key = _presented_key(request)
+    if key is None:
+        AUTH_FAILURES.labels(reason="missing_key").inc()
+        raise AuthError("This endpoint needs an API key: send 'Authorization: Bearer <key>'.")
+    principal = await request.app.state.keys.lookup(key)
+    if principal is None:
+        AUTH_FAILURES.labels(reason="bad_key").inc()
+        raise AuthError("The API key is not valid.")
+    try:
+        await request.app.state.limiter.check(principal)
+    except Exception:
+        AUTH_FAILURES.labels(reason="rate_limited").inc()
+        raise
+    return principal
+
+
+def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that admits keys holding `scope`."""
+
+    async def dependency(principal: Principal = Depends(authenticate)) -> Principal:
+        if scope not in principal.scopes:
+            AUTH_FAILURES.labels(reason="scope").inc()
+            raise ForbiddenError(f"This API key lacks the {scope!r} scope.")
+        return principal
+
+    return dependency
+
+
+async def require_admin(
     request: Request, x_admin_key: str | None = Header(default=None, alias="X-Admin-Key")
 ) -> None:
-    """Admin endpoints need `X-Admin-Key` equal to SCISERVE_ADMIN_KEY."""
-    expected = get_settings(request).admin_key
-    if expected is None:
-        raise ForbiddenError("Admin endpoints are disabled: set SCISERVE_ADMIN_KEY to enable them.")
-    if not x_admin_key:
-        raise AuthError("This endpoint needs an admin key in the X-Admin-Key header.")
-    if not secrets.compare_digest(x_admin_key.encode(), expected.get_secret_value().encode()):
+    """Admin endpoints take `X-Admin-Key` (SCISERVE_ADMIN_KEY) or an API key with the
+    `admin` scope."""
+    settings = get_settings(request)
+    expected = settings.admin_key
+    if x_admin_key is not None:
+        if expected is not None and secrets.compare_digest(
+            x_admin_key.encode(), expected.get_secret_value().encode()
+        ):
+            return
+        AUTH_FAILURES.labels(reason="bad_key").inc()
         raise ForbiddenError("The admin key is wrong.")
+    if settings.api_keys_required and _presented_key(request) is not None:
+        principal = await authenticate(request)
+        if "admin" in principal.scopes:
+            return
+        AUTH_FAILURES.labels(reason="scope").inc()
+        raise ForbiddenError("This API key lacks the 'admin' scope.")
+    if expected is None and not settings.api_keys_required:
+        raise ForbiddenError("Admin endpoints are disabled: set SCISERVE_ADMIN_KEY to enable them.")
+    AUTH_FAILURES.labels(reason="missing_key").inc()
+    raise AuthError("This endpoint needs an admin key in the X-Admin-Key header.")
+
+
+def allowed(principal: Principal, *, reveal_thoughts: bool) -> None:
+    """Request-level permissions beyond the endpoint's scope."""
+    if reveal_thoughts and "reveal_thoughts" not in principal.scopes:
+        AUTH_FAILURES.labels(reason="scope").inc()
+        raise ForbiddenError("reveal_thoughts needs an API key with the 'reveal_thoughts' scope.")

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 
 
 class SciserveError(Exception):
@@ -36,6 +37,12 @@ class AuthError(SciserveError):
 
 class ForbiddenError(SciserveError):
     status_code = 403
+
+
+class ConflictError(SciserveError):
+    """The request is valid but this process cannot serve it (e.g. no engine here)."""
+
+    status_code = 409
 
 
 class UnknownJobError(SciserveError):
@@ -98,6 +105,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _sciserve_error(_: Request, exc: SciserveError) -> JSONResponse:
         return JSONResponse(
             {"detail": exc.message}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(RedisError)
+    async def _redis_error(_: Request, exc: RedisError) -> JSONResponse:
+        # Redis away is a temporary outage of the service, never a 500 for the client.
+        return JSONResponse(
+            {"detail": f"The job store (Redis) is unreachable or failing; retry shortly. ({exc})"},
+            status_code=503,
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(RequestValidationError)

@@ -1,43 +1,72 @@
-"""Build the FastAPI app and wire routes; no logic lives here.
+"""Build the FastAPI apps and wire routes; no logic lives here.
 
-Embedded default: the lifespan creates the in-process queue and one worker whose
-engine loads in the background, so `/healthz` answers at once and `/readyz` turns
-true when the model is loaded.
+- `create_app` is the gateway. Embedded default: it also runs a worker whose engine
+  loads in the background, so `/healthz` answers at once and `/readyz` turns true when
+  the model is loaded. `with_worker=False` is the distributed gateway (`sciserve
+  gateway`), which only queues to Redis.
+- `create_worker_app` is a worker process's own small app: health, metrics, adapters.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.queue import InProcessQueue
+from app.limits import BodySizeLimit
+from app.readiness import ServiceReadiness
 from routers import admin, health, jobs, solve
 from workers.engines.base import Engine
 
 
-def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
-    """The embedded service. `engine` may be given (unstarted) to share one engine."""
+def _security(app: FastAPI, settings: Settings, queue: Any) -> None:
+    from app.auth import RateLimiter, RedisKeyStore
+
+    redis = getattr(queue, "redis", None)
+    if settings.api_keys_required and redis is None:
+        raise ValueError("API keys are stored in Redis: set SCISERVE_REDIS_URL to require them.")
+    app.state.keys = RedisKeyStore(redis, settings.redis_prefix) if redis is not None else None
+    app.state.limiter = (
+        RateLimiter(redis, settings.redis_prefix, settings.rate_limit_per_minute)
+        if redis is not None
+        else None
+    )
+
+
+def create_app(
+    settings: Settings | None = None, engine: Engine | None = None, *, with_worker: bool = True
+) -> FastAPI:
+    """The gateway. `engine` may be given (unstarted) to share one engine."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from app.queue_factory import build_queue
         from workers.engines.factory import build_engine
-        from workers.runtime import EmbeddedWorker
+        from workers.runtime import WorkerRuntime
 
-        queue = InProcessQueue(settings.queue_max_depth, settings.result_ttl_s)
-        # Built before serving: a broken adapter registry or a missing model stops
-        # start-up here with its message, instead of a server that never gets ready.
-        worker = EmbeddedWorker(engine or build_engine(settings), queue, settings)
-        app.state.settings, app.state.queue, app.state.worker = settings, queue, worker
-        worker.start_background()
+        queue = build_queue(settings)
+        worker = None
+        if with_worker:
+            # Built before serving: a broken adapter registry or a missing model stops
+            # start-up here with its message, not a server that never gets ready.
+            worker = WorkerRuntime(engine or build_engine(settings), queue, settings)
+        app.state.settings, app.state.queue = settings, queue
+        app.state.worker = app.state.adapter_admin = worker
+        app.state.readiness = ServiceReadiness(queue, worker)
+        _security(app, settings, queue)
+        if worker is not None:
+            worker.start_background()
         try:
             yield
         finally:
-            await worker.stop()
+            if worker is not None:
+                await worker.stop()
+            await queue.close()
 
     app = FastAPI(
         title="sciserve",
@@ -46,6 +75,20 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (solve, jobs, health, admin):
+        app.include_router(module.router)
+    return app
+
+
+def create_worker_app(settings: Settings, worker: Any) -> FastAPI:
+    """A worker process's HTTP face: /healthz, /readyz, /metrics and /admin/adapters."""
+    app = FastAPI(title="sciserve worker", version="0.1.0")
+    app.state.settings, app.state.queue = settings, worker.queue
+    app.state.worker = app.state.adapter_admin = worker
+    app.state.readiness = ServiceReadiness(worker.queue, worker)
+    _security(app, settings, worker.queue)
+    install_error_handlers(app)
+    for module in (health, admin):
         app.include_router(module.router)
     return app

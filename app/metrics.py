@@ -35,3 +35,27 @@ ADAPTER_LOADED = Gauge(
     "1 when the role's LoRA adapter is loaded, 0 when the role falls back to the base model.",
     ["role"],
 )
+
+# --- queue and workers (distributed mode; the embedded queue reports them too) ---
+QUEUE_DEPTH = Gauge("sciserve_queue_depth", "Jobs queued or running, not yet finished.")
+QUEUE_OLDEST_AGE = Gauge(
+    "sciserve_queue_oldest_age_seconds", "Age of the oldest job still waiting in the queue."
+)
+JOBS = Counter(
+    "sciserve_jobs_total",
+    "Jobs finished by a worker, by outcome (succeeded, failed, timeout, released).",
+    ["outcome"],
+)
+JOB_RETRIES = Counter(
+    "sciserve_job_retries_total",
+    "Jobs reclaimed from a worker that stopped heartbeating, and run again.",
+)
+WORKER_BUSY_SLOTS = Gauge("sciserve_worker_busy_slots", "Jobs this worker is running now.")
+WORKER_HEARTBEAT = Gauge(
+    "sciserve_worker_heartbeat_timestamp", "Unix time of this worker's last heartbeat."
+)
+AUTH_FAILURES = Counter(
+    "sciserve_auth_failures_total",
+    "Refused requests by reason (missing_key, bad_key, scope, rate_limited).",
+    ["reason"],
+)

@@ -1,7 +1,8 @@
 """The gateway/worker boundary: a queue of jobs and a store of their states and results.
 
 Routers submit and wait; workers claim and record. Both sides see only the `JobQueue`
-protocol, so the embedded in-process queue and a Redis-backed one are interchangeable.
+protocol, so the embedded in-process queue and the Redis queue (app/redis_queue.py)
+are interchangeable.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import contextlib
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from app.errors import QueueFullError, UnknownJobError
 from app.schemas import JobState, JobStatus, SolveRequest, SolveResult
 
 ErrorCode = Literal["timeout", "worker_error", "shutdown"]
+FINAL_STATES = (JobState.succeeded, JobState.failed)
 
 
 @dataclass
@@ -27,22 +30,44 @@ class Job:
     id: str
     request: SolveRequest
     submitted_at: float = field(default_factory=time.time)  # wall clock: crosses processes
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    depth: int
+    oldest_age_s: float
 
 
 class JobQueue(Protocol):
-    async def submit(self, request: SolveRequest) -> str:
-        """Accept a job or raise `QueueFullError`; an accepted job is never dropped."""
+    async def submit(self, request: SolveRequest, idempotency_key: str | None = None) -> str:
+        """Accept a job or raise `QueueFullError`; an accepted job is never dropped.
+        A repeated `idempotency_key` returns the first job's id and queues nothing."""
         ...
 
-    async def claim(self) -> Job:
-        """Block until a job is available and hand it to one worker."""
+    async def claim(self, timeout: float) -> Job | None:
+        """The next job for this worker, or None after `timeout` seconds."""
         ...
 
     async def mark_running(self, job_id: str) -> None: ...
 
-    async def complete(self, job_id: str, result: SolveResult) -> None: ...
+    async def complete(self, job_id: str, result: SolveResult) -> None:
+        """Record a result; idempotent: the first recorded outcome stands."""
+        ...
 
     async def fail(self, job_id: str, error: str, code: ErrorCode = "worker_error") -> None: ...
+
+    async def release(self, job_id: str) -> None:
+        """Hand an unfinished job back to the queue (a worker shutting down)."""
+        ...
+
+    async def publish(self, job_id: str, event: dict[str, Any]) -> None:
+        """Record a progress event for `GET /jobs/{id}/events`."""
+        ...
+
+    def events(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
+        """A job's events from the first, live until it finishes."""
+        ...
 
     async def status(self, job_id: str) -> JobStatus: ...
 
@@ -50,29 +75,41 @@ class JobQueue(Protocol):
         """The job's status once it has finished, or as it stands after `timeout`."""
         ...
 
-    def depth(self) -> int: ...
+    async def stats(self) -> QueueStats: ...
+
+    async def health(self) -> tuple[bool, str]: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass
 class _Record:
+    job: Job
     status: JobStatus
     done: asyncio.Event = field(default_factory=asyncio.Event)
     finished_at: float | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
 
 class InProcessQueue:
     """The embedded default: an asyncio queue plus an in-memory store with a TTL.
 
     Bounded: past `max_depth` queued jobs, `submit` refuses (backpressure) instead of
-    letting memory and latency grow without limit.
+    letting memory and latency grow without limit. Jobs live as long as the process.
     """
 
     def __init__(self, max_depth: int = 1024, result_ttl_s: float = 3600.0):
         self._pending: asyncio.Queue[Job] = asyncio.Queue(maxsize=max_depth)
         self._records: OrderedDict[str, _Record] = OrderedDict()
+        self._idempotency: dict[str, str] = {}
         self._ttl = result_ttl_s
 
-    async def submit(self, request: SolveRequest) -> str:
+    async def submit(self, request: SolveRequest, idempotency_key: str | None = None) -> str:
+        if idempotency_key is not None and idempotency_key in self._idempotency:
+            known = self._idempotency[idempotency_key]
+            if known in self._records:
+                return known
         job = Job(id=uuid.uuid4().hex, request=request)
         try:
             self._pending.put_nowait(job)
@@ -80,22 +117,59 @@ class InProcessQueue:
             raise QueueFullError(
                 f"The queue holds {self._pending.maxsize} jobs, its limit; retry shortly."
             ) from None
-        self._records[job.id] = _Record(JobStatus(id=job.id, status=JobState.queued))
+        self._records[job.id] = _Record(job, JobStatus(id=job.id, status=JobState.queued))
+        if idempotency_key is not None:
+            self._idempotency[idempotency_key] = job.id
         return job.id
 
-    async def claim(self) -> Job:
-        return await self._pending.get()
+    async def claim(self, timeout: float) -> Job | None:
+        try:
+            return await asyncio.wait_for(self._pending.get(), timeout)
+        except TimeoutError:
+            return None
 
     async def mark_running(self, job_id: str) -> None:
         self._record(job_id).status.status = JobState.running
+        await self.publish(job_id, {"type": "status", "status": "running"})
 
     async def complete(self, job_id: str, result: SolveResult) -> None:
-        self._finish(job_id, JobStatus(id=job_id, status=JobState.succeeded, result=result))
+        await self._finish(job_id, JobStatus(id=job_id, status=JobState.succeeded, result=result))
 
     async def fail(self, job_id: str, error: str, code: ErrorCode = "worker_error") -> None:
-        self._finish(
+        await self._finish(
             job_id, JobStatus(id=job_id, status=JobState.failed, error=error, error_code=code)
         )
+
+    async def release(self, job_id: str) -> None:
+        record = self._record(job_id)
+        if record.done.is_set():
+            return
+        record.status.status = JobState.queued
+        record.job.attempt += 1
+        try:
+            self._pending.put_nowait(record.job)
+        except asyncio.QueueFull:  # the freed slot was taken meanwhile: say so, never drop
+            await self.fail(job_id, "The worker shut down and the queue was full.", "shutdown")
+
+    async def publish(self, job_id: str, event: dict[str, Any]) -> None:
+        record = self._record(job_id)
+        async with record.changed:
+            record.events.append(event)
+            record.changed.notify_all()
+
+    async def events(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
+        record = self._record(job_id)
+        sent = 0
+        while True:
+            async with record.changed:
+                count = sent
+                await record.changed.wait_for(lambda: len(record.events) > count)  # noqa: B023
+                fresh = record.events[sent:]
+            sent += len(fresh)
+            for event in fresh:
+                yield event
+                if event.get("type") == "done":
+                    return
 
     async def status(self, job_id: str) -> JobStatus:
         return self._record(job_id).status.model_copy()
@@ -106,8 +180,20 @@ class InProcessQueue:
             await asyncio.wait_for(record.done.wait(), timeout)
         return record.status.model_copy()
 
-    def depth(self) -> int:
-        return self._pending.qsize()
+    async def stats(self) -> QueueStats:
+        now = time.time()
+        queued = [
+            r.job.submitted_at for r in self._records.values() if r.status.status == JobState.queued
+        ]
+        return QueueStats(
+            depth=self._pending.qsize(), oldest_age_s=now - min(queued) if queued else 0.0
+        )
+
+    async def health(self) -> tuple[bool, str]:
+        return True, "in-process queue"
+
+    async def close(self) -> None:
+        return None
 
     def _record(self, job_id: str) -> _Record:
         record = self._records.get(job_id)
@@ -115,7 +201,7 @@ class InProcessQueue:
             raise UnknownJobError(f"No job with id {job_id!r} (unknown, or its result expired).")
         return record
 
-    def _finish(self, job_id: str, status: JobStatus) -> None:
+    async def _finish(self, job_id: str, status: JobStatus) -> None:
         record = self._record(job_id)
         if record.done.is_set():  # idempotent: the first recorded outcome stands
             return
@@ -123,6 +209,7 @@ class InProcessQueue:
         record.finished_at = time.monotonic()
         record.done.set()
         self._records.move_to_end(job_id)
+        await self.publish(job_id, {"type": "done", "status": status.status.value})
         self._expire()
 
     def _expire(self) -> None:
@@ -132,3 +219,6 @@ class InProcessQueue:
             record = self._records[job_id]
             if record.finished_at is not None and now - record.finished_at > self._ttl:
                 del self._records[job_id]
+        live = set(self._records)
+        for key in [k for k, v in self._idempotency.items() if v not in live]:
+            del self._idempotency[key]

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
 
-from app.deps import Readiness, get_readiness
+from app.deps import Readiness, get_queue, get_readiness
+from app.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE
+from app.queue import JobQueue
 
 router = APIRouter(tags=["ops"])
 
@@ -28,5 +33,10 @@ async def readyz(readiness: Readiness = Depends(get_readiness)) -> JSONResponse:
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
+async def metrics(queue: JobQueue = Depends(get_queue)) -> Response:
+    """Prometheus text; queue gauges are read at scrape time (skipped if Redis is away)."""
+    with contextlib.suppress(RedisError, OSError):
+        stats = await queue.stats()
+        QUEUE_DEPTH.set(stats.depth)
+        QUEUE_OLDEST_AGE.set(stats.oldest_age_s)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,28 +1,58 @@
-"""`POST /jobs` and `GET /jobs/{id}`: the asynchronous face of the same queue."""
+"""`POST /jobs`, `GET /jobs/{id}` and `GET /jobs/{id}/events` (SSE): the
+asynchronous face of the same queue."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+import json
+from collections.abc import AsyncIterator
 
-from app.deps import get_queue
+from fastapi import APIRouter, Depends, Header
+from sse_starlette.sse import EventSourceResponse
+
+from app.auth import Principal
+from app.config import Settings
+from app.deps import allowed, get_queue, get_settings, require_scope
 from app.queue import JobQueue
 from app.schemas import ErrorBody, JobAccepted, JobStatus, SolveRequest
 from app.solving import submit
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+ERRORS = {status: {"model": ErrorBody} for status in (401, 403, 404, 413, 422, 429, 503)}
 
 
-@router.post(
-    "",
-    status_code=202,
-    response_model=JobAccepted,
-    responses={422: {"model": ErrorBody}, 503: {"model": ErrorBody}},
-)
-async def create_job(body: SolveRequest, queue: JobQueue = Depends(get_queue)) -> JobAccepted:
-    """Queue a problem; poll `GET /jobs/{id}` for the result."""
-    return JobAccepted(id=await submit(queue, body))
+@router.post("", status_code=202, response_model=JobAccepted, responses=ERRORS)  # type: ignore[arg-type]
+async def create_job(
+    body: SolveRequest,
+    queue: JobQueue = Depends(get_queue),
+    settings: Settings = Depends(get_settings),
+    principal: Principal = Depends(require_scope("solve")),
+    idempotency_key: str | None = Header(default=None, max_length=200),
+) -> JobAccepted:
+    """Queue a problem; poll `GET /jobs/{id}` or follow `/jobs/{id}/events`."""
+    allowed(principal, reveal_thoughts=body.reveal_thoughts)
+    return JobAccepted(id=await submit(queue, body, settings, principal, idempotency_key))
 
 
-@router.get("/{job_id}", response_model=JobStatus, responses={404: {"model": ErrorBody}})
-async def get_job(job_id: str, queue: JobQueue = Depends(get_queue)) -> JobStatus:
+@router.get("/{job_id}", response_model=JobStatus, responses=ERRORS)  # type: ignore[arg-type]
+async def get_job(
+    job_id: str,
+    queue: JobQueue = Depends(get_queue),
+    _: Principal = Depends(require_scope("solve")),
+) -> JobStatus:
     return await queue.status(job_id)
+
+
+@router.get("/{job_id}/events", responses=ERRORS)  # type: ignore[arg-type]
+async def job_events(
+    job_id: str,
+    queue: JobQueue = Depends(get_queue),
+    _: Principal = Depends(require_scope("solve")),
+) -> EventSourceResponse:
+    """Server-sent events: `status`, one `stage` per finished stage, then `done`."""
+    await queue.status(job_id)  # 404 before the stream starts
+
+    async def stream() -> AsyncIterator[dict[str, str]]:
+        async for event in queue.events(job_id):
+            yield {"event": str(event.get("type", "message")), "data": json.dumps(event)}
+
+    return EventSourceResponse(stream())

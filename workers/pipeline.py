@@ -8,6 +8,7 @@ refine and select stages plug in here behind the same `solve` call.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 from app.answers import extract_answer, is_correct, resolve_type
 from app.schemas import SolveRequest, SolveResult, TraceEvent, Usage
@@ -15,6 +16,7 @@ from workers.engines.base import Engine, GenerationRequest, Sampling
 from workers.prompts import direct_user_prompt
 
 POLICY_ROLE = "policy"
+Progress = Callable[[TraceEvent], Awaitable[None]]
 
 
 class SolvePipeline:
@@ -24,7 +26,10 @@ class SolvePipeline:
         self.engine = engine
         self.default_max_tokens = default_max_tokens
 
-    async def solve(self, job_id: str, request: SolveRequest) -> SolveResult:
+    async def solve(
+        self, job_id: str, request: SolveRequest, progress: Progress | None = None
+    ) -> SolveResult:
+        """Run the stages; `progress` hears each stage's event as it finishes."""
         answer_type = resolve_type(request.answer_type, request.options, request.reference)
         role = POLICY_ROLE if POLICY_ROLE in self.engine.adapters() else None
         started = time.perf_counter()
@@ -62,6 +67,8 @@ class SolvePipeline:
                 "finish_reason": completion.finish_reasons[0],
             },
         )
+        if progress is not None:
+            await progress(event)
         return SolveResult(
             id=job_id,
             answer=answer,

@@ -1,7 +1,7 @@
-"""The embedded worker: engine, pipeline and loop living inside the gateway process.
-
-It also answers the gateway's two questions about the engine, without the gateway
-ever touching the engine: "are you ready?" and "load/unload this adapter".
+"""A worker: one engine, its pipeline and the claim loop, plus the two questions the
+HTTP side may ask about the engine without touching it: "are you ready?" and
+"load/unload this adapter". It runs inside the gateway (embedded default) or as its
+own process (`sciserve worker`, workers/process.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 from typing import Literal
 
-from adapters.registry import validate_adapter
+from adapters.registry import ROLES, validate_adapter
 from app.config import Settings
 from app.queue import JobQueue
 from app.schemas import AdapterInfo, AdapterLoad
@@ -22,19 +22,20 @@ from workers.pipeline import SolvePipeline
 log = logging.getLogger(__name__)
 
 
-class EmbeddedWorker:
-    """One worker over one engine, started in the background so /healthz answers
-    while the model loads, and /readyz turns true once it can serve."""
+class WorkerRuntime:
+    """Starts in the background so /healthz answers while the model loads and /readyz
+    turns true once it can serve; `stop` drains running jobs, then hands back the rest."""
 
     def __init__(self, engine: Engine, queue: JobQueue, settings: Settings):
         self.engine = engine
         self.queue = queue
         self.settings = settings
-        self.state: Literal["starting", "ready", "failed"] = "starting"
+        self.state: Literal["starting", "ready", "failed", "stopping"] = "starting"
         self.error: str | None = None
+        self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
+    async def run(self) -> None:
         """Load the engine, then claim jobs until stopped."""
         try:
             await self.engine.start()
@@ -43,33 +44,37 @@ class EmbeddedWorker:
             self.state, self.error = "failed", f"The engine failed to start: {exc}"
             await self._fail_jobs_while_broken(self.error)
             return
-        pipeline = SolvePipeline(self.engine, self.settings.default_max_tokens)
         self.state = "ready"
         await run_worker(
             self.queue,
-            pipeline,
+            SolvePipeline(self.engine, self.settings.default_max_tokens),
             concurrency=self.settings.worker_concurrency,
             default_timeout_s=self.settings.default_timeout_s,
+            stop=self._stop,
+            drain_timeout_s=self.settings.drain_timeout_s,
         )
 
     async def _fail_jobs_while_broken(self, reason: str) -> None:
         """Without an engine, every job gets the reason at once instead of hanging."""
-        while True:
-            job = await self.queue.claim()
-            await self.queue.fail(job.id, reason)
+        while not self._stop.is_set():
+            job = await self.queue.claim(1.0)
+            if job is not None:
+                await self.queue.fail(job.id, reason)
 
     def start_background(self) -> None:
-        self._task = asyncio.create_task(self.start())
+        self._task = asyncio.create_task(self.run())
 
     async def stop(self) -> None:
+        """Claim nothing more, let running jobs finish (bounded), then close the engine."""
+        self.state = "stopping"
+        self._stop.set()
         if self._task is not None:
-            self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await self.engine.close()
 
     async def readiness(self) -> tuple[bool, str]:
         if self.state != "ready":
-            return False, self.error or "The engine is still loading."
+            return False, self.error or f"The worker is {self.state}."
         if not await self.engine.health():
             return False, "The engine does not answer its health check."
         return True, "ready"
@@ -91,8 +96,6 @@ class EmbeddedWorker:
         await self.engine.unload_adapter(role)
 
     def list_adapters(self) -> list[AdapterInfo]:
-        from adapters.registry import ROLES
-
         loaded = self.engine.adapters()
         return [
             AdapterInfo(

@@ -109,7 +109,9 @@ async def test_finished_results_expire_after_their_ttl() -> None:
 
 
 def test_full_queue_answers_503_with_retry_after() -> None:
-    settings = Settings(model="test-double", queue_max_depth=1, worker_concurrency=1)
+    settings = Settings(
+        model="test-double", queue_max_depth=1, worker_concurrency=1, drain_timeout_s=0
+    )
     with TestClient(create_app(settings, engine=StalledEngine())) as client:
         first = client.post("/jobs", json={"problem": "a"})  # claimed by the worker, stalls
         assert first.status_code == 202
@@ -128,7 +130,7 @@ def test_full_queue_answers_503_with_retry_after() -> None:
 
 
 def test_solve_timeout_is_504_with_the_reason() -> None:
-    settings = Settings(model="test-double")
+    settings = Settings(model="test-double", drain_timeout_s=0)
     with TestClient(create_app(settings, engine=StalledEngine())) as client:
         response = client.post("/solve", json={"problem": "a", "timeout_s": 0.2})
         assert response.status_code == 504
@@ -157,3 +159,21 @@ def test_engine_start_failure_is_reported_and_jobs_fail_fast() -> None:
         assert response.status_code == 500
         assert "simulated load failure" in response.json()["detail"]
         assert time.monotonic() - started < 5
+
+
+async def test_stop_drains_then_hands_unfinished_jobs_back() -> None:
+    queue = InProcessQueue()
+    stop = asyncio.Event()
+    worker = asyncio.create_task(
+        run_worker(queue, SolvePipeline(StalledEngine()), concurrency=1,
+                   default_timeout_s=30, stop=stop, drain_timeout_s=0.1)
+    )  # fmt: skip
+    running = await queue.submit(SolveRequest(problem="a"))
+    waiting = await queue.submit(SolveRequest(problem="b"))
+    while (await queue.status(running)).status != JobState.running:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(worker, 5)  # all slots busy, yet the stop is noticed
+    for job_id in (running, waiting):
+        assert (await queue.status(job_id)).status == JobState.queued
+    assert (await queue.stats()).depth == 2

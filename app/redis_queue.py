@@ -1,0 +1,374 @@
+"""The distributed queue: Redis Streams with one consumer group of workers.
+
+Semantics (issue: distributed worker pool):
+- at-least-once delivery: a job stays in the stream's pending list until a worker
+  records an outcome and acks it; result writes are idempotent (first outcome stands);
+- crash recovery: a worker heartbeats its in-flight entries (XCLAIM resets their idle
+  time); an entry idle past the visibility timeout belongs to a dead worker and is
+  reclaimed (XAUTOCLAIM) and run again by another worker, up to `max_attempts`;
+- bounded: `submit` refuses past `max_depth` unfinished jobs;
+- results live in a hash per job with a TTL.
+
+Keys, all under one prefix: `P:jobs` (stream), `P:job:ID` (hash: request, status,
+result, ...), `P:job:ID:events` (list of progress events), `P:events` (pub/sub
+channel that wakes waiters), `P:idem:KEY` (idempotency keys).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from app.errors import QueueFullError, UnknownJobError
+from app.metrics import JOB_RETRIES, WORKER_HEARTBEAT
+from app.queue import FINAL_STATES, ErrorCode, Job, QueueStats
+from app.schemas import JobState, JobStatus, SolveRequest, SolveResult
+
+log = logging.getLogger(__name__)
+GROUP = "workers"
+
+# Record an outcome only if none is recorded yet: at-least-once delivery may run a
+# job twice, and the first finished run's outcome is the one that stands.
+_RECORD_OUTCOME = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if (not status) or status == 'succeeded' or status == 'failed' then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'error', ARGV[3],
+           'error_code', ARGV[4], 'finished_at', ARGV[6])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('EXPIRE', KEYS[2], ARGV[5])
+return 1
+"""
+
+
+def connect(url: str) -> aioredis.Redis:
+    """A client whose calls fail fast when Redis is down, instead of hanging requests."""
+    return aioredis.Redis.from_url(
+        url, decode_responses=True, socket_connect_timeout=2, socket_timeout=10,
+        health_check_interval=15,
+    )  # fmt: skip
+
+
+class RedisQueue:
+    """`JobQueue` on Redis Streams. One instance per process; a worker's instance also
+    heartbeats the entries it has claimed."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = "sciserve",
+        max_depth: int = 1024,
+        result_ttl_s: float = 3600.0,
+        visibility_timeout_s: float = 30.0,
+        max_attempts: int = 3,
+        consumer: str | None = None,
+    ):
+        # Typed loosely: redis-py's stubs cannot express decode_responses=True (str, not bytes).
+        self.redis: Any = client
+        self.prefix = prefix
+        self.stream = f"{prefix}:jobs"
+        self.channel = f"{prefix}:events"
+        self.max_depth = max_depth
+        self.result_ttl_s = int(result_ttl_s)
+        self.visibility_timeout_s = visibility_timeout_s
+        self.max_attempts = max_attempts
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self._inflight: dict[str, str] = {}  # job id -> stream entry id, claimed here
+        self._group_ready = False
+        self._heartbeat_task: asyncio.Task[None] | None = None
+        self._listener_task: asyncio.Task[None] | None = None
+        self._watchers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._record_outcome = self.redis.register_script(_RECORD_OUTCOME)
+        self._last_reclaim = 0.0
+
+    # --- keys ---
+    def _job_key(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def _events_key(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:events"
+
+    async def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:  # BUSYGROUP: another process made it first
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    # --- gateway side ---
+    async def submit(self, request: SolveRequest, idempotency_key: str | None = None) -> str:
+        await self._ensure_group()
+        if await self.redis.xlen(self.stream) >= self.max_depth:
+            raise QueueFullError(
+                f"The queue holds {self.max_depth} unfinished jobs, its limit; retry shortly."
+            )
+        job_id = uuid.uuid4().hex
+        key = self._job_key(job_id)
+        await self.redis.hset(key, mapping={
+            "id": job_id, "status": JobState.queued.value,
+            "request": request.model_dump_json(), "submitted_at": repr(time.time()),
+            "attempts": 0,
+        })  # fmt: skip
+        if idempotency_key is not None:
+            # The job hash exists before the key claims it, so a concurrent duplicate
+            # never sees a key that points at nothing: SET NX decides who queues.
+            idem = f"{self.prefix}:idem:{idempotency_key}"
+            if not await self.redis.set(idem, job_id, nx=True, ex=self.result_ttl_s):
+                await self.redis.delete(key)
+                known = await self.redis.get(idem)
+                if known is not None:
+                    return str(known)
+        await self.redis.xadd(self.stream, {"id": job_id})
+        return job_id
+
+    async def status(self, job_id: str) -> JobStatus:
+        fields = await self.redis.hgetall(self._job_key(job_id))
+        if not fields:
+            raise UnknownJobError(f"No job with id {job_id!r} (unknown, or its result expired).")
+        result = fields.get("result")
+        return JobStatus(
+            id=job_id,
+            status=JobState(fields["status"]),
+            result=SolveResult.model_validate_json(result) if result else None,
+            error=fields.get("error") or None,
+            error_code=fields.get("error_code") or None,  # type: ignore[arg-type]
+        )
+
+    async def wait(self, job_id: str, timeout: float) -> JobStatus:
+        """Woken by pub/sub; re-reads the hash at least every second, so a message lost
+        while Redis was away costs at most a second."""
+        deadline = time.monotonic() + timeout
+        with self._watch(job_id) as inbox:
+            while True:
+                status = await self.status(job_id)
+                remaining = deadline - time.monotonic()
+                if status.status in FINAL_STATES or remaining <= 0:
+                    return status
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(inbox.get(), min(remaining, 1.0))
+
+    async def events(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
+        """History from the job's event list, then live events until `done`."""
+        with self._watch(job_id) as inbox:
+            sent = 0
+            while True:
+                history = await self.redis.lrange(self._events_key(job_id), sent, -1)
+                if sent == 0 and not history and not await self.redis.exists(self._job_key(job_id)):
+                    raise UnknownJobError(f"No job with id {job_id!r}.")
+                for raw in history:
+                    sent += 1
+                    event = json.loads(raw)
+                    yield event
+                    if event.get("type") == "done":
+                        return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(inbox.get(), 1.0)
+
+    @contextlib.contextmanager
+    def _watch(self, job_id: str) -> Any:
+        self._start_listener()
+        inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._watchers[job_id].add(inbox)
+        try:
+            yield inbox
+        finally:
+            self._watchers[job_id].discard(inbox)
+            if not self._watchers[job_id]:
+                del self._watchers[job_id]
+
+    def _start_listener(self) -> None:
+        if self._listener_task is None or self._listener_task.done():
+            self._listener_task = asyncio.create_task(self._listen())
+
+    async def _listen(self) -> None:
+        """One subscription per process fans events out to local waiters."""
+        while True:
+            try:
+                async with self.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    while True:
+                        message = await pubsub.get_message(
+                            ignore_subscribe_messages=True, timeout=1.0
+                        )
+                        if message is None:
+                            continue
+                        event = json.loads(message["data"])
+                        for inbox in list(self._watchers.get(event.get("job_id", ""), ())):
+                            inbox.put_nowait(event)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:  # Redis away: waiters poll meanwhile
+                log.debug("event listener reconnecting after %s", exc)
+                await asyncio.sleep(1.0)
+
+    async def stats(self) -> QueueStats:
+        await self._ensure_group()
+        depth = await self.redis.xlen(self.stream)
+        oldest = await self.redis.xrange(self.stream, count=1)
+        age = 0.0
+        if oldest:
+            entry_ms = int(oldest[0][0].split("-")[0])
+            age = max(0.0, time.time() - entry_ms / 1000)
+        return QueueStats(depth=depth, oldest_age_s=age)
+
+    async def health(self) -> tuple[bool, str]:
+        try:
+            await self.redis.ping()
+        except (RedisError, OSError) as exc:
+            return False, f"Redis is unreachable: {exc}"
+        return True, "redis ok"
+
+    # --- worker side ---
+    async def claim(self, timeout: float) -> Job | None:
+        await self._ensure_group()
+        self._start_heartbeat()
+        if time.monotonic() - self._last_reclaim > self.visibility_timeout_s / 4:
+            self._last_reclaim = time.monotonic()
+            job = await self._reclaim_one()
+            if job is not None:
+                return job
+        response = await self.redis.xreadgroup(
+            GROUP, self.consumer, {self.stream: ">"}, count=1, block=max(1, int(timeout * 1000))
+        )
+        for _stream, entries in response or ():
+            for entry_id, fields in entries:
+                job = await self._take(entry_id, fields["id"], reclaimed=False)
+                if job is not None:
+                    return job
+        return None
+
+    async def _reclaim_one(self) -> Job | None:
+        """Take over one entry whose worker stopped heartbeating."""
+        min_idle_ms = int(self.visibility_timeout_s * 1000)
+        _next, entries, *_ = await self.redis.xautoclaim(
+            self.stream, GROUP, self.consumer, min_idle_ms, start_id="0-0", count=1
+        )
+        for entry_id, fields in entries:
+            if not fields:  # the entry was deleted meanwhile
+                await self.redis.xack(self.stream, GROUP, entry_id)
+                continue
+            job = await self._take(entry_id, fields["id"], reclaimed=True)
+            if job is not None:
+                return job
+        return None
+
+    async def _take(self, entry_id: str, job_id: str, *, reclaimed: bool) -> Job | None:
+        """Turn a delivered entry into a Job, or settle it if there is nothing to run."""
+        key = self._job_key(job_id)
+        fields = await self.redis.hgetall(key)
+        if not fields or fields.get("status") in ("succeeded", "failed"):
+            await self._ack(entry_id)  # expired, or finished by an earlier delivery
+            return None
+        attempt = int(await self.redis.hincrby(key, "attempts", 1))
+        if reclaimed:
+            JOB_RETRIES.inc()
+            log.warning("reclaimed job %s (attempt %d)", job_id, attempt)
+        self._inflight[job_id] = entry_id
+        if attempt > self.max_attempts:
+            await self.fail(job_id, f"The job was given up after {self.max_attempts} attempts "
+                            "whose workers stopped.")  # fmt: skip
+            return None
+        return Job(
+            id=job_id,
+            request=SolveRequest.model_validate_json(fields["request"]),
+            submitted_at=float(fields["submitted_at"]),
+            attempt=attempt,
+        )
+
+    def _start_heartbeat(self) -> None:
+        if self._heartbeat_task is None or self._heartbeat_task.done():
+            self._heartbeat_task = asyncio.create_task(self._heartbeat())
+
+    async def _heartbeat(self) -> None:
+        """Keep claimed entries fresh (idle time 0) so no one reclaims live work."""
+        interval = self.visibility_timeout_s / 3
+        while True:
+            try:
+                entries = list(self._inflight.values())
+                if entries:
+                    await self.redis.xclaim(
+                        self.stream, GROUP, self.consumer, 0, entries, justid=True
+                    )
+                now = time.time()
+                await self.redis.set(
+                    f"{self.prefix}:worker:{self.consumer}",
+                    repr(now),
+                    ex=max(1, int(self.visibility_timeout_s)),
+                )
+                WORKER_HEARTBEAT.set(now)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("heartbeat failed: %s", exc)
+            await asyncio.sleep(interval)
+
+    async def mark_running(self, job_id: str) -> None:
+        await self.redis.hset(self._job_key(job_id), "status", JobState.running.value)
+        await self.publish(job_id, {"type": "status", "status": "running"})
+
+    async def complete(self, job_id: str, result: SolveResult) -> None:
+        await self._record(job_id, JobState.succeeded, result=result.model_dump_json())
+
+    async def fail(self, job_id: str, error: str, code: ErrorCode = "worker_error") -> None:
+        await self._record(job_id, JobState.failed, error=error, code=code)
+
+    async def _record(
+        self, job_id: str, state: JobState, *, result: str = "", error: str = "", code: str = ""
+    ) -> None:
+        await self._record_outcome(
+            keys=[self._job_key(job_id), self._events_key(job_id)],
+            args=[state.value, result, error, code, self.result_ttl_s, repr(time.time())],
+        )
+        await self.publish(job_id, {"type": "done", "status": state.value})
+        entry_id = self._inflight.pop(job_id, None)
+        if entry_id is not None:
+            await self._ack(entry_id)
+
+    async def release(self, job_id: str) -> None:
+        """Re-queue as a fresh entry and settle the old one, in one transaction."""
+        entry_id = self._inflight.pop(job_id, None)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._job_key(job_id), "status", JobState.queued.value)
+            pipe.hincrby(self._job_key(job_id), "attempts", -1)  # a hand-back is no attempt
+            pipe.xadd(self.stream, {"id": job_id})
+            if entry_id is not None:
+                pipe.xack(self.stream, GROUP, entry_id)
+                pipe.xdel(self.stream, entry_id)
+            await pipe.execute()
+
+    async def _ack(self, entry_id: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, GROUP, entry_id)
+            pipe.xdel(self.stream, entry_id)  # the stream holds only unfinished jobs
+            await pipe.execute()
+
+    async def publish(self, job_id: str, event: dict[str, Any]) -> None:
+        payload = json.dumps({"job_id": job_id, **event})
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.rpush(self._events_key(job_id), payload)
+            pipe.expire(self._events_key(job_id), self.result_ttl_s)
+            pipe.publish(self.channel, payload)
+            await pipe.execute()
+
+    async def close(self) -> None:
+        for task in (self._heartbeat_task, self._listener_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self.redis.aclose()
