@@ -13,6 +13,16 @@ from app.config import Settings
 cli = typer.Typer(help="sciserve: serve and solve scientific problems.", no_args_is_help=True)
 model_cli = typer.Typer(help="Prepare or build models.", no_args_is_help=True)
 cli.add_typer(model_cli, name="model")
+keys_cli = typer.Typer(help="API keys (stored hashed in Redis).", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
+
+
+def _distributed_settings() -> Settings:
+    settings = Settings()
+    if settings.redis_url is None:
+        typer.echo("Set SCISERVE_REDIS_URL (e.g. redis://127.0.0.1:6379/0) first.", err=True)
+        raise typer.Exit(2)
+    return settings
 
 
 def _prepare_with_progress(settings: Settings) -> str:
@@ -76,6 +86,90 @@ def serve(
 
 
 @cli.command()
+def gateway(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+) -> None:
+    """Run the gateway alone: it queues to Redis for `sciserve worker` processes."""
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = _distributed_settings()
+    settings.host = host or settings.host
+    settings.port = port or settings.port
+    app = create_app(settings, with_worker=False)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
+@cli.command()
+def worker(
+    port: Annotated[int | None, typer.Option(help="Port of /healthz, /metrics, /admin.")] = None,
+) -> None:
+    """Run one worker: an engine claiming jobs from Redis until SIGTERM."""
+    import asyncio
+    import logging
+
+    from workers.process import serve_worker
+
+    settings = _distributed_settings()
+    if port is not None:
+        settings.worker_port = port
+    if not settings.model and settings.engine != "openai":
+        _prepare_with_progress(settings)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(serve_worker(settings))
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who the key is for.")],
+    scope: Annotated[list[str], typer.Option(help="solve, reveal_thoughts or admin; repeat.")],
+) -> None:
+    """Create an API key and print it once; only its hash is stored."""
+    import asyncio
+
+    from app.auth import RedisKeyStore
+    from app.redis_queue import connect
+
+    settings = _distributed_settings()
+
+    async def create() -> str:
+        client = connect(str(settings.redis_url))
+        try:
+            return await RedisKeyStore(client, settings.redis_prefix).create(name, scope)
+        finally:
+            await client.aclose()
+
+    try:
+        typer.echo(asyncio.run(create()))
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+
+
+@keys_cli.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+    """Revoke every key of that name."""
+    import asyncio
+
+    from app.auth import RedisKeyStore
+    from app.redis_queue import connect
+
+    settings = _distributed_settings()
+
+    async def revoke() -> int:
+        client = connect(str(settings.redis_url))
+        try:
+            return await RedisKeyStore(client, settings.redis_prefix).revoke(name)
+        finally:
+            await client.aclose()
+
+    typer.echo(f"revoked {asyncio.run(revoke())} key(s)")
+
+
+@cli.command()
 def solve(
     problem: Annotated[str, typer.Argument(help="The problem text.")],
     url: Annotated[str, typer.Option(envvar="SCISERVE_URL", help="Server URL.")] = (
@@ -85,6 +179,7 @@ def solve(
     reference: Annotated[str | None, typer.Option(help="Known answer.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 600.0,
     full: Annotated[bool, typer.Option("--json", help="Print the whole response.")] = False,
+    api_key: Annotated[str | None, typer.Option(envvar="SCISERVE_API_KEY", help="API key.")] = None,
 ) -> None:
     """Send a problem to a running server and print the answer."""
     import httpx
@@ -95,7 +190,10 @@ def solve(
     if reference is not None:
         body["reference"] = reference
     try:
-        response = httpx.post(f"{url.rstrip('/')}/solve", json=body, timeout=timeout)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        response = httpx.post(
+            f"{url.rstrip('/')}/solve", json=body, timeout=timeout, headers=headers
+        )
     except httpx.HTTPError as exc:
         typer.echo(f"Could not reach {url}: {exc}", err=True)
         raise typer.Exit(2) from exc

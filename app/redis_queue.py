@@ -92,6 +92,7 @@ class RedisQueue:
         self._watchers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
         self._record_outcome = self.redis.register_script(_RECORD_OUTCOME)
         self._last_reclaim = 0.0
+        self._closed = False
 
     # --- keys ---
     def _job_key(self, job_id: str) -> str:
@@ -197,11 +198,11 @@ class RedisQueue:
 
     async def _listen(self) -> None:
         """One subscription per process fans events out to local waiters."""
-        while True:
+        while not self._closed:
             try:
                 async with self.redis.pubsub() as pubsub:
                     await pubsub.subscribe(self.channel)
-                    while True:
+                    while not self._closed:
                         message = await pubsub.get_message(
                             ignore_subscribe_messages=True, timeout=1.0
                         )
@@ -297,7 +298,9 @@ class RedisQueue:
     async def _heartbeat(self) -> None:
         """Keep claimed entries fresh (idle time 0) so no one reclaims live work."""
         interval = self.visibility_timeout_s / 3
-        while True:
+        # A flag, not only cancellation: redis-py can turn a cancel inside a command
+        # into a connection error, which this loop would survive.
+        while not self._closed:
             try:
                 entries = list(self._inflight.values())
                 if entries:
@@ -366,6 +369,9 @@ class RedisQueue:
             await pipe.execute()
 
     async def close(self) -> None:
+        """Stop heartbeating and listening. Claimed, unfinished jobs stay pending and
+        are reclaimed by another worker after the visibility timeout."""
+        self._closed = True
         for task in (self._heartbeat_task, self._listener_task):
             if task is not None:
                 task.cancel()

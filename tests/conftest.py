@@ -87,6 +87,28 @@ def hf_reference(tiny_model: TinyModel) -> Iterator[tuple[Any, asyncio.AbstractE
     loop.close()
 
 
+REDIS_URL = os.environ.get("SCISERVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
+
+@pytest.fixture()
+def redis_prefix() -> Iterator[str]:
+    """A fresh key prefix on the real Redis (test database 9); its keys go afterwards."""
+    import uuid
+
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.ConnectionError as exc:  # CI has Redis: missing it is a failure
+        raise RuntimeError(f"The tests need Redis at {REDIS_URL}: {exc}") from exc
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    for key in client.scan_iter(f"{prefix}:*"):
+        client.delete(key)
+    client.close()
+
+
 @pytest.fixture()
 def tmp_registry(tmp_path: Path) -> Path:
     return tmp_path / "adapters.yaml"

@@ -1,0 +1,64 @@
+"""`sciserve worker`: one engine claiming jobs from Redis, with its own small HTTP
+server for /healthz, /readyz, /metrics and /admin/adapters.
+
+SIGTERM (Kubernetes' stop) and SIGINT start a graceful drain: claim nothing more,
+let running jobs finish for up to SCISERVE_DRAIN_TIMEOUT_S, hand the rest back to
+the queue, then exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+
+from app.config import Settings
+from app.main import create_worker_app
+from app.queue_factory import build_queue
+from workers.engines.factory import build_engine
+from workers.runtime import WorkerRuntime
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the worker owns SIGTERM, so that the
+    drain happens before the HTTP side goes away."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_worker(settings: Settings) -> None:
+    if settings.redis_url is None:
+        raise ValueError("`sciserve worker` needs SCISERVE_REDIS_URL (the shared queue).")
+    queue = build_queue(settings)
+    runtime = WorkerRuntime(build_engine(settings), queue, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runtime.start_background()
+    server = None
+    server_task = None
+    if settings.worker_port:
+        config = uvicorn.Config(
+            create_worker_app(settings, runtime),
+            host=settings.host,
+            port=settings.worker_port,
+            log_level="warning",
+        )
+        server = _Server(config)
+        server_task = asyncio.create_task(server.serve())
+    await stop.wait()
+    log.info("stopping: draining running jobs for up to %.0f s", settings.drain_timeout_s)
+    await runtime.stop()
+    if server is not None and server_task is not None:
+        server.should_exit = True
+        await server_task
+    await queue.close()
