@@ -8,11 +8,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fastapi import HTTPException
+
 Scope = dict[str, Any]
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """An HTTPException, so FastAPI's body parser lets it through as a 413 rather than
+    turning it into a generic 400."""
+
+    def __init__(self, max_bytes: int):
+        super().__init__(413, f"The request body is larger than the limit of {max_bytes} bytes.")
 
 
 class BodySizeLimit:
@@ -48,7 +54,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         async def tracked_send(message: Any) -> None:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+import httpx
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -22,7 +26,7 @@ from app.config import Settings
 from app.embedded import EmbeddedServer, free_port
 from workers.models.tiny import TinyModel, build_tiny_model
 
-T = TypeVar("T")
+Spawn = Callable[..., tuple[subprocess.Popen[bytes], str]]
 ADMIN_KEY = "test-admin-key"
 # CI sets this so a broken vLLM install fails the run instead of skipping its tests.
 REQUIRE_VLLM = os.environ.get("SCISERVE_REQUIRE_VLLM") == "1"
@@ -109,6 +113,76 @@ def redis_prefix() -> Iterator[str]:
     client.close()
 
 
+def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited early: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready in {timeout} s")
+
+
 @pytest.fixture()
-def tmp_registry(tmp_path: Path) -> Path:
-    return tmp_path / "adapters.yaml"
+def spawn(tiny_model: TinyModel, redis_prefix: str, tmp_path: Path) -> Iterator[Spawn]:
+    """Start `sciserve gateway|worker` processes; all are killed at the end."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(kind: str, wait: bool = True, **env: object) -> tuple[subprocess.Popen[bytes], str]:
+        port = int(env.pop("port", free_port()))  # type: ignore[call-overload]
+        environment = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "SCISERVE_REDIS_URL": REDIS_URL,
+            "SCISERVE_REDIS_PREFIX": redis_prefix,
+            "SCISERVE_MODEL": str(tiny_model.model_dir),
+            "SCISERVE_ADAPTER_REGISTRY": str(tiny_model.registry),
+            "SCISERVE_ENGINE": "hf",
+            "SCISERVE_DTYPE": "float32",
+            "SCISERVE_DEFAULT_MAX_TOKENS": "48",
+            "SCISERVE_VISIBILITY_TIMEOUT_S": "2",
+            "SCISERVE_WORKER_CONCURRENCY": "4",
+            "SCISERVE_RATE_LIMIT_PER_MINUTE": "1000000",
+            "SCISERVE_PORT" if kind == "gateway" else "SCISERVE_WORKER_PORT": str(port),
+            **{f"SCISERVE_{k.upper()}": str(v) for k, v in env.items()},
+        }
+        # Logs go to a file: an unread pipe fills up and blocks a chatty process.
+        log = tmp_path / f"{kind}-{len(processes)}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", kind],
+                env=environment,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        if wait:
+            _wait_http(url, process, log)
+        return process, url
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+
+
+def api_key_headers(prefix: str, *scopes: str) -> dict[str, str]:
+    import asyncio
+
+    from app.auth import RedisKeyStore
+    from app.redis_queue import connect
+
+    async def create() -> str:
+        client = connect(REDIS_URL)
+        try:
+            return await RedisKeyStore(client, prefix).create("tests", list(scopes))
+        finally:
+            await client.aclose()
+
+    return {"Authorization": f"Bearer {asyncio.run(create())}"}

@@ -177,3 +177,28 @@ async def test_stop_drains_then_hands_unfinished_jobs_back() -> None:
     for job_id in (running, waiting):
         assert (await queue.status(job_id)).status == JobState.queued
     assert (await queue.stats()).depth == 2
+
+
+class CountingEngine(_DoubleEngine):
+    """Test double: answers every prompt with a fixed solution and counts the calls."""
+
+    calls = 0
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        self.calls += 1
+        return [Completion(["The answer is \\boxed{4}."], [[1, 2, 3]], 5, ["stop"])
+                for _ in requests]  # fmt: skip
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_result_cache_answers_identical_requests_once(cache: bool) -> None:
+    engine = CountingEngine()
+    settings = Settings(model="test-double", result_cache=cache)
+    with TestClient(create_app(settings, engine=engine)) as client:
+        first = client.post("/solve", json={"problem": "2 + 2?"}).json()
+        second = client.post("/solve", json={"problem": "2 + 2?"}).json()
+        other = client.post("/solve", json={"problem": "2 + 3?"}).json()
+    assert first["answer"] == second["answer"] == "4"
+    assert (first["id"] == second["id"]) is cache
+    assert other["id"] != first["id"]
+    assert engine.calls == (2 if cache else 3)
