@@ -1,17 +1,22 @@
-"""Run the embedded service on a real port in a background thread.
+"""Run the service for tests and benchmarks: the embedded app on a real port in a
+background thread (`EmbeddedServer`), or gateway/worker processes (`ServiceProcesses`).
 
 Tests and benchmarks need both real HTTP and the raw engine the server uses; the
-engine lives on the server's event loop, so `call` runs a coroutine there.
+engine lives on the server's event loop, so `EmbeddedServer.call` runs a coroutine there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Coroutine
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -104,3 +109,60 @@ class EmbeddedServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class ServiceProcesses:
+    """Start `sciserve gateway|worker` as real processes (tests, benchmarks), each
+    logging to its own file; `stop_all` kills what is left."""
+
+    def __init__(self, log_dir: Path, base_env: dict[str, str]):
+        self.log_dir = log_dir
+        self.base_env = base_env
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        self, kind: str, wait: bool = True, ready_timeout_s: float = 180, **env: object
+    ) -> tuple[subprocess.Popen[bytes], str]:
+        port = int(env.pop("port", free_port()))  # type: ignore[call-overload]
+        port_variable = "SCISERVE_PORT" if kind == "gateway" else "SCISERVE_WORKER_PORT"
+        environment = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            **self.base_env,
+            port_variable: str(port),
+            **{f"SCISERVE_{k.upper()}": str(v) for k, v in env.items()},
+        }
+        # Logs go to a file: an unread pipe fills up and blocks a chatty process.
+        log = self.log_dir / f"{kind}-{len(self.processes)}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", kind],
+                env=environment,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        if wait:
+            self._wait_ready(url, process, log, ready_timeout_s)
+        return process, url
+
+    @staticmethod
+    def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{url}: process exited early: {log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{url} not ready in {timeout:g} s")
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)

@@ -11,19 +11,16 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from app.config import Settings
-from app.embedded import EmbeddedServer, free_port
+from app.embedded import EmbeddedServer, ServiceProcesses, free_port
 from workers.models.tiny import TinyModel, build_tiny_model
 
 Spawn = Callable[..., tuple[subprocess.Popen[bytes], str]]
@@ -113,30 +110,13 @@ def redis_prefix() -> Iterator[str]:
     client.close()
 
 
-def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"process exited early: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready in {timeout} s")
-
-
 @pytest.fixture()
 def spawn(tiny_model: TinyModel, redis_prefix: str, tmp_path: Path) -> Iterator[Spawn]:
-    """Start `sciserve gateway|worker` processes; all are killed at the end."""
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(kind: str, wait: bool = True, **env: object) -> tuple[subprocess.Popen[bytes], str]:
-        port = int(env.pop("port", free_port()))  # type: ignore[call-overload]
-        environment = {
-            **os.environ,
-            "HF_HUB_OFFLINE": "1",
+    """Start `sciserve gateway|worker` processes on the tiny model; all are killed at
+    the end. Keyword arguments become SCISERVE_* variables (`port` sets the port)."""
+    processes = ServiceProcesses(
+        tmp_path,
+        {
             "SCISERVE_REDIS_URL": REDIS_URL,
             "SCISERVE_REDIS_PREFIX": redis_prefix,
             "SCISERVE_MODEL": str(tiny_model.model_dir),
@@ -147,29 +127,10 @@ def spawn(tiny_model: TinyModel, redis_prefix: str, tmp_path: Path) -> Iterator[
             "SCISERVE_VISIBILITY_TIMEOUT_S": "2",
             "SCISERVE_WORKER_CONCURRENCY": "4",
             "SCISERVE_RATE_LIMIT_PER_MINUTE": "1000000",
-            "SCISERVE_PORT" if kind == "gateway" else "SCISERVE_WORKER_PORT": str(port),
-            **{f"SCISERVE_{k.upper()}": str(v) for k, v in env.items()},
-        }
-        # Logs go to a file: an unread pipe fills up and blocks a chatty process.
-        log = tmp_path / f"{kind}-{len(processes)}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", kind],
-                env=environment,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        if wait:
-            _wait_http(url, process, log)
-        return process, url
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
+        },
+    )
+    yield processes.start
+    processes.stop_all()
 
 
 def api_key_headers(prefix: str, *scopes: str) -> dict[str, str]:
