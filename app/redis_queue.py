@@ -39,16 +39,54 @@ from app.schemas import JobState, JobStatus, SolveRequest, SolveResult
 log = logging.getLogger(__name__)
 GROUP = "workers"
 
+# Each script is one round trip and atomic; the path submit -> claim -> run ->
+# record -> wake costs a handful of round trips (see bench/queue.py).
+
+# Admit a job: idempotency key first (a repeat returns the first job), then the depth
+# bound, then the job hash and its stream entry.
+_SUBMIT = """
+if ARGV[6] == '1' then
+  local known = redis.call('GET', KEYS[3])
+  if known then return {2, known} end
+end
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return {0, ''} end
+if ARGV[6] == '1' then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[5]) end
+redis.call('HSET', KEYS[2], 'id', ARGV[2], 'status', 'queued', 'request', ARGV[3],
+           'submitted_at', ARGV[4], 'attempts', 0)
+redis.call('XADD', KEYS[1], '*', 'id', ARGV[2])
+return {1, ARGV[2]}
+"""
+
+# Turn a delivered entry into a run: nothing to run if the job expired or already
+# finished (an earlier delivery), else count the attempt.
+_TAKE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if (not status) or status == 'succeeded' or status == 'failed' then return {} end
+local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+local fields = redis.call('HMGET', KEYS[1], 'request', 'submitted_at')
+return {fields[1], fields[2], attempt}
+"""
+
 # Record an outcome only if none is recorded yet: at-least-once delivery may run a
-# job twice, and the first finished run's outcome is the one that stands.
+# job twice, and the first finished run's outcome is the one that stands. Then settle
+# the stream entry and tell waiters.
 _RECORD_OUTCOME = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if (not status) or status == 'succeeded' or status == 'failed' then return 0 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'error', ARGV[3],
-           'error_code', ARGV[4], 'finished_at', ARGV[6])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return 1
+local recorded = 0
+if status and status ~= 'succeeded' and status ~= 'failed' then
+  redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'error', ARGV[3],
+             'error_code', ARGV[4], 'finished_at', ARGV[6])
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  redis.call('RPUSH', KEYS[2], ARGV[8])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+  redis.call('PUBLISH', ARGV[9], ARGV[8])
+  recorded = 1
+end
+if ARGV[7] ~= '' then
+  redis.call('XACK', KEYS[3], 'workers', ARGV[7])
+  redis.call('XDEL', KEYS[3], ARGV[7])
+end
+return recorded
 """
 
 
@@ -90,6 +128,8 @@ class RedisQueue:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._listener_task: asyncio.Task[None] | None = None
         self._watchers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+        self._submit = self.redis.register_script(_SUBMIT)
+        self._take_script = self.redis.register_script(_TAKE)
         self._record_outcome = self.redis.register_script(_RECORD_OUTCOME)
         self._last_reclaim = 0.0
         self._closed = False
@@ -114,28 +154,18 @@ class RedisQueue:
     # --- gateway side ---
     async def submit(self, request: SolveRequest, idempotency_key: str | None = None) -> str:
         await self._ensure_group()
-        if await self.redis.xlen(self.stream) >= self.max_depth:
+        job_id = uuid.uuid4().hex
+        idem = f"{self.prefix}:idem:{idempotency_key or ''}"
+        outcome, known = await self._submit(
+            keys=[self.stream, self._job_key(job_id), idem],
+            args=[self.max_depth, job_id, request.model_dump_json(), repr(time.time()),
+                  self.result_ttl_s, "1" if idempotency_key is not None else "0"],
+        )  # fmt: skip
+        if int(outcome) == 0:
             raise QueueFullError(
                 f"The queue holds {self.max_depth} unfinished jobs, its limit; retry shortly."
             )
-        job_id = uuid.uuid4().hex
-        key = self._job_key(job_id)
-        await self.redis.hset(key, mapping={
-            "id": job_id, "status": JobState.queued.value,
-            "request": request.model_dump_json(), "submitted_at": repr(time.time()),
-            "attempts": 0,
-        })  # fmt: skip
-        if idempotency_key is not None:
-            # The job hash exists before the key claims it, so a concurrent duplicate
-            # never sees a key that points at nothing: SET NX decides who queues.
-            idem = f"{self.prefix}:idem:{idempotency_key}"
-            if not await self.redis.set(idem, job_id, nx=True, ex=self.result_ttl_s):
-                await self.redis.delete(key)
-                known = await self.redis.get(idem)
-                if known is not None:
-                    return str(known)
-        await self.redis.xadd(self.stream, {"id": job_id})
-        return job_id
+        return str(known)
 
     async def status(self, job_id: str) -> JobStatus:
         fields = await self.redis.hgetall(self._job_key(job_id))
@@ -270,12 +300,11 @@ class RedisQueue:
 
     async def _take(self, entry_id: str, job_id: str, *, reclaimed: bool) -> Job | None:
         """Turn a delivered entry into a Job, or settle it if there is nothing to run."""
-        key = self._job_key(job_id)
-        fields = await self.redis.hgetall(key)
-        if not fields or fields.get("status") in ("succeeded", "failed"):
+        taken = await self._take_script(keys=[self._job_key(job_id)])
+        if not taken:
             await self._ack(entry_id)  # expired, or finished by an earlier delivery
             return None
-        attempt = int(await self.redis.hincrby(key, "attempts", 1))
+        request, submitted_at, attempt = taken[0], float(taken[1]), int(taken[2])
         if reclaimed:
             JOB_RETRIES.inc()
             log.warning("reclaimed job %s (attempt %d)", job_id, attempt)
@@ -286,8 +315,8 @@ class RedisQueue:
             return None
         return Job(
             id=job_id,
-            request=SolveRequest.model_validate_json(fields["request"]),
-            submitted_at=float(fields["submitted_at"]),
+            request=SolveRequest.model_validate_json(request),
+            submitted_at=submitted_at,
             attempt=attempt,
         )
 
@@ -321,8 +350,10 @@ class RedisQueue:
             await asyncio.sleep(interval)
 
     async def mark_running(self, job_id: str) -> None:
-        await self.redis.hset(self._job_key(job_id), "status", JobState.running.value)
-        await self.publish(job_id, {"type": "status", "status": "running"})
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self._job_key(job_id), "status", JobState.running.value)
+            self._queue_event(pipe, job_id, {"type": "status", "status": "running"})
+            await pipe.execute()
 
     async def complete(self, job_id: str, result: SolveResult) -> None:
         await self._record(job_id, JobState.succeeded, result=result.model_dump_json())
@@ -333,14 +364,13 @@ class RedisQueue:
     async def _record(
         self, job_id: str, state: JobState, *, result: str = "", error: str = "", code: str = ""
     ) -> None:
+        entry_id = self._inflight.pop(job_id, "")
+        event = json.dumps({"job_id": job_id, "type": "done", "status": state.value})
         await self._record_outcome(
-            keys=[self._job_key(job_id), self._events_key(job_id)],
-            args=[state.value, result, error, code, self.result_ttl_s, repr(time.time())],
-        )
-        await self.publish(job_id, {"type": "done", "status": state.value})
-        entry_id = self._inflight.pop(job_id, None)
-        if entry_id is not None:
-            await self._ack(entry_id)
+            keys=[self._job_key(job_id), self._events_key(job_id), self.stream],
+            args=[state.value, result, error, code, self.result_ttl_s, repr(time.time()),
+                  entry_id, event, self.channel],
+        )  # fmt: skip
 
     async def release(self, job_id: str) -> None:
         """Re-queue as a fresh entry and settle the old one, in one transaction."""
@@ -360,12 +390,15 @@ class RedisQueue:
             pipe.xdel(self.stream, entry_id)  # the stream holds only unfinished jobs
             await pipe.execute()
 
-    async def publish(self, job_id: str, event: dict[str, Any]) -> None:
+    def _queue_event(self, pipe: Any, job_id: str, event: dict[str, Any]) -> None:
         payload = json.dumps({"job_id": job_id, **event})
+        pipe.rpush(self._events_key(job_id), payload)
+        pipe.expire(self._events_key(job_id), self.result_ttl_s)
+        pipe.publish(self.channel, payload)
+
+    async def publish(self, job_id: str, event: dict[str, Any]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.rpush(self._events_key(job_id), payload)
-            pipe.expire(self._events_key(job_id), self.result_ttl_s)
-            pipe.publish(self.channel, payload)
+            self._queue_event(pipe, job_id, event)
             await pipe.execute()
 
     async def close(self) -> None:
