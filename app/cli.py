@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -64,25 +64,28 @@ def model_build_tiny(out: Annotated[str, typer.Argument(help="Output folder.")])
     typer.echo(json.dumps({"model": str(built.model_dir), "registry": str(built.registry)}))
 
 
+def _run_gateway(settings: Settings, host: str | None, port: int | None, with_worker: bool) -> None:
+    import uvicorn
+
+    from app.main import create_app
+
+    settings.host = host or settings.host
+    settings.port = port or settings.port
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    app = create_app(settings, with_worker=with_worker)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+
+
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
 ) -> None:
     """Run the embedded service: gateway, in-process queue and one worker with its engine."""
-    import uvicorn
-
-    from app.main import create_app
-
     settings = Settings()
-    if host:
-        settings.host = host
-    if port:
-        settings.port = port
     if not settings.model and settings.engine != "openai":
         _prepare_with_progress(settings)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    _run_gateway(settings, host, port, with_worker=True)
 
 
 @cli.command()
@@ -91,15 +94,7 @@ def gateway(
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
 ) -> None:
     """Run the gateway alone: it queues to Redis for `sciserve worker` processes."""
-    import uvicorn
-
-    from app.main import create_app
-
-    settings = _distributed_settings()
-    settings.host = host or settings.host
-    settings.port = port or settings.port
-    app = create_app(settings, with_worker=False)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    _run_gateway(_distributed_settings(), host, port, with_worker=False)
 
 
 @cli.command()
@@ -122,6 +117,17 @@ def worker(
     asyncio.run(serve_worker(settings))
 
 
+async def _with_key_store(settings: Settings, action: Any) -> Any:
+    from app.auth import RedisKeyStore
+    from app.redis_queue import connect
+
+    client = connect(str(settings.redis_url))
+    try:
+        return await action(RedisKeyStore(client, settings.redis_prefix))
+    finally:
+        await client.aclose()
+
+
 @keys_cli.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="Who the key is for.")],
@@ -130,20 +136,9 @@ def keys_create(
     """Create an API key and print it once; only its hash is stored."""
     import asyncio
 
-    from app.auth import RedisKeyStore
-    from app.redis_queue import connect
-
     settings = _distributed_settings()
-
-    async def create() -> str:
-        client = connect(str(settings.redis_url))
-        try:
-            return await RedisKeyStore(client, settings.redis_prefix).create(name, scope)
-        finally:
-            await client.aclose()
-
     try:
-        typer.echo(asyncio.run(create()))
+        typer.echo(asyncio.run(_with_key_store(settings, lambda s: s.create(name, scope))))
     except ValueError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
@@ -154,19 +149,9 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) ->
     """Revoke every key of that name."""
     import asyncio
 
-    from app.auth import RedisKeyStore
-    from app.redis_queue import connect
-
     settings = _distributed_settings()
-
-    async def revoke() -> int:
-        client = connect(str(settings.redis_url))
-        try:
-            return await RedisKeyStore(client, settings.redis_prefix).revoke(name)
-        finally:
-            await client.aclose()
-
-    typer.echo(f"revoked {asyncio.run(revoke())} key(s)")
+    revoked = asyncio.run(_with_key_store(settings, lambda s: s.revoke(name)))
+    typer.echo(f"revoked {revoked} key(s)")
 
 
 @cli.command()

@@ -111,6 +111,24 @@ class EmbeddedServer:
         self.stop()
 
 
+def wait_until_up(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float, path: str = "/readyz"
+) -> None:
+    """Poll `url + path` until it answers 200; a process that exits first is an error
+    that carries the end of its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: process exited early: {log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}{path}", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url}{path} not up in {timeout:g} s")
+
+
 class ServiceProcesses:
     """Start `sciserve gateway|worker` as real processes (tests, benchmarks), each
     logging to its own file; `stop_all` kills what is left."""
@@ -144,22 +162,8 @@ class ServiceProcesses:
         self.processes.append(process)
         url = f"http://127.0.0.1:{port}"
         if wait:
-            self._wait_ready(url, process, log, ready_timeout_s)
+            wait_until_up(url, process, log, ready_timeout_s)
         return process, url
-
-    @staticmethod
-    def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"{url}: process exited early: {log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{url} not ready in {timeout:g} s")
 
     def stop_all(self) -> None:
         for process in self.processes:

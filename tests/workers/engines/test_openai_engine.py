@@ -7,14 +7,12 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from adapters.registry import load_registry
-from app.embedded import free_port
+from app.embedded import free_port, wait_until_up
 from app.errors import EngineUnavailableError
 from tests.conftest import Service
 from workers.engines.base import GenerationRequest, Sampling
@@ -23,7 +21,9 @@ from workers.models.tiny import TinyModel
 
 
 @pytest.fixture(scope="module")
-def vllm_server(tiny_model: TinyModel, service: Service) -> Iterator[str]:
+def vllm_server(
+    tiny_model: TinyModel, service: Service, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     port = free_port()
     command = [
         sys.executable, "-m", "vllm.entrypoints.openai.api_server",
@@ -33,21 +33,12 @@ def vllm_server(tiny_model: TinyModel, service: Service) -> Iterator[str]:
         "--host", "127.0.0.1", "--port", str(port), "--seed", "0",
     ]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "True"}
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp_path_factory.mktemp("vllm-serve") / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
     try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"vllm serve exited: {process.stderr.read().decode()[-3000:]}")  # type: ignore[union-attr]
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise RuntimeError("vllm serve did not become healthy in 240 s")
+        wait_until_up(url, process, log, timeout=240, path="/health")
         yield url
     finally:
         process.terminate()
