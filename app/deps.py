@@ -127,4 +127,9 @@ def allowed(principal: Principal, *, reveal_thoughts: bool) -> None:
     """Request-level permissions beyond the endpoint's scope."""
     if reveal_thoughts and "reveal_thoughts" not in principal.scopes:
         AUTH_FAILURES.labels(reason="scope").inc()
+        if principal.key_hash is None:
+            raise ForbiddenError(
+                "reveal_thoughts is not allowed without an API key here; an operator can add "
+                "'reveal_thoughts' to SCISERVE_ANONYMOUS_SCOPES."
+            )
         raise ForbiddenError("reveal_thoughts needs an API key with the 'reveal_thoughts' scope.")

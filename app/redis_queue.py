@@ -269,10 +269,10 @@ class RedisQueue:
         await self._ensure_group()
         self._start_heartbeat()
         if time.monotonic() - self._last_reclaim > self.visibility_timeout_s / 4:
-            self._last_reclaim = time.monotonic()
             job = await self._reclaim_one()
             if job is not None:
-                return job
+                return job  # more may be waiting: look again on the next claim
+            self._last_reclaim = time.monotonic()
         response = await self.redis.xreadgroup(
             GROUP, self.consumer, {self.stream: ">"}, count=1, block=max(1, int(timeout * 1000))
         )

@@ -105,3 +105,22 @@ def test_ops_endpoints(service: Service) -> None:
         'sciserve_adapter_loaded{role="policy"} 1.0',
     ):
         assert name in metrics, name
+
+
+def test_job_events_stream_as_sse(service: Service) -> None:
+    with service.client() as client:
+        job_id = client.post("/jobs", json={"problem": "2+2?", "max_tokens": 4}).json()["id"]
+        with client.stream("GET", f"/jobs/{job_id}/events") as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            names = [line[7:] for line in response.iter_lines() if line.startswith("event: ")]
+        assert client.get("/jobs/nope/events").status_code == 404
+        metrics = client.get("/metrics").text
+    assert names == ["status", "stage", "done"]
+    for name in (
+        "sciserve_queue_depth",
+        "sciserve_queue_oldest_age_seconds",
+        'sciserve_jobs_total{outcome="succeeded"}',
+        "sciserve_worker_busy_slots",
+    ):
+        assert name in metrics, name

@@ -54,3 +54,11 @@ def test_unknown_job_is_404(service: Service) -> None:
         response = client.get("/jobs/does-not-exist")
     assert response.status_code == 404
     assert "does-not-exist" in response.json()["detail"]
+
+
+def test_reveal_thoughts_is_refused_without_the_scope(service: Service) -> None:
+    """Embedded default: no keys, and anonymous callers may not see hidden thoughts."""
+    with service.client() as client:
+        response = client.post("/solve", json={"problem": "2+2?", "reveal_thoughts": True})
+    assert response.status_code == 403
+    assert "SCISERVE_ANONYMOUS_SCOPES" in response.json()["detail"]

@@ -101,7 +101,7 @@ def test_idempotency_key_returns_the_same_job_and_runs_it_once(
     spawn: Spawn, redis_prefix: str
 ) -> None:
     _, gateway = spawn("gateway")
-    spawn("worker")
+    _, worker = spawn("worker")
     headers = {**api_key_headers(redis_prefix, "solve"), "Idempotency-Key": "order-7"}
     with httpx.Client(base_url=gateway, headers=headers, timeout=30) as client:
         first = client.post("/jobs", json={"problem": "5 + 5?"})
@@ -116,3 +116,7 @@ def test_idempotency_key_returns_the_same_job_and_runs_it_once(
             if '"running"' in e]  # fmt: skip
     assert len(runs) == 1
     assert store.hget(f"{redis_prefix}:job:{job_id}", "attempts") == "1"
+    metrics = httpx.get(f"{worker}/metrics").text
+    assert _metric(metrics, 'sciserve_jobs_total{outcome="succeeded"}') == 1
+    assert _metric(metrics, "sciserve_worker_heartbeat_timestamp") > time.time() - 60
+    assert "sciserve_worker_busy_slots" in metrics
