@@ -46,10 +46,8 @@ class JobQueue(Protocol):
         ...
 
     async def claim(self, timeout: float) -> Job | None:
-        """The next job for this worker, or None after `timeout` seconds."""
+        """The next job for this worker, marked running, or None after `timeout` s."""
         ...
-
-    async def mark_running(self, job_id: str) -> None: ...
 
     async def complete(self, job_id: str, result: SolveResult) -> None:
         """Record a result; idempotent: the first recorded outcome stands."""
@@ -124,13 +122,12 @@ class InProcessQueue:
 
     async def claim(self, timeout: float) -> Job | None:
         try:
-            return await asyncio.wait_for(self._pending.get(), timeout)
+            job = await asyncio.wait_for(self._pending.get(), timeout)
         except TimeoutError:
             return None
-
-    async def mark_running(self, job_id: str) -> None:
-        self._record(job_id).status.status = JobState.running
-        await self.publish(job_id, {"type": "status", "status": "running"})
+        self._record(job.id).status.status = JobState.running
+        await self.publish(job.id, {"type": "status", "status": "running"})
+        return job
 
     async def complete(self, job_id: str, result: SolveResult) -> None:
         await self._finish(job_id, JobStatus(id=job_id, status=JobState.succeeded, result=result))

@@ -58,18 +58,23 @@ return {1, ARGV[2]}
 """
 
 # Turn a delivered entry into a run: nothing to run if the job expired or already
-# finished (an earlier delivery), else count the attempt.
+# finished (an earlier delivery), else count the attempt and mark the job running.
 _TAKE = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if (not status) or status == 'succeeded' or status == 'failed' then return {} end
 local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'status', 'running')
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[3], ARGV[1])
 local fields = redis.call('HMGET', KEYS[1], 'request', 'submitted_at')
 return {fields[1], fields[2], attempt}
 """
 
 # Record an outcome only if none is recorded yet: at-least-once delivery may run a
 # job twice, and the first finished run's outcome is the one that stands. Then settle
-# the stream entry and tell waiters.
+# the stream entry and tell waiters; the published message carries the final status,
+# so a waiter needs no read after it.
 _RECORD_OUTCOME = """
 local status = redis.call('HGET', KEYS[1], 'status')
 local recorded = 0
@@ -79,7 +84,7 @@ if status and status ~= 'succeeded' and status ~= 'failed' then
   redis.call('EXPIRE', KEYS[1], ARGV[5])
   redis.call('RPUSH', KEYS[2], ARGV[8])
   redis.call('EXPIRE', KEYS[2], ARGV[5])
-  redis.call('PUBLISH', ARGV[9], ARGV[8])
+  redis.call('PUBLISH', ARGV[9], ARGV[10])
   recorded = 1
 end
 if ARGV[7] ~= '' then
@@ -191,7 +196,9 @@ class RedisQueue:
                 if status.status in FINAL_STATES or remaining <= 0:
                     return status
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(inbox.get(), min(remaining, 1.0))
+                    event = await asyncio.wait_for(inbox.get(), min(remaining, 1.0))
+                    if event.get("type") == "done" and "final" in event:
+                        return JobStatus.model_validate(event["final"])
 
     async def events(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
         """History from the job's event list, then live events until `done`."""
@@ -300,7 +307,11 @@ class RedisQueue:
 
     async def _take(self, entry_id: str, job_id: str, *, reclaimed: bool) -> Job | None:
         """Turn a delivered entry into a Job, or settle it if there is nothing to run."""
-        taken = await self._take_script(keys=[self._job_key(job_id)])
+        running = json.dumps({"job_id": job_id, "type": "status", "status": "running"})
+        taken = await self._take_script(
+            keys=[self._job_key(job_id), self._events_key(job_id)],
+            args=[running, self.result_ttl_s, self.channel],
+        )
         if not taken:
             await self._ack(entry_id)  # expired, or finished by an earlier delivery
             return None
@@ -349,27 +360,24 @@ class RedisQueue:
                 log.warning("heartbeat failed: %s", exc)
             await asyncio.sleep(interval)
 
-    async def mark_running(self, job_id: str) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(self._job_key(job_id), "status", JobState.running.value)
-            self._queue_event(pipe, job_id, {"type": "status", "status": "running"})
-            await pipe.execute()
-
     async def complete(self, job_id: str, result: SolveResult) -> None:
-        await self._record(job_id, JobState.succeeded, result=result.model_dump_json())
+        await self._record(JobStatus(id=job_id, status=JobState.succeeded, result=result))
 
     async def fail(self, job_id: str, error: str, code: ErrorCode = "worker_error") -> None:
-        await self._record(job_id, JobState.failed, error=error, code=code)
+        await self._record(
+            JobStatus(id=job_id, status=JobState.failed, error=error, error_code=code)
+        )
 
-    async def _record(
-        self, job_id: str, state: JobState, *, result: str = "", error: str = "", code: str = ""
-    ) -> None:
+    async def _record(self, final: JobStatus) -> None:
+        job_id = final.id
         entry_id = self._inflight.pop(job_id, "")
-        event = json.dumps({"job_id": job_id, "type": "done", "status": state.value})
+        done = {"job_id": job_id, "type": "done", "status": final.status.value}
         await self._record_outcome(
             keys=[self._job_key(job_id), self._events_key(job_id), self.stream],
-            args=[state.value, result, error, code, self.result_ttl_s, repr(time.time()),
-                  entry_id, event, self.channel],
+            args=[final.status.value, final.result.model_dump_json() if final.result else "",
+                  final.error or "", final.error_code or "", self.result_ttl_s,
+                  repr(time.time()), entry_id, json.dumps(done), self.channel,
+                  json.dumps({**done, "final": final.model_dump(mode="json")})],
         )  # fmt: skip
 
     async def release(self, job_id: str) -> None:

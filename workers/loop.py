@@ -83,7 +83,6 @@ async def run_job(
 ) -> None:
     """Run one job and record its outcome."""
     timeout = job.request.timeout_s or default_timeout_s
-    await queue.mark_running(job.id)
     started = time.time()
 
     async def progress(event: TraceEvent) -> None:

@@ -116,8 +116,7 @@ async def test_results_carry_a_ttl_and_unknown_jobs_are_404(redis_prefix: str) -
 async def test_events_replay_history_then_follow_live(redis_prefix: str) -> None:
     gateway, worker = _queue(redis_prefix, "gw"), _queue(redis_prefix, "a")
     job_id = await gateway.submit(SolveRequest(problem="1+1?"))
-    await worker.claim(1)
-    await worker.mark_running(job_id)
+    await worker.claim(1)  # claiming marks the job running
 
     async def follow() -> list[str]:
         return [event["type"] async for event in gateway.events(job_id)]
