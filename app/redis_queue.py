@@ -29,7 +29,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.errors import QueueFullError, UnknownJobError
 from app.metrics import JOB_RETRIES, WORKER_HEARTBEAT
@@ -96,10 +100,14 @@ return recorded
 
 
 def connect(url: str) -> aioredis.Redis:
-    """A client whose calls fail fast when Redis is down, instead of hanging requests."""
+    """A client whose calls fail fast when Redis is down, instead of hanging requests,
+    and retry once on a dropped connection: after a Redis restart every pooled
+    connection is stale, and one reconnect is all the first request needs."""
     return aioredis.Redis.from_url(
         url, decode_responses=True, socket_connect_timeout=2, socket_timeout=10,
         health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
     )  # fmt: skip
 
 
@@ -280,9 +288,15 @@ class RedisQueue:
             if job is not None:
                 return job  # more may be waiting: look again on the next claim
             self._last_reclaim = time.monotonic()
-        response = await self.redis.xreadgroup(
-            GROUP, self.consumer, {self.stream: ">"}, count=1, block=max(1, int(timeout * 1000))
-        )
+        try:
+            response = await self.redis.xreadgroup(
+                GROUP, self.consumer, {self.stream: ">"}, count=1, block=max(1, int(timeout * 1000))
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._group_ready = False  # Redis lost the group (restarted): make it again
+            return None
         for _stream, entries in response or ():
             for entry_id, fields in entries:
                 job = await self._take(entry_id, fields["id"], reclaimed=False)
@@ -293,9 +307,15 @@ class RedisQueue:
     async def _reclaim_one(self) -> Job | None:
         """Take over one entry whose worker stopped heartbeating."""
         min_idle_ms = int(self.visibility_timeout_s * 1000)
-        _next, entries, *_ = await self.redis.xautoclaim(
-            self.stream, GROUP, self.consumer, min_idle_ms, start_id="0-0", count=1
-        )
+        try:
+            _next, entries, *_ = await self.redis.xautoclaim(
+                self.stream, GROUP, self.consumer, min_idle_ms, start_id="0-0", count=1
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self._group_ready = False
+            return None
         for entry_id, fields in entries:
             if not fields:  # the entry was deleted meanwhile
                 await self.redis.xack(self.stream, GROUP, entry_id)

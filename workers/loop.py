@@ -18,6 +18,7 @@ from workers.pipeline import SolvePipeline
 
 log = logging.getLogger(__name__)
 CLAIM_POLL_S = 1.0  # how often an idle worker looks at its stop flag
+CLAIM_RETRY_S = 1.0  # pause after a failed claim (e.g. Redis restarting)
 
 
 async def run_worker(
@@ -40,7 +41,13 @@ async def run_worker(
     running: set[asyncio.Task[None]] = set()
     try:
         while await _acquire_unless_stopped(slots, stop):
-            job = await queue.claim(CLAIM_POLL_S)
+            try:
+                job = await queue.claim(CLAIM_POLL_S)
+            except Exception as exc:  # the queue's store is away: wait, never die
+                log.warning("claim failed (%s); retrying in %.0f s", exc, CLAIM_RETRY_S)
+                slots.release()
+                await asyncio.sleep(CLAIM_RETRY_S)
+                continue
             if job is None:
                 slots.release()
                 continue

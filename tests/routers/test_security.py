@@ -74,7 +74,7 @@ def test_body_limit_is_413(spawn: Spawn, redis_prefix: str) -> None:
     assert httpx.post(f"{gateway}/jobs", json=SOLVE, headers=headers).status_code == 202
 
 
-def test_redis_outage_is_503_and_the_gateway_recovers(spawn: Spawn, tmp_path) -> None:
+def test_redis_outage_is_503_and_gateway_and_worker_recover(spawn: Spawn, tmp_path) -> None:
     binary = shutil.which("redis-server")
     assert binary
     port = free_port()
@@ -97,7 +97,8 @@ def test_redis_outage_is_503_and_the_gateway_recovers(spawn: Spawn, tmp_path) ->
     gateway_process, gateway = spawn("gateway", wait=False, redis_url=redis_url,
                                      require_api_key="false")  # fmt: skip
     server = start_redis()
-    assert httpx.post(f"{gateway}/jobs", json=SOLVE).status_code == 202
+    worker_process, _ = spawn("worker", redis_url=redis_url, require_api_key="false")
+    assert httpx.post(f"{gateway}/solve", json=SOLVE, timeout=60).status_code == 200
     server.kill()
     server.wait(10)
     ready = httpx.get(f"{gateway}/readyz")
@@ -107,9 +108,11 @@ def test_redis_outage_is_503_and_the_gateway_recovers(spawn: Spawn, tmp_path) ->
         assert down.status_code == 503, down.text
         assert "Redis" in down.json()["detail"] and down.headers["Retry-After"]
     assert gateway_process.poll() is None
-    server = start_redis()  # Redis is back: the same gateway serves again
+    server = start_redis()  # Redis is back, empty: the same processes serve again
     try:
-        assert httpx.post(f"{gateway}/jobs", json=SOLVE).status_code == 202
+        solved = httpx.post(f"{gateway}/solve", json=SOLVE, timeout=60)
+        assert solved.status_code == 200, solved.text
+        assert worker_process.poll() is None
     finally:
         server.kill()
 
