@@ -12,7 +12,7 @@ from typing import Protocol
 
 from fastapi import Depends, Header, Request
 
-from app.auth import Principal
+from app.auth import Principal, RateLimitedError
 from app.config import Settings
 from app.errors import AuthError, ConflictError, ForbiddenError
 from app.metrics import AUTH_FAILURES
@@ -79,7 +79,7 @@ async def authenticate(request: Request) -> Principal:
         raise AuthError("The API key is not valid.")
     try:
         await request.app.state.limiter.check(principal)
-    except Exception:
+    except RateLimitedError:
         AUTH_FAILURES.labels(reason="rate_limited").inc()
         raise
     return principal

@@ -49,13 +49,6 @@ class UnknownJobError(SciserveError):
     status_code = 404
 
 
-class NotReadyError(SciserveError):
-    """The engine is still loading or has failed; retrying later can help."""
-
-    status_code = 503
-    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}
-
-
 class EngineUnavailableError(SciserveError):
     """A remote engine cannot be reached; retrying later can help."""
 

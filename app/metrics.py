@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-REQUEST_OUTCOMES = ("ok", "invalid", "rejected", "timeout", "error")
-
 REQUESTS = Counter(
     "sciserve_requests_total",
     "Solve requests by strategy and outcome (ok, invalid, rejected, timeout, error).",
