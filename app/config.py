@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EngineKind = Literal["vllm", "hf", "openai"]
@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     )
     rate_limit_per_minute: int = Field(default=120, ge=1, description="Requests per key.")
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
+
+    @field_validator("model", "engine_url", "redis_url", "adapter_registry", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`FOO=` in an environment (common in templated manifests) means unset."""
+        return None if value == "" else value
 
     @property
     def api_keys_required(self) -> bool:
