@@ -23,18 +23,23 @@ from routers import admin, health, jobs, solve
 from workers.engines.base import Engine
 
 
-def _security(app: FastAPI, settings: Settings, queue: Any) -> None:
+def _wire(app: FastAPI, settings: Settings, queue: Any, worker: Any | None) -> None:
+    """What the dependencies in app/deps.py read: settings, queue, the worker (also the
+    adapter admin), readiness, and the key store and rate limiter when Redis is used."""
     from app.auth import RateLimiter, RedisKeyStore
 
     redis = getattr(queue, "redis", None)
     if settings.api_keys_required and redis is None:
         raise ValueError("API keys are stored in Redis: set SCISERVE_REDIS_URL to require them.")
-    app.state.keys = RedisKeyStore(redis, settings.redis_prefix) if redis is not None else None
-    app.state.limiter = (
-        RateLimiter(redis, settings.redis_prefix, settings.rate_limit_per_minute)
-        if redis is not None
-        else None
-    )
+    app.state.settings, app.state.queue = settings, queue
+    app.state.worker = app.state.adapter_admin = worker
+    app.state.readiness = ServiceReadiness(queue, worker)
+    app.state.keys = app.state.limiter = None
+    if redis is not None:
+        app.state.keys = RedisKeyStore(redis, settings.redis_prefix)
+        app.state.limiter = RateLimiter(
+            redis, settings.redis_prefix, settings.rate_limit_per_minute
+        )
 
 
 def create_app(
@@ -55,10 +60,7 @@ def create_app(
             # Built before serving: a broken adapter registry or a missing model stops
             # start-up here with its message, not a server that never gets ready.
             worker = WorkerRuntime(engine or build_engine(settings), queue, settings)
-        app.state.settings, app.state.queue = settings, queue
-        app.state.worker = app.state.adapter_admin = worker
-        app.state.readiness = ServiceReadiness(queue, worker)
-        _security(app, settings, queue)
+        _wire(app, settings, queue, worker)
         if worker is not None:
             worker.start_background()
         try:
@@ -84,10 +86,7 @@ def create_app(
 def create_worker_app(settings: Settings, worker: Any) -> FastAPI:
     """A worker process's HTTP face: /healthz, /readyz, /metrics and /admin/adapters."""
     app = FastAPI(title="sciserve worker", version="0.1.0")
-    app.state.settings, app.state.queue = settings, worker.queue
-    app.state.worker = app.state.adapter_admin = worker
-    app.state.readiness = ServiceReadiness(worker.queue, worker)
-    _security(app, settings, worker.queue)
+    _wire(app, settings, worker.queue, worker)
     install_error_handlers(app)
     for module in (health, admin):
         app.include_router(module.router)

@@ -283,12 +283,12 @@ class RedisQueue:
     async def claim(self, timeout: float) -> Job | None:
         await self._ensure_group()
         self._start_heartbeat()
-        if time.monotonic() - self._last_reclaim > self.visibility_timeout_s / 4:
-            job = await self._reclaim_one()
-            if job is not None:
-                return job  # more may be waiting: look again on the next claim
-            self._last_reclaim = time.monotonic()
         try:
+            if time.monotonic() - self._last_reclaim > self.visibility_timeout_s / 4:
+                job = await self._reclaim_one()
+                if job is not None:
+                    return job  # more may be waiting: look again on the next claim
+                self._last_reclaim = time.monotonic()
             response = await self.redis.xreadgroup(
                 GROUP, self.consumer, {self.stream: ">"}, count=1, block=max(1, int(timeout * 1000))
             )
@@ -307,15 +307,9 @@ class RedisQueue:
     async def _reclaim_one(self) -> Job | None:
         """Take over one entry whose worker stopped heartbeating."""
         min_idle_ms = int(self.visibility_timeout_s * 1000)
-        try:
-            _next, entries, *_ = await self.redis.xautoclaim(
-                self.stream, GROUP, self.consumer, min_idle_ms, start_id="0-0", count=1
-            )
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            self._group_ready = False
-            return None
+        _next, entries, *_ = await self.redis.xautoclaim(
+            self.stream, GROUP, self.consumer, min_idle_ms, start_id="0-0", count=1
+        )
         for entry_id, fields in entries:
             if not fields:  # the entry was deleted meanwhile
                 await self.redis.xack(self.stream, GROUP, entry_id)
@@ -418,15 +412,12 @@ class RedisQueue:
             pipe.xdel(self.stream, entry_id)  # the stream holds only unfinished jobs
             await pipe.execute()
 
-    def _queue_event(self, pipe: Any, job_id: str, event: dict[str, Any]) -> None:
-        payload = json.dumps({"job_id": job_id, **event})
-        pipe.rpush(self._events_key(job_id), payload)
-        pipe.expire(self._events_key(job_id), self.result_ttl_s)
-        pipe.publish(self.channel, payload)
-
     async def publish(self, job_id: str, event: dict[str, Any]) -> None:
+        payload = json.dumps({"job_id": job_id, **event})
         async with self.redis.pipeline(transaction=False) as pipe:
-            self._queue_event(pipe, job_id, event)
+            pipe.rpush(self._events_key(job_id), payload)
+            pipe.expire(self._events_key(job_id), self.result_ttl_s)
+            pipe.publish(self.channel, payload)
             await pipe.execute()
 
     async def close(self) -> None:

@@ -87,16 +87,17 @@ class VllmEngine:
         for spec in self._initial_adapters:
             await self.load_adapter(spec)
 
-    def _lora_request(self, role: str | None) -> Any:
-        entry = self._slots.get(role)
-        if entry is None:
-            return None
+    @staticmethod
+    def _to_lora_request(spec: AdapterSpec, lora_id: int) -> Any:
         from vllm.lora.request import LoRARequest
 
-        spec, lora_id = entry
         return LoRARequest(
             lora_name=f"{spec.role}-{lora_id}", lora_int_id=lora_id, lora_path=str(spec.path)
         )
+
+    def _lora_request(self, role: str | None) -> Any:
+        entry = self._slots.get(role)
+        return None if entry is None else self._to_lora_request(*entry)
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         completions = list(await asyncio.gather(*(self._generate_one(r) for r in requests)))
@@ -144,16 +145,11 @@ class VllmEngine:
     async def load_adapter(self, spec: AdapterSpec) -> None:
         if not self.options.enable_lora:
             raise AdapterError("LoRA is disabled on this engine; set SCISERVE_ENABLE_LORA=true.")
-        from vllm.lora.request import LoRARequest
-
         async with self._lock:
             self._slots.check_room(spec.role)
             lora_id = self._slots.next_id()
-            request = LoRARequest(
-                lora_name=f"{spec.role}-{lora_id}", lora_int_id=lora_id, lora_path=str(spec.path)
-            )
             try:
-                await self._llm.add_lora(request)
+                await self._llm.add_lora(self._to_lora_request(spec, lora_id))
             except Exception as exc:
                 raise AdapterError(f"vLLM could not load adapter {spec.path}: {exc}") from exc
             replaced = self._slots.add(spec, lora_id)
