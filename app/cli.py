@@ -117,6 +117,24 @@ def worker(
     asyncio.run(serve_worker(settings))
 
 
+@cli.command("tool-server")
+def tool_server(
+    name: Annotated[str, typer.Argument(help="python, pde, mechanics, climate or epidemiology.")],
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8100,
+) -> None:
+    """Run one tool server on its own (GET /manifest, POST /invoke, /healthz, /metrics)."""
+    import uvicorn
+
+    from tool_servers.registry import SERVER_NAMES, standalone_app
+
+    if name not in SERVER_NAMES:
+        typer.echo(f"Unknown tool server {name!r}; choose one of: {', '.join(SERVER_NAMES)}.",
+                   err=True)  # fmt: skip
+        raise typer.Exit(2)
+    uvicorn.run(standalone_app(name, Settings()), host=host, port=port, log_level="info")
+
+
 async def _with_key_store(settings: Settings, action: Any) -> Any:
     from app.auth import RedisKeyStore
     from app.redis_queue import connect

@@ -103,7 +103,22 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(default=120, ge=1, description="Requests per key.")
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
 
-    @field_validator("model", "engine_url", "redis_url", "adapter_registry", mode="before")
+    # --- tool servers ---
+    tool_urls: dict[str, str] | None = Field(
+        default=None,
+        description='Tool server base URLs by name, JSON (e.g. {"pde": "http://pde:8100"}). '
+        "Unset: the embedded default mounts every server under /tools/NAME.",
+    )
+    mount_tools: bool = Field(default=True, description="Mount the tool servers in `serve`.")
+    tool_timeout_s: float = Field(default=30.0, gt=0, description="Per tool call, client side.")
+    sandbox_warm: int = Field(default=4, ge=1, le=64, description="Warm sandbox children.")
+    sandbox_cpu_s: int = Field(default=5, ge=1, le=300, description="CPU seconds per run.")
+    sandbox_memory_mb: int = Field(default=512, ge=64, le=16384, description="Per run.")
+    sandbox_wall_s: float = Field(default=10.0, gt=0, le=600, description="Wall clock per run.")
+
+    @field_validator(
+        "model", "engine_url", "redis_url", "adapter_registry", "tool_urls", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """`FOO=` in an environment (common in templated manifests) means unset."""

@@ -165,6 +165,22 @@ class ServiceProcesses:
             wait_until_up(url, process, log, ready_timeout_s)
         return process, url
 
+    def start_tool_server(self, name: str, ready_timeout_s: float = 120) -> tuple[Any, str]:
+        """`sciserve tool-server NAME` as its own process; returns (process, base URL)."""
+        port = free_port()
+        log = self.log_dir / f"tool-{name}.log"
+        with log.open("wb") as sink:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "tool-server", name, "--port", str(port)],
+                env={**os.environ, **self.base_env},
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, process, log, ready_timeout_s, path="/healthz")
+        return process, url
+
     def stop_all(self) -> None:
         for process in self.processes:
             if process.poll() is None:

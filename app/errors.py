@@ -56,6 +56,13 @@ class EngineUnavailableError(SciserveError):
     headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}
 
 
+class ToolUnavailableError(SciserveError):
+    """A tool server cannot be reached after retries; the job can be retried later."""
+
+    status_code = 503
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}
+
+
 class QueueFullError(SciserveError):
     """Backpressure: the queue is at its bound, never grown without limit."""
 

@@ -47,6 +47,7 @@ def create_app(
 ) -> FastAPI:
     """The gateway. `engine` may be given (unstarted) to share one engine."""
     settings = settings or get_settings()
+    tool_servers = _embedded_tool_servers(settings) if with_worker else []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,6 +62,9 @@ def create_app(
             # start-up here with its message, not a server that never gets ready.
             worker = WorkerRuntime(engine or build_engine(settings), queue, settings)
         _wire(app, settings, queue, worker)
+        for server in tool_servers:
+            for hook in server.startup:
+                await hook()
         if worker is not None:
             worker.start_background()
         try:
@@ -69,6 +73,9 @@ def create_app(
             if worker is not None:
                 await worker.stop()
             await queue.close()
+            for server in tool_servers:
+                for hook in server.shutdown:
+                    await hook()
 
     app = FastAPI(
         title="sciserve",
@@ -80,7 +87,19 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (solve, jobs, health, admin):
         app.include_router(module.router)
+    for server in tool_servers:
+        app.mount(f"/tools/{server.name}", server.app)
     return app
+
+
+def _embedded_tool_servers(settings: Settings) -> list[Any]:
+    """The embedded default serves every tool server under /tools/NAME, over the same
+    HTTP port, unless tool servers are configured elsewhere."""
+    if not settings.mount_tools or settings.tool_urls:
+        return []
+    from tool_servers.registry import SERVER_NAMES, build_tool_server
+
+    return [build_tool_server(name, settings) for name in SERVER_NAMES]
 
 
 def create_worker_app(settings: Settings, worker: Any) -> FastAPI:

@@ -147,3 +147,15 @@ def api_key_headers(prefix: str, *scopes: str) -> dict[str, str]:
             await client.aclose()
 
     return {"Authorization": f"Bearer {asyncio.run(create())}"}
+
+
+@pytest.fixture(scope="session")
+def tool_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """All five tool servers, each its own `sciserve tool-server NAME` process."""
+    from tool_servers.registry import SERVER_NAMES
+
+    processes = ServiceProcesses(tmp_path_factory.mktemp("tool-logs"), {})
+    try:
+        yield {name: processes.start_tool_server(name)[1] for name in SERVER_NAMES}
+    finally:
+        processes.stop_all()

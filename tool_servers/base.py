@@ -95,7 +95,9 @@ def _finite_json(value: Any) -> Any:
     return value
 
 
-def _answer(status: int, *, result: Any = None, error: str | None = None, t0: float) -> JSONResponse:
+def _answer(
+    status: int, *, result: Any = None, error: str | None = None, t0: float
+) -> JSONResponse:
     elapsed_ms = round((time.perf_counter() - t0) * 1000, 3)
     return JSONResponse(
         {"result": result, "error": error, "elapsed_ms": elapsed_ms}, status_code=status
@@ -153,8 +155,12 @@ def create_tool_app(
         tool = by_name.get(body.tool)
         if tool is None:
             known = ", ".join(sorted(by_name))
-            return _answer(404, error=f"Unknown tool {body.tool!r}; this server has: {known}.", t0=t0)
-        status, result, error, outcome = await _invoke(tool, body.arguments, slots, max_result_bytes)
+            return _answer(
+                404, error=f"Unknown tool {body.tool!r}; this server has: {known}.", t0=t0
+            )
+        status, result, error, outcome = await _invoke(
+            tool, body.arguments, slots, max_result_bytes
+        )
         TOOL_CALLS.labels(tool=tool.name, outcome=outcome).inc()
         TOOL_DURATION.labels(tool=tool.name).observe(time.perf_counter() - t0)
         return _answer(status, result=result, error=error, t0=t0)
@@ -177,7 +183,9 @@ async def _invoke(
     except ToolArgumentError as exc:
         return 422, None, f"{tool.name}: {exc}", "bad_arguments"
     except TimeoutError:
-        message = f"{tool.name} did not finish within {tool.timeout_s:g} s; ask for a smaller problem."
+        message = (
+            f"{tool.name} did not finish within {tool.timeout_s:g} s; ask for a smaller problem."
+        )
         return 504, None, message, "timeout"
     except Exception as exc:  # a bug in the tool, not the caller's fault: say so plainly
         return 500, None, f"{tool.name} failed internally: {type(exc).__name__}: {exc}", "error"

@@ -5,8 +5,8 @@ It ships the RCMIP SSP emissions inside its wheel, so nothing is downloaded at r
 time, while FaIR 2.x would need the same emissions fetched from the network.
 
 Calibration: FaIR runs with the AR6 best-estimate TCR 1.8 K and ECS 3.0 K, and the
-anomaly uses the AR6 WG1 SPM method: the change from the 1995–2014 mean plus the
-assessed 0.85 °C of warming from 1850–1900 to 1995–2014. That removes FaIR 1.6's own
+anomaly uses the AR6 WG1 SPM method: the change from the 1995-2014 mean plus the
+assessed 0.85 °C of warming from 1850-1900 to 1995-2014. That removes FaIR 1.6's own
 historical bias (about +0.2 °C) from every projection; the tests hold it to Table
 SPM.1 within 0.4 °C.
 """
@@ -38,9 +38,15 @@ class GlobalTemperature(ToolArguments):
     scenario: Literal["ssp119", "ssp126", "ssp245", "ssp370", "ssp585"]
     start_year: int = Field(ge=1850, le=2300)
     end_year: int = Field(ge=1850, le=2300)
-    delta_CO2: float = Field(default=0.0, ge=-100, le=1000, description="% change of CO2 emissions.")  # noqa: E501
-    delta_CH4: float = Field(default=0.0, ge=-100, le=1000, description="% change of CH4 emissions.")  # noqa: E501
-    delta_SO2: float = Field(default=0.0, ge=-100, le=1000, description="% change of SO2 emissions.")  # noqa: E501
+    delta_CO2: float = Field(
+        default=0.0, ge=-100, le=1000, description="% change of CO2 emissions."
+    )
+    delta_CH4: float = Field(
+        default=0.0, ge=-100, le=1000, description="% change of CH4 emissions."
+    )
+    delta_SO2: float = Field(
+        default=0.0, ge=-100, le=1000, description="% change of SO2 emissions."
+    )
     delta_BC: float = Field(default=0.0, ge=-100, le=1000, description="% change of BC emissions.")
     delta_from_year: int = Field(
         default=2015, ge=1850, le=2300, description="First year the emission changes apply."
@@ -109,7 +115,7 @@ def scenario_emissions(scenario: str) -> np.ndarray:
 def temperature_series(
     scenario: str, deltas: tuple[tuple[str, float], ...], delta_from_year: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(years, anomaly vs 1850–1900 in °C) for one scenario and set of emission deltas."""
+    """(years, anomaly vs 1850-1900 in °C) for one scenario and set of emission deltas."""
     forward = _fair()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -144,13 +150,19 @@ def global_temperature(args: GlobalTemperature) -> dict[str, Any]:
     """Mean anomaly over [start_year, end_year], plus the yearly series."""
     deltas = tuple(
         (species, value)
-        for species, value in (("CO2", args.delta_CO2), ("CH4", args.delta_CH4),
-                               ("SO2", args.delta_SO2), ("BC", args.delta_BC))  # fmt: skip
+        for species, value in (
+            ("CO2", args.delta_CO2),
+            ("CH4", args.delta_CH4),
+            ("SO2", args.delta_SO2),
+            ("BC", args.delta_BC),
+        )
         if value != 0
     )
     years, anomaly = temperature_series(args.scenario, deltas, args.delta_from_year)
     window = (years >= args.start_year) & (years <= args.end_year)
-    series = {int(y): round(float(t), 4) for y, t in zip(years[window], anomaly[window], strict=True)}
+    series = {
+        int(y): round(float(t), 4) for y, t in zip(years[window], anomaly[window], strict=True)
+    }
     return {
         "value": float(anomaly[window].mean()),
         "unit": "°C vs 1850-1900",

@@ -10,6 +10,7 @@ the contact rate never smears across a step.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Literal
 
 import numpy as np
@@ -86,8 +87,13 @@ def _rhs(args: SimulateEpidemic, factor: float) -> Any:
         infection = beta * s * i / n
         if args.model == "SIR":
             return [-infection, 0.0, infection - gamma * i, 0.0, gamma * i]
-        return [-infection, infection - sigma * e, sigma * e - gamma * i,
-                p_h * gamma * i - eta * h, (1 - p_h) * gamma * i + eta * h]  # fmt: skip
+        return [
+            -infection,
+            infection - sigma * e,
+            sigma * e - gamma * i,
+            p_h * gamma * i - eta * h,
+            (1 - p_h) * gamma * i + eta * h,
+        ]
 
     return rhs
 
@@ -100,10 +106,17 @@ def integrate(args: SimulateEpidemic) -> tuple[np.ndarray, np.ndarray]:
     bounds = sorted(edges)
     y = np.array([args.population - args.initial_infected, 0.0, args.initial_infected, 0.0, 0.0])
     times, states = [np.array([0.0])], [y[:, None]]
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    for a, b in itertools.pairwise(bounds):
         grid = np.linspace(a, b, max(2, round((b - a) * SAMPLES_PER_DAY) + 1))
-        sol = solve_ivp(_rhs(args, _contact_factor(args.interventions, a)), (a, b), y,
-                        t_eval=grid, method="LSODA", rtol=1e-9, atol=1e-9)  # fmt: skip
+        sol = solve_ivp(
+            _rhs(args, _contact_factor(args.interventions, a)),
+            (a, b),
+            y,
+            t_eval=grid,
+            method="LSODA",
+            rtol=1e-9,
+            atol=1e-9,
+        )
         times.append(sol.t[1:])
         states.append(sol.y[:, 1:])
         y = sol.y[:, -1]

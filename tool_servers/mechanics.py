@@ -134,9 +134,20 @@ def _v(values: Any) -> str:
     return " ".join(f"{float(v):.10g}" for v in values)
 
 
-def _scene(args: Simulation, body_xml: str, *, friction: Friction | None, ground: bool,
-           extra: str = "", integrator: str = "RK4") -> str:  # fmt: skip
-    fric = _v([friction.sliding_fric, friction.torsional_fric, friction.rolling_fric]) if friction else "1 0.005 0.0001"  # noqa: E501
+def _scene(
+    args: Simulation,
+    body_xml: str,
+    *,
+    friction: Friction | None,
+    ground: bool,
+    extra: str = "",
+    integrator: str = "RK4",
+) -> str:
+    fric = (
+        _v([friction.sliding_fric, friction.torsional_fric, friction.rolling_fric])
+        if friction
+        else "1 0.005 0.0001"
+    )
     floor = '<geom name="ground" type="plane" size="0 0 1"/>' if ground else ""
     return f"""<mujoco>
   <option gravity="0 0 {args.gra_acel:.10g}" integrator="{integrator}" timestep="{TIMESTEP_S}"/>
@@ -175,7 +186,9 @@ def _body_position(model: mujoco.MjModel, data: mujoco.MjData, name: str) -> lis
 def _body_velocity(model: mujoco.MjModel, data: mujoco.MjData, name: str) -> list[float]:
     """World-frame linear velocity of the body's frame origin."""
     velocity = np.zeros(6)
-    mujoco.mj_objectVelocity(model, data, mujoco.mjtObj.mjOBJ_BODY, model.body(name).id, velocity, 0)
+    mujoco.mj_objectVelocity(
+        model, data, mujoco.mjtObj.mjOBJ_BODY, model.body(name).id, velocity, 0
+    )
     return [float(v) for v in velocity[3:]]
 
 
@@ -218,10 +231,15 @@ def _summary(r: Recorder) -> dict[str, Any]:
     for name in r.bodies:
         pos = np.array(r.positions[name])
         final[name] = {"position": r.positions[name][-1], "velocity": r.velocities[name][-1]}
-        extent[name] = {"min_position": pos.min(axis=0).tolist(),
-                        "max_position": pos.max(axis=0).tolist()}  # fmt: skip
+        extent[name] = {
+            "min_position": pos.min(axis=0).tolist(),
+            "max_position": pos.max(axis=0).tolist(),
+        }
     for name in r.joints:
-        final[name] = {"angle": r.angles[name][-1], "angular_velocity": r.angular_velocities[name][-1]}  # noqa: E501
+        final[name] = {
+            "angle": r.angles[name][-1],
+            "angular_velocity": r.angular_velocities[name][-1],
+        }
     trajectory: dict[str, Any] = {"time": r.time}
     for name in r.bodies:
         trajectory[name] = {"position": r.positions[name], "velocity": r.velocities[name]}
@@ -234,8 +252,9 @@ def _summary(r: Recorder) -> dict[str, Any]:
 
 
 def _free_body(args: FreeBody, geom: str, *, ground: bool) -> dict[str, Any]:
-    body = (f'<body name="body" pos="{_v(args.initial_position)}"><freejoint name="free"/>'
-            f'{geom}</body>')  # fmt: skip
+    body = (
+        f'<body name="body" pos="{_v(args.initial_position)}"><freejoint name="free"/>{geom}</body>'
+    )
     xml = _scene(args, body, friction=args, ground=ground)
     xml = xml.replace("<default>", f'<default><joint damping="{args.damping:.10g}"/>', 1)
 
@@ -317,8 +336,9 @@ def single_pendulum_simulation(args: SinglePendulum) -> dict[str, Any]:
 def double_pendulum_simulation(args: DoublePendulum) -> dict[str, Any]:
     second = f'<body name="pendulum2" pos="0 0 -1">{_pendulum_link(2, args.mass_capsule_2, args.mass_ball_2)}</body>'  # noqa: E501
     first = _pendulum_link(1, args.mass_capsule_1, args.mass_ball_1, inner=second)
-    xml = _scene(args, f'<body name="pendulum1" pos="0 0 2">{first}</body>', friction=args,
-                 ground=False)  # fmt: skip
+    xml = _scene(
+        args, f'<body name="pendulum1" pos="0 0 2">{first}</body>', friction=args, ground=False
+    )
 
     def prepare(model: mujoco.MjModel, data: mujoco.MjData) -> None:
         data.qpos[0:2] = (args.initial_angle_1, args.initial_angle_2)
@@ -336,17 +356,20 @@ def diff_vehicle_simulation(args: DiffVehicle) -> dict[str, Any]:
 <body name="vehicle" pos="0 0 {r + 0.01}"><freejoint/>
   <geom type="box" size="0.2 0.12 0.04" mass="2"/>
   <geom type="sphere" size="{r / 2}" pos="-0.15 0 {-r / 2}" mass="0.1" friction="0 0 0"/>
-  <body name="left_wheel" pos="0.05 0.16 0"><joint name="left" type="hinge" axis="0 1 0" armature="0.01"/>
+  <body name="left_wheel" pos="0.05 0.16 0">
+    <joint name="left" type="hinge" axis="0 1 0" armature="0.01"/>
     <geom type="cylinder" size="{r} 0.02" euler="90 0 0" mass="0.2"/></body>
-  <body name="right_wheel" pos="0.05 -0.16 0"><joint name="right" type="hinge" axis="0 1 0" armature="0.01"/>
+  <body name="right_wheel" pos="0.05 -0.16 0">
+    <joint name="right" type="hinge" axis="0 1 0" armature="0.01"/>
     <geom type="cylinder" size="{r} 0.02" euler="90 0 0" mass="0.2"/></body>
 </body>"""
     actuators = """<actuator>
   <velocity name="left" joint="left" kv="5"/><velocity name="right" joint="right" kv="5"/>
 </actuator>"""
     # Velocity servos are stiff; the implicit integrator keeps them stable at 1 ms.
-    xml = _scene(args, vehicle, friction=args, ground=True, extra=actuators,
-                 integrator="implicitfast")  # fmt: skip
+    xml = _scene(
+        args, vehicle, friction=args, ground=True, extra=actuators, integrator="implicitfast"
+    )
 
     def control(model: mujoco.MjModel, data: mujoco.MjData) -> None:
         data.ctrl[0] = args.left_wheel_velocity / r
@@ -373,31 +396,65 @@ def ball_game_simulation(args: BallGame) -> dict[str, Any]:
     return simulate(xml, args, Recorder(["ball", "post", "box"]), prepare)
 
 
-_FREE = "Returns the final position and velocity of every body, their extent, and sampled trajectories."  # noqa: E501
+_FREE = (
+    "Returns the final position and velocity of every body, their extent, and sampled trajectories."
+)
 MECHANICS_TOOLS = [
-    Tool("ball_simulation", f"A ball in free flight (optionally above a ground plane). {_FREE}",
-         BallSimulation, ball_simulation),  # fmt: skip
-    Tool("ball_plane_simulation", f"A ball released above a ground plane at z=0. {_FREE}",
-         FreeBody, ball_plane_simulation),  # fmt: skip
-    Tool("roll_ball_simulation", f"A ball rolling on a ground plane with spin. {_FREE}",
-         FreeBody, roll_ball_simulation),  # fmt: skip
-    Tool("box_plane_simulation", f"A box placed on or above a ground plane. {_FREE}",
-         BoxPlaneSimulation, box_plane_simulation),  # fmt: skip
-    Tool("sphere_collision_simulation",
-         f"Two spheres that may collide, no ground, soft contact set by time constant and "
-         f"damping ratio. {_FREE}", SphereCollision, sphere_collision_simulation),  # fmt: skip
-    Tool("single_pendulum_simulation",
-         "A 1 m pendulum hinged about y; angles in rad from the downward vertical. Returns the "
-         "final angle and angular velocity, and the bob's trajectory.",
-         SinglePendulum, single_pendulum_simulation),  # fmt: skip
-    Tool("double_pendulum_simulation",
-         "Two 1 m links hinged about y; angles in rad, the second relative to the first. "
-         "Returns final angles, angular velocities and the bobs' trajectories.",
-         DoublePendulum, double_pendulum_simulation),  # fmt: skip
-    Tool("diff_vehicle_simulation",
-         f"A differential-drive vehicle driven at fixed wheel speeds on flat ground. {_FREE}",
-         DiffVehicle, diff_vehicle_simulation),  # fmt: skip
-    Tool("ball_game_simulation",
-         f"A ball thrown from the origin at a post 2 m away with a box on top. {_FREE}",
-         BallGame, ball_game_simulation),  # fmt: skip
+    Tool(
+        "ball_simulation",
+        f"A ball in free flight (optionally above a ground plane). {_FREE}",
+        BallSimulation,
+        ball_simulation,
+    ),
+    Tool(
+        "ball_plane_simulation",
+        f"A ball released above a ground plane at z=0. {_FREE}",
+        FreeBody,
+        ball_plane_simulation,
+    ),
+    Tool(
+        "roll_ball_simulation",
+        f"A ball rolling on a ground plane with spin. {_FREE}",
+        FreeBody,
+        roll_ball_simulation,
+    ),
+    Tool(
+        "box_plane_simulation",
+        f"A box placed on or above a ground plane. {_FREE}",
+        BoxPlaneSimulation,
+        box_plane_simulation,
+    ),
+    Tool(
+        "sphere_collision_simulation",
+        f"Two spheres that may collide, no ground, soft contact set by time constant and "
+        f"damping ratio. {_FREE}",
+        SphereCollision,
+        sphere_collision_simulation,
+    ),
+    Tool(
+        "single_pendulum_simulation",
+        "A 1 m pendulum hinged about y; angles in rad from the downward vertical. Returns the "
+        "final angle and angular velocity, and the bob's trajectory.",
+        SinglePendulum,
+        single_pendulum_simulation,
+    ),
+    Tool(
+        "double_pendulum_simulation",
+        "Two 1 m links hinged about y; angles in rad, the second relative to the first. "
+        "Returns final angles, angular velocities and the bobs' trajectories.",
+        DoublePendulum,
+        double_pendulum_simulation,
+    ),
+    Tool(
+        "diff_vehicle_simulation",
+        f"A differential-drive vehicle driven at fixed wheel speeds on flat ground. {_FREE}",
+        DiffVehicle,
+        diff_vehicle_simulation,
+    ),
+    Tool(
+        "ball_game_simulation",
+        f"A ball thrown from the origin at a post 2 m away with a box on top. {_FREE}",
+        BallGame,
+        ball_game_simulation,
+    ),
 ]

@@ -56,9 +56,12 @@ class SetupAndSolve(ToolArguments):
         "2D. Neumann (zero flux) and periodic take none.",
     )
     solution_type: Literal[
-        "get_max_value", "get_min_value", "get_mean_value", "get_value_at_point",
+        "get_max_value",
+        "get_min_value",
+        "get_mean_value",
+        "get_value_at_point",
         "get_max_gradient",
-    ]  # fmt: skip
+    ]
     x: float | None = Field(default=None, description="Point for get_value_at_point.")
     y: float | None = Field(default=None, description="Point for get_value_at_point (2D).")
     grid_points: int | None = Field(
@@ -78,7 +81,9 @@ class SetupAndSolve(ToolArguments):
             raise ValueError("checkerboard initial conditions exist only in 2D")
         _require_keys("ic_params", self.ic_params, IC_KEYS[self.ic_type])
         if self.bc_type == "dirichlet":
-            keys = {"left_value", "right_value"} | ({"bottom_value", "top_value"} if two_d else set())
+            keys = {"left_value", "right_value"} | (
+                {"bottom_value", "top_value"} if two_d else set()
+            )
             _require_keys("bc_params", self.bc_params or {}, keys)
         elif self.bc_params:
             raise ValueError(f"{self.bc_type} boundaries take no bc_params")
@@ -105,9 +110,8 @@ class SetupAndSolve(ToolArguments):
 def _require_keys(name: str, given: dict[str, float], needed: set[str]) -> None:
     if set(given) != needed:
         raise ValueError(f"{name} must have exactly the keys {sorted(needed)}, got {sorted(given)}")
-    if name == "ic_params" and "cell_size_x" in given:
-        if given["cell_size_x"] <= 0 or given["cell_size_y"] <= 0:
-            raise ValueError("checkerboard cell sizes must be > 0")
+    if "cell_size_x" in given and (given["cell_size_x"] <= 0 or given["cell_size_y"] <= 0):
+        raise ValueError("checkerboard cell sizes must be > 0")
 
 
 # --- grids -------------------------------------------------------------------------
@@ -312,8 +316,12 @@ def setup_and_solve(args: SetupAndSolve) -> dict[str, object]:
         previous = value
     if not np.isfinite(value):
         raise ToolArgumentError("the solution overflowed; check D, T and the lengths")
-    return {"value": value, "grid_points": n, "converged": bool(converged),
-            "estimated_error": change}  # fmt: skip
+    return {
+        "value": value,
+        "grid_points": n,
+        "converged": bool(converged),
+        "estimated_error": change,
+    }
 
 
 PDE_TOOLS = [

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from tool_servers.base import Tool, ToolArguments
-from tool_servers.sandbox.child import Limits, layers
+from tool_servers.sandbox.limits import layers
 from tool_servers.sandbox.pool import SandboxPool
 
 MAX_CODE_CHARS = 20_000
@@ -45,7 +45,3 @@ def python_tools(pool: SandboxPool) -> list[Tool]:
             timeout_s=pool.wall_seconds + 5,
         )
     ]
-
-
-def default_pool() -> SandboxPool:
-    return SandboxPool(warm=4, limits=Limits(), wall_seconds=10.0)

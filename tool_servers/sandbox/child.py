@@ -22,7 +22,6 @@ import resource
 import socket
 import sys
 import traceback
-from dataclasses import dataclass
 from typing import Any
 
 # Preloaded here so that the zygote holds them and user imports never touch the disk
@@ -32,37 +31,38 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import bisect  # noqa: E402,F401
-import cmath  # noqa: E402,F401
-import collections  # noqa: E402,F401
-import datetime  # noqa: E402,F401
-import decimal  # noqa: E402,F401
-import fractions  # noqa: E402,F401
-import functools  # noqa: E402,F401
-import heapq  # noqa: E402,F401
-import itertools  # noqa: E402,F401
-import json  # noqa: E402,F401
-import math  # noqa: E402,F401
-import numbers  # noqa: E402,F401
-import random  # noqa: E402,F401
-import re  # noqa: E402,F401
-import statistics  # noqa: E402,F401
+import bisect  # noqa: F401
+import cmath  # noqa: F401
+import collections  # noqa: F401
+import datetime  # noqa: F401
+import decimal
+import fractions
+import functools  # noqa: F401
+import heapq  # noqa: F401
+import itertools  # noqa: F401
+import json
+import math
+import numbers  # noqa: F401
+import random  # noqa: F401
+import re  # noqa: F401
+import statistics
 
-import mpmath  # noqa: E402,F401
-import numpy  # noqa: E402,F401
-import scipy.constants  # noqa: E402,F401
-import scipy.fft  # noqa: E402,F401
-import scipy.integrate  # noqa: E402,F401
-import scipy.interpolate  # noqa: E402,F401
-import scipy.linalg  # noqa: E402,F401
-import scipy.optimize  # noqa: E402,F401
-import scipy.signal  # noqa: E402,F401
-import scipy.sparse  # noqa: E402,F401
-import scipy.special  # noqa: E402,F401
-import scipy.stats  # noqa: E402,F401
-import sympy  # noqa: E402,F401
+import mpmath  # noqa: F401
+import numpy
+import scipy.constants
+import scipy.fft
+import scipy.integrate
+import scipy.interpolate
+import scipy.linalg
+import scipy.optimize
+import scipy.signal
+import scipy.sparse
+import scipy.special
+import scipy.stats
+import sympy
 
-from tool_servers.sandbox.policy import (  # noqa: E402
+from tool_servers.sandbox.limits import Limits
+from tool_servers.sandbox.policy import (
     OutputLimitExceeded,
     SandboxOutput,
     compile_user_code,
@@ -79,21 +79,56 @@ except Exception:  # libseccomp missing: the other layers still hold
 
 NOBODY = 65534
 DENIED_SYSCALLS = (
-    "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4",
-    "fork", "vfork", "clone", "clone3", "execve", "execveat", "ptrace",
-    "kill", "tkill", "tgkill", "pidfd_open", "pidfd_send_signal", "process_vm_writev",
-    "setrlimit", "prlimit64", "unlink", "unlinkat", "rename", "renameat", "renameat2",
-    "mkdir", "mkdirat", "rmdir", "symlink", "symlinkat", "link", "linkat", "chmod",
-    "fchmod", "fchmodat", "chown", "fchown", "fchownat", "truncate", "ftruncate",
-    "mount", "umount2", "chroot", "pivot_root", "unshare", "setns", "personality",
-)  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Limits:
-    cpu_seconds: int = 5
-    memory_bytes: int = 512 * 1024 * 1024
-    output_bytes: int = 64 * 1024
+    "socket",
+    "socketpair",
+    "connect",
+    "bind",
+    "listen",
+    "accept",
+    "accept4",
+    "fork",
+    "vfork",
+    "clone",
+    "clone3",
+    "execve",
+    "execveat",
+    "ptrace",
+    "kill",
+    "tkill",
+    "tgkill",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "process_vm_writev",
+    "setrlimit",
+    "prlimit64",
+    "unlink",
+    "unlinkat",
+    "rename",
+    "renameat",
+    "renameat2",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "symlink",
+    "symlinkat",
+    "link",
+    "linkat",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "chown",
+    "fchown",
+    "fchownat",
+    "truncate",
+    "ftruncate",
+    "mount",
+    "umount2",
+    "chroot",
+    "pivot_root",
+    "unshare",
+    "setns",
+    "personality",
+)
 
 
 def warm_up() -> None:
@@ -126,11 +161,6 @@ def warm_up() -> None:
     fractions.Fraction(1, 3) + 1
     decimal.Decimal("0.1") * 3
     statistics.mean([1, 2, 3])
-
-
-def layers() -> dict[str, bool]:
-    """Which OS layers this machine gives the sandbox."""
-    return {"rlimits": True, "seccomp": HAVE_SECCOMP, "drops_root": os.geteuid() == 0}
 
 
 def _lowest_free_fd() -> int:
@@ -198,12 +228,16 @@ def execute(source: str, limits: Limits) -> dict[str, Any]:
     except MemoryError:
         status, reason = "killed", "memory"
         errors.parts.append(f"Killed: memory limit of {limits.memory_bytes} bytes exceeded\n")
-    except BaseException as exc:  # noqa: BLE001 — SystemExit and KeyboardInterrupt too
+    except BaseException as exc:
         status = "error"
         lines = traceback.format_exception_only(type(exc), exc)
         errors.parts.append("".join(lines)[-4000:])
-    return {"stdout": output.getvalue(), "stderr": errors.getvalue(), "status": status,
-            "reason": reason}  # fmt: skip
+    return {
+        "stdout": output.getvalue(),
+        "stderr": errors.getvalue(),
+        "status": status,
+        "reason": reason,
+    }
 
 
 def child_main(channel: socket.socket, limits: Limits) -> None:
@@ -214,9 +248,13 @@ def child_main(channel: socket.socket, limits: Limits) -> None:
         _set_cpu_limit(limits.cpu_seconds)
         _install_seccomp()
         result = execute(source, limits)
-    except BaseException as exc:  # noqa: BLE001
-        result = {"stdout": "", "stderr": f"sandbox failure: {exc!r}", "status": "error",
-                  "reason": "crash"}  # fmt: skip
+    except BaseException as exc:
+        result = {
+            "stdout": "",
+            "stderr": f"sandbox failure: {exc!r}",
+            "status": "error",
+            "reason": "crash",
+        }
     try:
         channel.sendall(json.dumps(result).encode())
         channel.shutdown(socket.SHUT_WR)

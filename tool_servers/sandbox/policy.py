@@ -25,20 +25,53 @@ from RestrictedPython.Guards import (
 # passing through the attribute guard.
 ALLOWED_MODULES = frozenset(
     {
-        "math", "cmath", "numpy", "scipy", "sympy", "mpmath", "fractions", "statistics",
-        "decimal", "itertools", "functools", "collections", "random", "re", "datetime",
-        "heapq", "bisect", "json", "numbers",
+        "math",
+        "cmath",
+        "numpy",
+        "scipy",
+        "sympy",
+        "mpmath",
+        "fractions",
+        "statistics",
+        "decimal",
+        "itertools",
+        "functools",
+        "collections",
+        "random",
+        "re",
+        "datetime",
+        "heapq",
+        "bisect",
+        "json",
+        "numbers",
     }
-)  # fmt: skip
+)
 # Submodule segments and attribute names that reach files, C pointers or compilers.
 DENIED_SEGMENTS = frozenset({"ctypeslib", "f2py", "distutils", "testing", "_core"})
 DENIED_ATTRIBUTES = frozenset(
     {
-        "ctypeslib", "ctypes", "f2py", "distutils", "memmap", "fromfile", "tofile", "load",
-        "loadtxt", "save", "savez", "savez_compressed", "savetxt", "genfromtxt", "system",
-        "popen", "autowrap", "ufuncify", "preview", "mro",
+        "ctypeslib",
+        "ctypes",
+        "f2py",
+        "distutils",
+        "memmap",
+        "fromfile",
+        "tofile",
+        "load",
+        "loadtxt",
+        "save",
+        "savez",
+        "savez_compressed",
+        "savetxt",
+        "genfromtxt",
+        "system",
+        "popen",
+        "autowrap",
+        "ufuncify",
+        "preview",
+        "mro",
     }
-)  # fmt: skip
+)
 
 
 class SandboxOutput:
@@ -109,11 +142,20 @@ def guarded_write(obj: Any) -> Any:
 
 
 _INPLACE: dict[str, Callable[[Any, Any], Any]] = {
-    "+=": operator.iadd, "-=": operator.isub, "*=": operator.imul, "/=": operator.itruediv,
-    "//=": operator.ifloordiv, "%=": operator.imod, "**=": operator.ipow,
-    "<<=": operator.ilshift, ">>=": operator.irshift, "&=": operator.iand,
-    "|=": operator.ior, "^=": operator.ixor, "@=": operator.imatmul,
-}  # fmt: skip
+    "+=": operator.iadd,
+    "-=": operator.isub,
+    "*=": operator.imul,
+    "/=": operator.itruediv,
+    "//=": operator.ifloordiv,
+    "%=": operator.imod,
+    "**=": operator.ipow,
+    "<<=": operator.ilshift,
+    ">>=": operator.irshift,
+    "&=": operator.iand,
+    "|=": operator.ior,
+    "^=": operator.ixor,
+    "@=": operator.imatmul,
+}
 
 
 def _inplacevar(op: str, x: Any, y: Any) -> Any:
@@ -144,9 +186,28 @@ def restricted_globals(output: SandboxOutput) -> dict[str, Any]:
     safe = dict(safe_builtins)
     safe.update(limited_builtins)
     safe.update(utility_builtins)
-    for name in ("sum", "min", "max", "enumerate", "map", "filter", "list", "dict", "set",
-                 "frozenset", "all", "any", "reversed", "iter", "next", "object",
-                 "NotImplemented", "Exception", "ArithmeticError", "ValueError"):  # fmt: skip
+    for name in (
+        "sum",
+        "min",
+        "max",
+        "enumerate",
+        "map",
+        "filter",
+        "list",
+        "dict",
+        "set",
+        "frozenset",
+        "all",
+        "any",
+        "reversed",
+        "iter",
+        "next",
+        "object",
+        "NotImplemented",
+        "Exception",
+        "ArithmeticError",
+        "ValueError",
+    ):
         safe[name] = getattr(builtins, name)
     safe.update({"__import__": guarded_import, "getattr": guarded_getattr, "type": _type_of})
     return {

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from app.metrics import SANDBOX_KILLS
-from tool_servers.sandbox.child import Limits
+from tool_servers.sandbox.limits import Limits
 
 
 @dataclass(frozen=True)
@@ -45,14 +45,22 @@ class SandboxPool:
         async with self._lock:
             if self._process is not None and self._process.returncode is None:
                 return
-            config = {"limits": dataclasses.asdict(self.limits), "warm": self.warm,
-                      "wall_seconds": self.wall_seconds}  # fmt: skip
+            config = {
+                "limits": dataclasses.asdict(self.limits),
+                "warm": self.warm,
+                "wall_seconds": self.wall_seconds,
+            }
             env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
             self._process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "tool_servers.sandbox.zygote", json.dumps(config),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+                sys.executable,
+                "-m",
+                "tool_servers.sandbox.zygote",
+                json.dumps(config),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                env=env,
                 limit=1 << 24,
-            )  # fmt: skip
+            )
             self._reader = asyncio.create_task(self._read_answers(self._process))
 
     async def close(self) -> None:
@@ -72,8 +80,14 @@ class SandboxPool:
         await process.wait()
         for future in self._waiting.values():  # the zygote died: nobody will answer these
             if not future.done():
-                future.set_result({"stdout": "", "stderr": "Killed: the sandbox restarted",
-                                   "status": "killed", "reason": "crash"})  # fmt: skip
+                future.set_result(
+                    {
+                        "stdout": "",
+                        "stderr": "Killed: the sandbox restarted",
+                        "status": "killed",
+                        "reason": "crash",
+                    }
+                )
         self._waiting.clear()
 
     async def run(self, code: str) -> RunResult:

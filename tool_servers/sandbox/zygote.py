@@ -22,7 +22,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from tool_servers.sandbox.child import Limits, child_main, warm_up
+from tool_servers.sandbox.child import child_main, warm_up
+from tool_servers.sandbox.limits import Limits
 
 
 @dataclass
@@ -61,8 +62,12 @@ def _verdict(child: Child, wall_seconds: float, timed_out: bool) -> dict[str, ob
     raw = b"".join(child.received)
     status = _exit_status(child.pid)
     if timed_out:
-        return {"stdout": "", "stderr": f"Killed: wall-clock limit of {wall_seconds:g} s",
-                "status": "timeout", "reason": "wall"}  # fmt: skip
+        return {
+            "stdout": "",
+            "stderr": f"Killed: wall-clock limit of {wall_seconds:g} s",
+            "status": "timeout",
+            "reason": "wall",
+        }
     if raw:
         try:
             result: dict[str, object] = json.loads(raw)
@@ -71,10 +76,18 @@ def _verdict(child: Child, wall_seconds: float, timed_out: bool) -> dict[str, ob
             pass
     signum = os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else None
     if signum in (signal.SIGXCPU, signal.SIGKILL):
-        return {"stdout": "", "stderr": "Killed: CPU time limit exceeded", "status": "timeout",
-                "reason": "cpu"}  # fmt: skip
-    return {"stdout": "", "stderr": f"Killed: the process ended abnormally (signal {signum})",
-            "status": "killed", "reason": "crash"}  # fmt: skip
+        return {
+            "stdout": "",
+            "stderr": "Killed: CPU time limit exceeded",
+            "status": "timeout",
+            "reason": "cpu",
+        }
+    return {
+        "stdout": "",
+        "stderr": f"Killed: the process ended abnormally (signal {signum})",
+        "status": "killed",
+        "reason": "crash",
+    }
 
 
 def serve(limits: Limits, warm: int, wall_seconds: float) -> None:
@@ -86,7 +99,9 @@ def serve(limits: Limits, warm: int, wall_seconds: float) -> None:
     while True:
         now = time.monotonic()
         timeout = min((c.deadline - now for c in running.values()), default=None)
-        readable, _, _ = select.select([stdin, *running], [], [], max(timeout, 0) if timeout is not None else None)  # noqa: E501
+        readable, _, _ = select.select(
+            [stdin, *running], [], [], max(timeout, 0) if timeout is not None else None
+        )
         for source in readable:
             if source is stdin:
                 data = os.read(stdin.fileno(), 1 << 20)

@@ -1,0 +1,134 @@
+"""The workers' client for tool servers: manifests, invocations, retries.
+
+Only connection failures are retried (tenacity): a 4xx is an answer for the model to
+read, and retrying a slow simulation would only double the load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from app.errors import ToolUnavailableError
+
+CONNECTION_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One invocation as the trace records it."""
+
+    tool: str
+    server: str
+    arguments: dict[str, Any]
+    result: Any
+    error: str | None
+    status_code: int
+    elapsed_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code == 200 and self.error is None
+
+
+class ToolClient:
+    """Talks to the configured tool servers (`{name: base_url}`)."""
+
+    def __init__(self, servers: dict[str, str], *, timeout_s: float = 30.0, attempts: int = 3):
+        self.servers = dict(servers)
+        self.attempts = attempts
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0))
+        self._tool_server: dict[str, str] = {}
+        self._specs: dict[str, dict[str, Any]] = {}
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _request(self, server: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        url = self.servers[server].rstrip("/") + path
+        try:
+            async for attempt in AsyncRetrying(
+                retry=retry_if_exception_type(CONNECTION_ERRORS),
+                stop=stop_after_attempt(self.attempts),
+                wait=wait_exponential(multiplier=0.1, max=1.0),
+                reraise=False,
+            ):
+                with attempt:
+                    return await self._http.request(method, url, **kwargs)
+        except RetryError as exc:
+            cause = exc.last_attempt.exception()
+            raise ToolUnavailableError(
+                f"The {server} tool server at {self.servers[server]} is unreachable "
+                f"after {self.attempts} attempts ({type(cause).__name__}); retry later."
+            ) from cause
+        except httpx.TimeoutException as exc:
+            raise ToolUnavailableError(
+                f"The {server} tool server did not answer in time ({type(exc).__name__})."
+            ) from exc
+        raise AssertionError("unreachable")
+
+    async def manifest(self, servers: list[str] | None = None) -> list[dict[str, Any]]:
+        """Function specs of every tool on the given servers (default: all)."""
+        specs = []
+        for server in servers or list(self.servers):
+            if server not in self.servers:
+                raise ToolUnavailableError(f"No tool server named {server!r} is configured.")
+            response = await self._request(server, "GET", "/manifest")
+            response.raise_for_status()
+            for spec in response.json():
+                name = spec["function"]["name"]
+                self._tool_server[name] = server
+                self._specs[name] = spec
+                specs.append(spec)
+        return specs
+
+    async def invoke(self, tool: str, arguments: dict[str, Any]) -> ToolCall:
+        if tool not in self._tool_server:
+            await self.manifest()
+        server = self._tool_server.get(tool)
+        if server is None:
+            return ToolCall(
+                tool,
+                "",
+                arguments,
+                None,
+                f"There is no tool named {tool!r}; known tools: "
+                f"{', '.join(sorted(self._tool_server))}.",
+                404,
+                0.0,
+            )
+        response = await self._request(
+            server, "POST", "/invoke", json={"tool": tool, "arguments": arguments}
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"result": None, "error": response.text[:500], "elapsed_ms": 0.0}
+        return ToolCall(
+            tool,
+            server,
+            arguments,
+            body.get("result"),
+            body.get("error"),
+            response.status_code,
+            float(body.get("elapsed_ms") or 0.0),
+        )
+
+
+def tool_urls(settings: Any) -> dict[str, str]:
+    """Configured servers, or the embedded default's mounts on this gateway."""
+    from tool_servers.registry import SERVER_NAMES
+
+    if settings.tool_urls:
+        return dict(settings.tool_urls)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    return {name: f"http://{host}:{settings.port}/tools/{name}" for name in SERVER_NAMES}

@@ -1,0 +1,68 @@
+"""The five tool servers by name, and how to build each one's app."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+
+from app.config import Settings
+from tool_servers.base import Tool, create_tool_app
+
+SERVER_NAMES = ("python", "pde", "mechanics", "climate", "epidemiology")
+
+
+@dataclass
+class ToolServer:
+    """A built tool server: its app, and what to start and stop with it (the sandbox
+    zygote for `python`; nothing for the others)."""
+
+    name: str
+    app: FastAPI
+    startup: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+def build_tool_server(name: str, settings: Settings) -> ToolServer:
+    """Build one server; imports stay inside so a server loads only its own libraries."""
+    if name == "python":
+        from tool_servers.python_tool import python_tools
+        from tool_servers.sandbox.limits import Limits
+        from tool_servers.sandbox.pool import SandboxPool
+
+        limits = Limits(
+            cpu_seconds=settings.sandbox_cpu_s, memory_bytes=settings.sandbox_memory_mb << 20
+        )
+        pool = SandboxPool(settings.sandbox_warm, limits, settings.sandbox_wall_s)
+        app = create_tool_app(name, python_tools(pool), max_concurrency=64)
+        return ToolServer(name, app, [pool.start], [pool.close])
+    tools: list[Tool]
+    if name == "pde":
+        from tool_servers.pde import PDE_TOOLS as tools
+    elif name == "mechanics":
+        from tool_servers.mechanics import MECHANICS_TOOLS as tools
+    elif name == "climate":
+        from tool_servers.climate import CLIMATE_TOOLS as tools
+    elif name == "epidemiology":
+        from tool_servers.epidemiology import EPIDEMIOLOGY_TOOLS as tools
+    else:
+        raise ValueError(f"Unknown tool server {name!r}; known: {', '.join(SERVER_NAMES)}.")
+    return ToolServer(name, create_tool_app(name, tools))
+
+
+def standalone_app(name: str, settings: Settings) -> FastAPI:
+    """A server as its own process (`sciserve tool-server NAME`), with its lifecycle."""
+    server = build_tool_server(name, settings)
+
+    async def start() -> None:
+        for hook in server.startup:
+            await hook()
+
+    async def stop() -> None:
+        for hook in server.shutdown:
+            await hook()
+
+    server.app.router.on_startup.append(start)
+    server.app.router.on_shutdown.append(stop)
+    return server.app
