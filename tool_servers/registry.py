@@ -48,7 +48,9 @@ def build_tool_server(name: str, settings: Settings) -> ToolServer:
         from tool_servers.epidemiology import EPIDEMIOLOGY_TOOLS as tools
     else:
         raise ValueError(f"Unknown tool server {name!r}; known: {', '.join(SERVER_NAMES)}.")
-    return ToolServer(name, create_tool_app(name, tools))
+    # Mechanics returns sampled trajectories, which are larger than a single number.
+    max_result_bytes = 4 << 20 if name == "mechanics" else 256 << 10
+    return ToolServer(name, create_tool_app(name, tools, max_result_bytes=max_result_bytes))
 
 
 def standalone_app(name: str, settings: Settings) -> FastAPI:
