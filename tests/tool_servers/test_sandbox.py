@@ -36,8 +36,13 @@ def canary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, objec
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
     listener.setblocking(False)
-    yield {"secret": secret, "marker": folder / "escaped.txt", "listener": listener,
-           "port": listener.getsockname()[1], "folder": folder}  # fmt: skip
+    yield {
+        "secret": secret,
+        "marker": folder / "escaped.txt",
+        "listener": listener,
+        "port": listener.getsockname()[1],
+        "folder": folder,
+    }
     listener.close()
 
 
@@ -61,8 +66,12 @@ CASES: list[tuple[str, str, set[str] | None]] = [
     ("escape-read", _escape("__import__('builtins').open('{secret}').read()"), {"error"}),
     ("escape-write", _escape("__import__('builtins').open('{marker}', 'w').write('x')"), {"error"}),
     ("escape-os-open", _escape("__import__('os').open('{marker}', 65)"), {"error"}),
-    ("parse-expr-read", "from sympy.parsing.sympy_parser import parse_expr\n"
-                        "print(parse_expr(\"open('{secret}').read()\"))", {"error"}),  # fmt: skip
+    (
+        "parse-expr-read",
+        "from sympy.parsing.sympy_parser import parse_expr\n"
+        "print(parse_expr(\"open('{secret}').read()\"))",
+        {"error"},
+    ),
     # --- imports ---
     ("import-os", "import os\nprint(os.listdir('/'))", {"error"}),
     ("import-subprocess", "import subprocess\nsubprocess.run(['id'])", {"error"}),
@@ -82,12 +91,18 @@ CASES: list[tuple[str, str, set[str] | None]] = [
     # --- format-string attribute access ---
     ("format-attr", "print('{{0.__class__.__mro__}}'.format(1))", {"error"}),
     ("format-map-attr", "print('{{x.__class__}}'.format_map({{'x': 1}}))", {"error"}),
-    ("string-formatter", "import string\nprint(string.Formatter().format('{{0.__class__}}', 1))",
-     {"error"}),  # fmt: skip
+    (
+        "string-formatter",
+        "import string\nprint(string.Formatter().format('{{0.__class__}}', 1))",
+        {"error"},
+    ),
     ("fstring-dunder", "print(f'{{(1).__class__}}')", {"error"}),
     # --- try/except* (RestrictedPython CVE class) ---
-    ("try-except-star", "try:\n    raise ValueError(1)\nexcept* ValueError as e:\n    print(e)",
-     {"error"}),  # fmt: skip
+    (
+        "try-except-star",
+        "try:\n    raise ValueError(1)\nexcept* ValueError as e:\n    print(e)",
+        {"error"},
+    ),
     # --- guard override through positional-only / keyword-only parameters ---
     ("posonly-guard", "def f(_getattr_=None, /):\n    return 1\nprint(f())", {"error"}),
     ("posonly-lambda", "f = lambda _getiter_, /: 1\nprint(f(1))", {"error"}),
@@ -96,8 +111,11 @@ CASES: list[tuple[str, str, set[str] | None]] = [
     ("gi-frame", "g = (i for i in [1])\nprint(g.gi_frame.f_back.f_globals)", {"error"}),
     ("getattr-gi-frame", "g = (i for i in [1])\nprint(getattr(g, 'gi_frame'))", {"error"}),
     ("gi-code", "def gen():\n    yield 1\nprint(gen().gi_code)", {"error"}),
-    ("traceback-frame", "try:\n    1/0\nexcept Exception as e:\n    print(e.__traceback__)",
-     {"error"}),  # fmt: skip
+    (
+        "traceback-frame",
+        "try:\n    1/0\nexcept Exception as e:\n    print(e.__traceback__)",
+        {"error"},
+    ),
     # --- resource bombs ---
     ("infinite-loop", "while True:\n    pass", {"timeout"}),
     ("memory-bomb", "x = 'x' * 10**10", {"killed"}),
@@ -109,8 +127,12 @@ CASES: list[tuple[str, str, set[str] | None]] = [
     ("huge-output", "while True:\n    print('x' * 1000)", {"killed"}),
     ("huge-single-output", "print('y' * 10**7)", {"killed"}),
     # --- signals, limits and builtins ---
-    ("ignore-sigxcpu", _escape("__import__('signal').signal(24, __import__('signal').SIG_IGN)")
-     + "\nwhile True:\n    pass", {"timeout"}),  # fmt: skip
+    (
+        "ignore-sigxcpu",
+        _escape("__import__('signal').signal(24, __import__('signal').SIG_IGN)")
+        + "\nwhile True:\n    pass",
+        {"timeout"},
+    ),
     ("kill-parent", _escape("__import__('os').kill(__import__('os').getppid(), 9)"), {"error"}),
     ("raise-rlimit", _escape("__import__('resource').setrlimit(0, (-1, -1))"), {"error"}),
     ("builtins-dict", "__builtins__['len'] = None", {"error"}),
@@ -118,8 +140,11 @@ CASES: list[tuple[str, str, set[str] | None]] = [
     ("module-attr-write", "import math\nmath.pi = 3", {"error"}),
     ("system-exit", "raise SystemExit(3)", {"error"}),
     # --- network ---
-    ("escape-socket", _escape("__import__('socket').create_connection(('127.0.0.1', {port}))"),
-     {"error"}),  # fmt: skip
+    (
+        "escape-socket",
+        _escape("__import__('socket').create_connection(('127.0.0.1', {port}))"),
+        {"error"},
+    ),
     ("urllib", "import urllib.request", {"error"}),
 ]
 
@@ -173,7 +198,8 @@ def test_honest_code_runs(tool_servers: dict[str, str]) -> None:
     code = (
         "import numpy as np\nimport sympy as sp\nfrom scipy.integrate import quad\n"
         "x = sp.Symbol('x')\nprint(sp.integrate(x**2, (x, 0, 3)))\n"
-        "print(round(quad(np.sin, 0, np.pi)[0], 6))\nprint(np.linalg.solve([[2, 0], [0, 4]], [2, 8]))"
+        "print(round(quad(np.sin, 0, np.pi)[0], 6))\n"
+        "print(np.linalg.solve([[2, 0], [0, 4]], [2, 8]))"
     )
     result = _invoke(tool_servers["python"], code)
     assert result == {"stdout": "9\n2.0\n[1. 2.]\n", "stderr": "", "status": "ok"}
@@ -183,8 +209,9 @@ def test_kills_are_counted(tool_servers: dict[str, str]) -> None:
     _invoke(tool_servers["python"], "print('z' * 10**7)")
     metrics = httpx.get(f"{tool_servers['python']}/metrics", timeout=10).text
     line = next(
-        ln for ln in metrics.splitlines()
+        ln
+        for ln in metrics.splitlines()
         if ln.startswith('sciserve_sandbox_kills_total{reason="output"}')
-    )  # fmt: skip
+    )
     assert float(line.split()[-1]) >= 1
     assert 'sciserve_tool_calls_total{outcome="ok",tool="write_and_run_code"}' in metrics

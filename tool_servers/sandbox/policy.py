@@ -209,6 +209,9 @@ def restricted_globals(output: SandboxOutput) -> dict[str, Any]:
         "ValueError",
     ):
         safe[name] = getattr(builtins, name)
+    # RestrictedPython's `range` stops at 1000 elements, too few for numerical work;
+    # memory is bounded by the OS layer instead.
+    safe["range"] = builtins.range
     safe.update({"__import__": guarded_import, "getattr": guarded_getattr, "type": _type_of})
     return {
         "__builtins__": safe,

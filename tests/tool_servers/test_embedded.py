@@ -1,0 +1,34 @@
+"""The embedded default (`sciserve serve`) mounts every tool server under /tools/NAME."""
+
+from __future__ import annotations
+
+from app.embedded import EmbeddedServer
+from tool_servers.registry import SERVER_NAMES
+
+
+def test_embedded_gateway_serves_every_tool_server(service: EmbeddedServer) -> None:
+    with service.client() as client:
+        for name in SERVER_NAMES:
+            assert client.get(f"/tools/{name}/healthz").json()["server"] == name
+            assert client.get(f"/tools/{name}/manifest").status_code == 200
+        run = client.post(
+            "/tools/python/invoke",
+            json={"tool": "write_and_run_code", "arguments": {"code": "print(6 * 7)"}},
+        )
+        assert run.status_code == 200 and run.json()["result"]["stdout"] == "42\n"
+        sir = client.post(
+            "/tools/epidemiology/invoke",
+            json={
+                "tool": "simulate_epidemic",
+                "arguments": {
+                    "model": "SIR",
+                    "population": 1000,
+                    "r0": 2,
+                    "infectious_period_days": 5,
+                    "initial_infected": 1,
+                    "days": 300,
+                    "output": "final_size",
+                },
+            },
+        )
+        assert sir.status_code == 200 and 780 < sir.json()["result"]["value"] < 800
