@@ -8,6 +8,9 @@ FROM python:3.11-slim AS base
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HUB_OFFLINE=1 \
     SCISERVE_HOST=0.0.0.0 SCISERVE_CACHE_DIR=/models
 WORKDIR /srv
+# libseccomp: the sandbox's syscall filter (tool_servers/sandbox/child.py).
+RUN apt-get update && apt-get install -y --no-install-recommends libseccomp2 \
+ && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md constraints-cpu.txt ./
 COPY app ./app
 COPY routers ./routers
@@ -32,7 +35,7 @@ FROM nvidia/cuda:12.8.1-runtime-ubuntu24.04 AS cuda
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HUB_OFFLINE=1 \
     SCISERVE_HOST=0.0.0.0 SCISERVE_CACHE_DIR=/models \
     PIP_BREAK_SYSTEM_PACKAGES=1
-RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-pip \
+RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-pip libseccomp2 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /srv
 COPY --from=base /srv /srv
