@@ -142,6 +142,7 @@ def _scene(
     ground: bool,
     extra: str = "",
     integrator: str = "RK4",
+    joint_damping: float = 0.0,
 ) -> str:
     fric = (
         _v([friction.sliding_fric, friction.torsional_fric, friction.rolling_fric])
@@ -151,7 +152,7 @@ def _scene(
     floor = '<geom name="ground" type="plane" size="0 0 1"/>' if ground else ""
     return f"""<mujoco>
   <option gravity="0 0 {args.gra_acel:.10g}" integrator="{integrator}" timestep="{TIMESTEP_S}"/>
-  <default><geom friction="{fric}" condim="6"/></default>
+  <default><joint damping="{joint_damping:.10g}"/><geom friction="{fric}" condim="6"/></default>
   <worldbody>{floor}{body_xml}</worldbody>{extra}
 </mujoco>"""
 
@@ -255,8 +256,7 @@ def _free_body(args: FreeBody, geom: str, *, ground: bool) -> dict[str, Any]:
     body = (
         f'<body name="body" pos="{_v(args.initial_position)}"><freejoint name="free"/>{geom}</body>'
     )
-    xml = _scene(args, body, friction=args, ground=ground)
-    xml = xml.replace("<default>", f'<default><joint damping="{args.damping:.10g}"/>', 1)
+    xml = _scene(args, body, friction=args, ground=ground, joint_damping=args.damping)
 
     def prepare(model: mujoco.MjModel, data: mujoco.MjData) -> None:
         data.qvel[0:3] = args.initial_velocity
@@ -387,8 +387,7 @@ def ball_game_simulation(args: BallGame) -> dict[str, Any]:
   <geom type="cylinder" size="0.1 {h / 2:.10g}" mass="{args.mass_post:.10g}"/></body>
 <body name="box" pos="2 0 {h + 0.15:.10g}"><freejoint/>
   <geom type="box" size="0.15 0.15 0.15" mass="{args.mass_box:.10g}"/></body>"""
-    xml = _scene(args, scene, friction=None, ground=True)
-    xml = xml.replace("<default>", f'<default><joint damping="{args.damping:.10g}"/>', 1)
+    xml = _scene(args, scene, friction=None, ground=True, joint_damping=args.damping)
 
     def prepare(model: mujoco.MjModel, data: mujoco.MjData) -> None:
         data.qvel[0:3] = args.initial_velocity
