@@ -150,36 +150,41 @@ class ServiceProcesses:
             port_variable: str(port),
             **{f"SCISERVE_{k.upper()}": str(v) for k, v in env.items()},
         }
-        # Logs go to a file: an unread pipe fills up and blocks a chatty process.
-        log = self.log_dir / f"{kind}-{len(self.processes)}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", kind],
-                env=environment,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-        self.processes.append(process)
+        process, log = self._spawn(f"{kind}-{len(self.processes)}", [kind], environment)
         url = f"http://127.0.0.1:{port}"
         if wait:
             wait_until_up(url, process, log, ready_timeout_s)
         return process, url
 
-    def start_tool_server(self, name: str, ready_timeout_s: float = 120) -> tuple[Any, str]:
+    def start_tool_server(
+        self, name: str, ready_timeout_s: float = 120
+    ) -> tuple[subprocess.Popen[bytes], str]:
         """`sciserve tool-server NAME` as its own process; returns (process, base URL)."""
         port = free_port()
-        log = self.log_dir / f"tool-{name}.log"
+        process, log = self._spawn(
+            f"tool-{name}",
+            ["tool-server", name, "--port", str(port)],
+            {**os.environ, **self.base_env},
+        )
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(url, process, log, ready_timeout_s, path="/healthz")
+        return process, url
+
+    def _spawn(
+        self, log_name: str, arguments: list[str], environment: dict[str, str]
+    ) -> tuple[subprocess.Popen[bytes], Path]:
+        """`sciserve ARGUMENTS…` as a child process, tracked for `stop_all`."""
+        # Logs go to a file: an unread pipe fills up and blocks a chatty process.
+        log = self.log_dir / f"{log_name}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "tool-server", name, "--port", str(port)],
-                env={**os.environ, **self.base_env},
+                [sys.executable, "-m", "app.cli", *arguments],
+                env=environment,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
             )
         self.processes.append(process)
-        url = f"http://127.0.0.1:{port}"
-        wait_until_up(url, process, log, ready_timeout_s, path="/healthz")
-        return process, url
+        return process, log
 
     def stop_all(self) -> None:
         for process in self.processes:

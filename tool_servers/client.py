@@ -18,6 +18,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from app.config import Settings
 from app.errors import ToolUnavailableError
 
 CONNECTION_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
@@ -45,10 +46,25 @@ class ToolClient:
 
     def __init__(self, servers: dict[str, str], *, timeout_s: float = 30.0, attempts: int = 3):
         self.servers = dict(servers)
+        self.timeout_s = timeout_s
         self.attempts = attempts
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0))
         self._tool_server: dict[str, str] = {}
         self._specs: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ToolClient:
+        """The configured servers (`SCISERVE_TOOL_URLS`), or else the embedded default's
+        mounts on this gateway, with `SCISERVE_TOOL_TIMEOUT_S` per call."""
+        from tool_servers.registry import SERVER_NAMES
+
+        if settings.tool_urls:
+            servers = dict(settings.tool_urls)
+        else:
+            host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+            base = f"http://{host}:{settings.port}/tools"
+            servers = {name: f"{base}/{name}" for name in SERVER_NAMES}
+        return cls(servers, timeout_s=settings.tool_timeout_s)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -122,13 +138,3 @@ class ToolClient:
             response.status_code,
             float(body.get("elapsed_ms") or 0.0),
         )
-
-
-def tool_urls(settings: Any) -> dict[str, str]:
-    """Configured servers, or the embedded default's mounts on this gateway."""
-    from tool_servers.registry import SERVER_NAMES
-
-    if settings.tool_urls:
-        return dict(settings.tool_urls)
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    return {name: f"http://{host}:{settings.port}/tools/{name}" for name in SERVER_NAMES}

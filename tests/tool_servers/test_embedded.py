@@ -32,3 +32,26 @@ def test_embedded_gateway_serves_every_tool_server(service: EmbeddedServer) -> N
             },
         )
         assert sir.status_code == 200 and 780 < sir.json()["result"]["value"] < 800
+
+
+async def test_client_from_settings_finds_the_embedded_mounts(service: EmbeddedServer) -> None:
+    """With no SCISERVE_TOOL_URLS, a worker's client reaches the gateway's own mounts."""
+    from tool_servers.client import ToolClient
+
+    settings = service.settings.model_copy(update={"tool_timeout_s": 12.5})
+    client = ToolClient.from_settings(settings)
+    try:
+        assert client.timeout_s == 12.5
+        assert set(client.servers) == set(SERVER_NAMES)
+        names = {spec["function"]["name"] for spec in await client.manifest()}
+        assert {"write_and_run_code", "setup_and_solve", "simulate_epidemic"} <= names
+    finally:
+        await client.aclose()
+
+
+def test_client_from_settings_prefers_configured_urls(service: EmbeddedServer) -> None:
+    from tool_servers.client import ToolClient
+
+    urls = {"pde": "http://pde.internal:8100"}
+    client = ToolClient.from_settings(service.settings.model_copy(update={"tool_urls": urls}))
+    assert client.servers == urls
