@@ -60,6 +60,25 @@ class Settings(BaseSettings):
         default=None, description="YAML/JSON file mapping roles to adapter folders."
     )
 
+    # --- solve strategies ---
+    sample_temperature: float = Field(
+        default=0.7, ge=0, le=2, description="Temperature when samples > 1 (one sample is greedy)."
+    )
+    max_tool_calls: int = Field(default=4, ge=0, le=16, description="Tool calls per candidate.")
+    role_fallback: bool = Field(
+        default=True,
+        description="Roles with no adapter run on the base model with the role prompts. Off: "
+        "art needs asker and truster adapters, or the request gets a 422.",
+    )
+    few_shot_bank: Path | None = Field(
+        default=None,
+        description="JSONL of solved examples {problem, solution, options?} for few_shot. "
+        "Unset: 256 gsm_symbolic worked solutions (reasoning-gym, seed 0).",
+    )
+    few_shot_retrieval: Literal["bm25", "minilm"] = Field(
+        default="bm25", description="Example similarity: BM25, or all-MiniLM-L6-v2 embeddings."
+    )
+
     # --- gateway ---
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -117,7 +136,13 @@ class Settings(BaseSettings):
     sandbox_wall_s: float = Field(default=10.0, gt=0, le=600, description="Wall clock per run.")
 
     @field_validator(
-        "model", "engine_url", "redis_url", "adapter_registry", "tool_urls", mode="before"
+        "model",
+        "engine_url",
+        "redis_url",
+        "adapter_registry",
+        "tool_urls",
+        "few_shot_bank",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

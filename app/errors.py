@@ -76,6 +76,12 @@ class JobTimeoutError(SciserveError):
     status_code = 504
 
 
+class InvalidStrategyError(SciserveError):
+    """A strategy the worker cannot run as asked (e.g. ART without its roles)."""
+
+    status_code = 422
+
+
 class JobFailedError(SciserveError):
     status_code = 500
 

@@ -34,6 +34,43 @@ ADAPTER_LOADED = Gauge(
     ["role"],
 )
 
+# --- solve pipeline stages (workers/strategies) ---
+STAGE_DURATION = Histogram(
+    "sciserve_stage_duration_seconds",
+    "Time of one pipeline stage (few_shot, generate, selfcorrect, art_ask, art_refine, "
+    "art_trust, select) of one job.",
+    ["stage"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 300),
+)
+SOLVE_TOKENS = Counter(
+    "sciserve_solve_tokens_total",
+    "Generated and fed-back tokens by kind: visible (completion the user may see), thought "
+    "(hidden TPO thoughts) and tool (tool results put into prompts).",
+    ["kind"],
+)
+TOOL_DECISIONS = Counter(
+    "sciserve_tool_decisions_total",
+    "AWL tool-vs-direct decisions of adaptive candidates (tool, direct).",
+    ["decision"],
+)
+SELFCORRECT_FLIPS = Counter(
+    "sciserve_selfcorrect_flips_total",
+    "SCoRe attempts whose correctness changed, when a reference is known (i_to_c, c_to_i).",
+    ["direction"],
+)
+ART_REFINE = Counter(
+    "sciserve_art_refine_total", "ART Asker decisions per candidate (refine, skip).", ["decision"]
+)
+TRUSTER_CHOICE = Counter(
+    "sciserve_truster_choice_total",
+    "ART Truster choices between a candidate's initial and refined solution.",
+    ["choice"],
+)
+THOUGHT_FORMAT_BREAKS = Counter(
+    "sciserve_thought_format_breaks_total",
+    "TPO outputs without the response marker, served whole as the response.",
+)
+
 # --- queue and workers (distributed mode; the embedded queue reports them too) ---
 QUEUE_DEPTH = Gauge("sciserve_queue_depth", "Jobs queued or running, not yet finished.")
 QUEUE_OLDEST_AGE = Gauge(
@@ -41,7 +78,7 @@ QUEUE_OLDEST_AGE = Gauge(
 )
 JOBS = Counter(
     "sciserve_jobs_total",
-    "Jobs finished by a worker, by outcome (succeeded, failed, timeout, released).",
+    "Jobs finished by a worker, by outcome (succeeded, failed, invalid, timeout, released).",
     ["outcome"],
 )
 JOB_RETRIES = Counter(

@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 from app.errors import QueueFullError, UnknownJobError
 from app.schemas import JobState, JobStatus, SolveRequest, SolveResult
 
-ErrorCode = Literal["timeout", "worker_error", "shutdown"]
+ErrorCode = Literal["timeout", "worker_error", "shutdown", "invalid_request"]
 FINAL_STATES = (JobState.succeeded, JobState.failed)
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_PROBLEM_CHARS = 20_000
 MAX_SAMPLES = 64
 MAX_ATTEMPTS = 4
+# The tool servers (tool_servers/registry.py builds exactly these).
+TOOL_SERVER_NAMES = ("python", "pde", "mechanics", "climate", "epidemiology")
 
 
 class Strict(BaseModel):
@@ -32,9 +34,18 @@ class Strategy(Strict):
     art: bool = False
     few_shot: int = Field(default=0, ge=0, le=16)
 
+    @model_validator(mode="after")
+    def _coherent(self) -> Strategy:
+        if self.think and self.tools == "always":
+            raise ValueError(
+                "think (TPO) generates without tools, so it cannot be combined with "
+                "tools='always'; use tools='never' or 'auto' with think."
+            )
+        return self
+
     @property
     def name(self) -> str:
-        """A bounded label for metrics: which generate mode ran, never free text."""
+        """A bounded label for metrics, never free text: the most specific strategy."""
         if self.art:
             return "art"
         if self.think:
@@ -43,7 +54,7 @@ class Strategy(Strict):
             return "vote"
         if self.attempts > 1:
             return "selfcorrect"
-        return "direct"
+        return "direct" if self.tools == "never" else "adaptive"
 
 
 AnswerType = Literal["auto", "number", "choice", "expression", "text"]
@@ -63,6 +74,20 @@ class SolveRequest(Strict):
     return_trace: bool = False
     reveal_thoughts: bool = False
 
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, tools: list[str] | None) -> list[str] | None:
+        """Tool servers by name; a typo must not silently mean "no tools"."""
+        if tools is None:
+            return None
+        unknown = [name for name in tools if name not in TOOL_SERVER_NAMES]
+        if unknown:
+            raise ValueError(
+                f"unknown tool server(s) {', '.join(map(repr, unknown))}; the tool servers "
+                f"are {', '.join(TOOL_SERVER_NAMES)}."
+            )
+        return list(dict.fromkeys(tools))
+
 
 class Usage(BaseModel):
     """Token accounting; hidden-thought and tool tokens are counted apart (DESIGN §2)."""
@@ -72,6 +97,10 @@ class Usage(BaseModel):
     thought_tokens: int = 0
     tool_tokens: int = 0
     engine_calls: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens + self.thought_tokens
 
     def add(self, other: Usage) -> None:
         for name in type(self).model_fields:
@@ -87,12 +116,17 @@ class Timings(BaseModel):
 
 
 class TraceEvent(BaseModel):
-    """One stage's record; stages append these in order."""
+    """One stage's record; stages append these in order. Token counts are what the
+    stage added to `usage`; `detail` holds answers, decisions and tool calls, and
+    thoughts only when they may be revealed."""
 
     stage: str
     role: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    thought_tokens: int = 0
+    tool_tokens: int = 0
+    engine_calls: int = 0
     duration_s: float = 0.0
     detail: dict[str, Any] = Field(default_factory=dict)
 
@@ -104,6 +138,12 @@ class SolveResult(BaseModel):
     answer: str | None
     answer_text: str
     correct: bool | None = None
+    initial_answer: str | None = Field(
+        default=None, description="The answer before any refine stage (SCoRe's attempt 1)."
+    )
+    thoughts: str | None = Field(
+        default=None, description="Hidden thoughts; only with reveal_thoughts and its scope."
+    )
     used_tools: list[str] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     timings: Timings = Field(default_factory=Timings)
@@ -124,7 +164,7 @@ class JobStatus(BaseModel):
     status: JobState
     result: SolveResult | None = None
     error: str | None = None
-    error_code: Literal["timeout", "worker_error", "shutdown"] | None = None
+    error_code: Literal["timeout", "worker_error", "shutdown", "invalid_request"] | None = None
 
 
 class JobAccepted(BaseModel):

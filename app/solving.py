@@ -12,7 +12,7 @@ import time
 
 from app.auth import Principal
 from app.config import Settings
-from app.errors import JobFailedError, JobTimeoutError, QueueFullError
+from app.errors import InvalidStrategyError, JobFailedError, JobTimeoutError, QueueFullError
 from app.metrics import REQUEST_DURATION, REQUESTS
 from app.queue import JobQueue
 from app.schemas import JobState, SolveRequest, SolveResult
@@ -67,6 +67,9 @@ async def solve_and_wait(
     if status.status == JobState.succeeded and status.result is not None:
         REQUESTS.labels(strategy=strategy, outcome="ok").inc()
         return status.result
+    if status.status == JobState.failed and status.error_code == "invalid_request":
+        REQUESTS.labels(strategy=strategy, outcome="invalid").inc()
+        raise InvalidStrategyError(status.error or f"Job {job_id} was refused by the worker.")
     if status.status == JobState.failed and status.error_code != "timeout":
         REQUESTS.labels(strategy=strategy, outcome="error").inc()
         raise JobFailedError(f"Job {job_id} failed: {status.error}")

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI
 
 from app.config import Settings
+from app.schemas import TOOL_SERVER_NAMES
 from tool_servers.base import Tool, create_tool_app
 
-SERVER_NAMES = ("python", "pde", "mechanics", "climate", "epidemiology")
+SERVER_NAMES = TOOL_SERVER_NAMES  # the public contract names them; /solve validates against it
 
 
 @dataclass

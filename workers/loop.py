@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 
+from app.errors import SciserveError
 from app.metrics import JOBS, WORKER_BUSY_SLOTS
 from app.queue import Job, JobQueue
 from app.schemas import TraceEvent
@@ -105,6 +106,16 @@ async def run_job(
         JOBS.labels(outcome="released").inc()
         await asyncio.shield(queue.release(job.id))
         raise
+    except SciserveError as exc:
+        if exc.status_code >= 500:
+            message = f"The worker failed on this job: {exc.message}"
+            log.warning("job %s failed: %s", job.id, exc.message)
+            JOBS.labels(outcome="failed").inc()
+            await queue.fail(job.id, message)
+        else:  # the request asked for something this worker cannot do: the client's 4xx
+            JOBS.labels(outcome="invalid").inc()
+            await queue.fail(job.id, exc.message, "invalid_request")
+        return
     except Exception as exc:
         log.exception("job %s failed", job.id)
         JOBS.labels(outcome="failed").inc()

@@ -1,83 +1,156 @@
-"""The solve pipeline: turn one `SolveRequest` into one `SolveResult` on an engine.
+"""The solve pipeline: compose stages from `SolveRequest.strategy` and run them on one
+engine (DESIGN §4: generate → refine → select; §3: every stage of a job on the same
+engine).
 
-This issue's pipeline runs direct answering (DESIGN §4, generate stage, *direct*).
-The other strategy fields are validated by the schema and recorded in the trace; the
-refine and select stages plug in here behind the same `solve` call.
+Composition, in order:
+- `few_shot > 0`: retrieve examples (they prefix every generate prompt);
+- generate, one mode: `think` (TPO) if `think`; else `tools: never` → direct, `auto` →
+  adaptive (AWL decision), `always` → adaptive with a tool required;
+- refine: SCoRe for `attempts - 1` rounds, then ART if `art`;
+- select: a vote when `samples > 1` (the Truster breaks ties when `art`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
-from app.answers import extract_answer, is_correct, resolve_type
-from app.schemas import SolveRequest, SolveResult, TraceEvent, Usage
-from workers.engines.base import Engine, GenerationRequest, Sampling
-from workers.prompts import direct_user_prompt
+from app.answers import resolve_type
+from app.config import Settings
+from app.errors import InvalidStrategyError
+from app.schemas import SolveRequest, SolveResult, Strategy
+from tool_servers.client import ToolClient
+from workers.engines.base import Engine
+from workers.strategies.art import AskRefineTrust
+from workers.strategies.context import Candidate, Progress, SolveContext, Stage
+from workers.strategies.few_shot import ExampleBank, FewShot, build_bank
+from workers.strategies.generate import AdaptiveGenerate, PromptGenerate
+from workers.strategies.select import Select, majority
+from workers.strategies.selfcorrect import SelfCorrect
 
-POLICY_ROLE = "policy"
-Progress = Callable[[TraceEvent], Awaitable[None]]
+log = logging.getLogger(__name__)
+ART_ROLES = ("asker", "truster")
+
+
+@dataclass
+class PipelineOptions:
+    """Worker-wide knobs (from Settings) that strategies read."""
+
+    default_max_tokens: int = 1024
+    sample_temperature: float = 0.7
+    max_tool_calls: int = 4
+    role_fallback: bool = True
+    few_shot_bank: Path | None = None
+    few_shot_retrieval: Literal["bm25", "minilm"] = "bm25"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PipelineOptions:
+        return cls(
+            default_max_tokens=settings.default_max_tokens,
+            sample_temperature=settings.sample_temperature,
+            max_tool_calls=settings.max_tool_calls,
+            role_fallback=settings.role_fallback,
+            few_shot_bank=settings.few_shot_bank,
+            few_shot_retrieval=settings.few_shot_retrieval,
+        )
+
+
+def compose(strategy: Strategy, bank: ExampleBank | None) -> list[Stage]:
+    """The stages a strategy asks for, in pipeline order."""
+    stages: list[Stage] = []
+    if strategy.few_shot > 0:
+        assert bank is not None
+        stages.append(FewShot(bank))
+    if strategy.think:
+        stages.append(PromptGenerate("think"))
+    elif strategy.tools == "never":
+        stages.append(PromptGenerate("direct"))
+    else:
+        stages.append(AdaptiveGenerate(required=strategy.tools == "always"))
+    if strategy.attempts > 1:
+        stages.append(SelfCorrect(strategy.attempts - 1))
+    if strategy.art:
+        stages.append(AskRefineTrust())
+    stages.append(Select(truster_breaks_ties=strategy.art))
+    return stages
 
 
 class SolvePipeline:
     """Runs every stage of one job on the same engine (DESIGN §3)."""
 
-    def __init__(self, engine: Engine, default_max_tokens: int = 1024):
+    def __init__(
+        self,
+        engine: Engine,
+        options: PipelineOptions | None = None,
+        tools: ToolClient | None = None,
+    ):
         self.engine = engine
-        self.default_max_tokens = default_max_tokens
+        self.options = options or PipelineOptions()
+        self.tools = tools
+        self._bank: ExampleBank | None = None
+
+    @classmethod
+    def from_settings(cls, engine: Engine, settings: Settings) -> SolvePipeline:
+        return cls(
+            engine, PipelineOptions.from_settings(settings), ToolClient.from_settings(settings)
+        )
+
+    async def aclose(self) -> None:
+        if self.tools is not None:
+            await self.tools.aclose()
+
+    @property
+    def bank(self) -> ExampleBank:
+        if self._bank is None:
+            self._bank = build_bank(self.options.few_shot_bank, self.options.few_shot_retrieval)
+        return self._bank
+
+    def check(self, request: SolveRequest) -> None:
+        """Strategy checks only the worker can make: they need its engine's roles."""
+        if request.strategy.art and not self.options.role_fallback:
+            missing = [role for role in ART_ROLES if role not in self.engine.adapters()]
+            if missing:
+                raise InvalidStrategyError(
+                    f"strategy.art needs the {' and '.join(missing)} adapter role(s), which this "
+                    "worker does not serve, and role fallback to the base model is off "
+                    "(SCISERVE_ROLE_FALLBACK=false)."
+                )
 
     async def solve(
         self, job_id: str, request: SolveRequest, progress: Progress | None = None
     ) -> SolveResult:
         """Run the stages; `progress` hears each stage's event as it finishes."""
-        answer_type = resolve_type(request.answer_type, request.options, request.reference)
-        role = POLICY_ROLE if POLICY_ROLE in self.engine.adapters() else None
-        started = time.perf_counter()
-        [completion] = await self.engine.generate(
-            [
-                GenerationRequest(
-                    messages=[
-                        {
-                            "role": "user",
-                            "content": direct_user_prompt(request.problem, request.options),
-                        }
-                    ],
-                    role=role,
-                    sampling=Sampling(max_tokens=request.max_tokens or self.default_max_tokens),
-                )
-            ]
+        self.check(request)
+        ctx = SolveContext(
+            request=request,
+            answer_type=resolve_type(request.answer_type, request.options, request.reference),
+            engine=self.engine,
+            max_tokens=request.max_tokens or self.options.default_max_tokens,
+            sample_temperature=self.options.sample_temperature,
+            tools=self.tools,
+            max_tool_calls=self.options.max_tool_calls,
+            role_fallback=self.options.role_fallback,
+            progress=progress,
         )
-        text = completion.texts[0]
-        answer = extract_answer(text, answer_type, request.options)
-        correct = (
-            is_correct(answer, request.reference, answer_type, request.options)
-            if request.reference is not None
-            else None
-        )
-        event = TraceEvent(
-            stage="generate",
-            role=role or "base",
-            prompt_tokens=completion.prompt_tokens,
-            completion_tokens=completion.completion_tokens,
-            duration_s=time.perf_counter() - started,
-            detail={
-                "mode": "direct",
-                "answer_type": answer_type,
-                "requested_strategy": request.strategy.model_dump(),
-                "finish_reason": completion.finish_reasons[0],
-            },
-        )
-        if progress is not None:
-            await progress(event)
+        stages = compose(request.strategy, self.bank if request.strategy.few_shot else None)
+        candidates: list[Candidate] = []
+        initial: list[str | None] | None = None
+        for stage in stages:
+            if initial is None and candidates:  # the first stage after generate
+                initial = [c.answer for c in candidates]
+            candidates = await stage.run(ctx, candidates)
+        [final] = candidates
+        leaders, _ = majority(initial or [final.answer])
         return SolveResult(
             id=job_id,
-            answer=answer,
-            answer_text=text,
-            correct=correct,
-            usage=Usage(
-                prompt_tokens=completion.prompt_tokens,
-                completion_tokens=completion.completion_tokens,
-                engine_calls=1,
-            ),
-            trace=[event] if request.return_trace else None,
+            answer=final.answer,
+            answer_text=final.text,
+            correct=ctx.correct(final.answer),
+            initial_answer=leaders[0] if leaders else None,
+            used_tools=ctx.used_tools,
+            usage=ctx.usage,
+            thoughts=final.thought if ctx.reveal else None,
+            trace=ctx.trace if request.return_trace else None,
         )

@@ -1,9 +1,20 @@
 """Prompt texts. They are part of the contract: adapters are trained on them, so a
-change here is a change of model behaviour and needs a version note."""
+change here is a change of model behaviour and needs a version note.
+
+Sources: AWL (arXiv 2411.00412) for the direct and tool-decision prompts, SCoRe (arXiv
+2409.12917) for the correction instruction, TPO (arXiv 2410.10630) for the generic
+thought prompt. ART (arXiv 2311.07961) published no prompts; ours are defined below
+and versioned (`ART_PROMPT_VERSION`).
+"""
 
 from __future__ import annotations
 
-# AWL (arXiv 2411.00412), no-tool prompt for multiple choice, verbatim.
+import json
+from collections.abc import Sequence
+from typing import Any
+
+# --- direct answering (AWL's no-tool prompt) ---------------------------------------
+# AWL, no-tool prompt for multiple choice, verbatim.
 AWL_DIRECT_CHOICE = (
     "Please answer the following question. Your answer should end with 'the answer is A/B/C/D'."
 )
@@ -24,3 +35,126 @@ def direct_user_prompt(problem: str, options: list[str] | None) -> str:
     if options:
         return f"{AWL_DIRECT_CHOICE}\n\n{problem}\n\n{format_options(options)}"
     return f"{DIRECT_BOXED}\n\n{problem}"
+
+
+# --- AWL tool-vs-direct decision ----------------------------------------------------
+# AWL's direct-answer pseudo-tool. The misspelt `sloving_process` is AWL's own key:
+# adapters trained on AWL's data emit it, so it stays.
+ANSWER_FUNCTION = "answer_question"
+ANSWER_QUESTION_SPEC: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": ANSWER_FUNCTION,
+        "description": "Answer the question directly, without a tool.",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "thought": {"type": "string", "description": "Your reasoning about the question."},
+                "sloving_process": {"type": "string", "description": "The solving process."},
+                "answer": {"type": "string", "description": "The final answer."},
+            },
+            "required": ["thought", "sloving_process", "answer"],
+        },
+    },
+}
+# AWL's decision sentence, verbatim (DESIGN §4).
+AWL_TOOL_DECISION = (
+    "If you don't know the answer, you can use the tool to help you. If you can answer the "
+    "problem without the tool, use answer_question to answer the problem directly."
+)
+# `tools: always` leaves answer_question out of the first turn and says so.
+TOOL_REQUIRED = "Use one of the tools to solve the problem before you answer."
+# How the functions are shown: the JSON-call format Llama-3.1-style templates use,
+# which AWL's released adapters emit ({"name": ..., "parameters": {...}}).
+FUNCTIONS_HEADER = (
+    "Given the following functions, please respond with a JSON for a function call with its "
+    'proper arguments that best answers the given prompt.\n\nRespond in the format {"name": '
+    'function name, "parameters": dictionary of argument name and its value}. Do not use '
+    "variables."
+)
+TOOL_LIMIT_REACHED = (
+    "You have used all the tool calls you are allowed. Use answer_question now to give your "
+    "final answer."
+)
+
+
+def tool_user_prompt(
+    problem: str, options: list[str] | None, functions: Sequence[dict[str, Any]], *, required: bool
+) -> str:
+    """The adaptive (AWL) user message: the functions as JSON, then the problem, then
+    the decision sentence. `required` (tools: always) swaps the decision sentence."""
+    listed = "\n\n".join(json.dumps(spec, ensure_ascii=False) for spec in functions)
+    question = f"{problem}\n\n{format_options(options)}" if options else problem
+    return (
+        f"{FUNCTIONS_HEADER}\n\n{listed}\n\n{question}\n\n"
+        f"{TOOL_REQUIRED if required else AWL_TOOL_DECISION}"
+    )
+
+
+def tool_result_message(tool: str, payload: dict[str, Any]) -> dict[str, str]:
+    """A tool's answer as a `tool` turn (Qwen2.5 and Llama 3.1 templates render it)."""
+    return {"role": "tool", "content": json.dumps({"name": tool, **payload}, ensure_ascii=False)}
+
+
+# --- SCoRe self-correction ----------------------------------------------------------
+# SCoRe's second-attempt instruction, verbatim (DESIGN §4).
+SCORE_INSTRUCTION = (
+    "There might be an error in the solution above because of lack of understanding of the "
+    "question. Please correct the error, if any, and rewrite the solution. Only output the "
+    "final solution!"
+)
+
+# --- TPO hidden thoughts --------------------------------------------------------------
+THOUGHT_MARKER = "Here is my thought process:"
+RESPONSE_MARKER = "Here is my response:"
+# TPO's generic thought prompt (paper, Fig. 2 / Table 8), with the user query inside.
+TPO_GENERIC = (
+    "Respond to the following user query in a comprehensive and detailed way. You can write "
+    "down your thought process before responding. Write your thoughts after "
+    f"“{THOUGHT_MARKER}” and write your response after “{RESPONSE_MARKER}”.\n\n"
+    "User query: {query}"
+)
+
+
+def think_user_prompt(problem: str, options: list[str] | None) -> str:
+    """TPO's prompt around the direct prompt, so the response still ends in the answer
+    format the extractor reads."""
+    return TPO_GENERIC.replace("{query}", direct_user_prompt(problem, options))
+
+
+# --- ART: Ask, Refine, Trust (our prompts) --------------------------------------------
+# ART gives no prompts. Ours, version 1. Adapters for the `asker` and `truster` roles
+# are trained on exactly these texts, so change them only with a new version.
+ART_PROMPT_VERSION = 1
+ASKER_PROMPT = (
+    "You check a solution by asking the questions it must get right.\n\n"
+    "Problem:\n{problem}\n\nSolution:\n{solution}\n\n"
+    "Write up to 3 short sub-questions whose answers decide the problem, one per line, each "
+    "starting with 'Q:'. Then write a last line 'Refine: yes' if the solution gets any of "
+    "them wrong or skips one, or 'Refine: no' if it answers all of them correctly."
+)
+REFINE_PROMPT = (
+    "Answer these sub-questions one by one, then use the answers to rewrite the solution, "
+    "correcting it where needed. End with the final answer in the same format as before.\n\n"
+    "{questions}"
+)
+TRUSTER_PROMPT = (
+    "You judge solutions to a problem and pick the one most likely to be correct.\n\n"
+    "Problem:\n{problem}\n\n{solutions}\n\n"
+    "Which solution is correct? Reply with 'Solution N' for the best one, nothing else."
+)
+
+
+def asker_prompt(problem: str, solution: str) -> str:
+    return ASKER_PROMPT.format(problem=problem, solution=solution)
+
+
+def refine_prompt(questions: Sequence[str]) -> str:
+    return REFINE_PROMPT.format(questions="\n".join(f"Q: {q}" for q in questions))
+
+
+def truster_prompt(problem: str, solutions: Sequence[str]) -> str:
+    """Solutions are numbered from 1 in the order given (ART: initial first, refined
+    second)."""
+    listed = "\n\n".join(f"Solution {i}:\n{text}" for i, text in enumerate(solutions, 1))
+    return TRUSTER_PROMPT.format(problem=problem, solutions=listed)

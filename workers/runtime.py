@@ -45,14 +45,18 @@ class WorkerRuntime:
             await self._fail_jobs_while_broken(self.error)
             return
         self.state = "ready"
-        await run_worker(
-            self.queue,
-            SolvePipeline(self.engine, self.settings.default_max_tokens),
-            concurrency=self.settings.worker_concurrency,
-            default_timeout_s=self.settings.default_timeout_s,
-            stop=self._stop,
-            drain_timeout_s=self.settings.drain_timeout_s,
-        )
+        pipeline = SolvePipeline.from_settings(self.engine, self.settings)
+        try:
+            await run_worker(
+                self.queue,
+                pipeline,
+                concurrency=self.settings.worker_concurrency,
+                default_timeout_s=self.settings.default_timeout_s,
+                stop=self._stop,
+                drain_timeout_s=self.settings.drain_timeout_s,
+            )
+        finally:
+            await pipeline.aclose()
 
     async def _fail_jobs_while_broken(self, reason: str) -> None:
         """Without an engine, every job gets the reason at once instead of hanging."""

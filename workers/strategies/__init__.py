@@ -1,0 +1,1 @@
+"""Inference-time strategies as stages: generate → refine → select (DESIGN §4)."""

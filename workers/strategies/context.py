@@ -1,0 +1,223 @@
+"""What every stage shares: the job's context, its candidates, and one stage protocol.
+
+Each strategy (DESIGN §4) is a small stage with one job: `run(ctx, candidates)`
+returns the new candidates. Generate turns [] into K candidates, refine maps K to K,
+select turns K into 1. The context owns the bookkeeping every stage needs and would
+otherwise repeat: engine calls with token accounting, the trace event with its
+duration metric, and reading an output into a visible response and a hidden thought.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from app.answers import ResolvedType, extract_answer, is_correct
+from app.metrics import SOLVE_TOKENS, STAGE_DURATION, THOUGHT_FORMAT_BREAKS
+from app.schemas import SolveRequest, TraceEvent, Usage
+from tool_servers.client import ToolCall, ToolClient
+from workers.engines.base import Completion, Engine, GenerationRequest, Sampling
+from workers.prompts import RESPONSE_MARKER, format_options
+from workers.strategies.reading import answer_call_text, parse_function_call, split_thought
+
+Progress = Callable[[TraceEvent], Awaitable[None]]
+Mode = Literal["direct", "adaptive", "think"]
+
+
+@dataclass
+class Candidate:
+    """One line of reasoning from generation through refinement.
+
+    `messages` is the conversation that produced `raw` (the last assistant turn, thought
+    removed); refine stages continue it. `thought` is the hidden part and leaves the
+    worker only when the request may reveal it.
+    """
+
+    mode: Mode
+    messages: list[dict[str, str]]
+    raw: str
+    text: str
+    answer: str | None
+    thought: str | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    decision: Literal["tool", "direct"] | None = None
+    answers: list[str | None] = field(default_factory=list)  # after each attempt: t1, t2, …
+
+    def continued(self, instruction: str) -> list[dict[str, str]]:
+        """The conversation with this answer and a new user instruction appended."""
+        return [
+            *self.messages,
+            {"role": "assistant", "content": self.raw},
+            {"role": "user", "content": instruction},
+        ]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """An output split into what the user may see and what stays hidden."""
+
+    visible: str
+    text: str  # what answers are extracted from (an answer_question call, rendered)
+    thought: str | None
+    thought_tokens: int
+    format_break: bool
+
+
+class Stage(Protocol):
+    """One step of the pipeline. `name` is a metric label, so it is a fixed string."""
+
+    name: str
+
+    async def run(self, ctx: SolveContext, candidates: list[Candidate]) -> list[Candidate]: ...
+
+
+@dataclass
+class SolveContext:
+    """One job's state; stages read the request and append to usage and trace."""
+
+    request: SolveRequest
+    answer_type: ResolvedType
+    engine: Engine
+    max_tokens: int
+    sample_temperature: float = 0.7
+    tools: ToolClient | None = None
+    max_tool_calls: int = 4
+    role_fallback: bool = True
+    few_shot: list[dict[str, str]] = field(default_factory=list)
+    progress: Progress | None = None
+    usage: Usage = field(default_factory=Usage)
+    trace: list[TraceEvent] = field(default_factory=list)
+    used_tools: list[str] = field(default_factory=list)
+
+    @property
+    def reveal(self) -> bool:
+        """The gateway refuses `reveal_thoughts` to keys without the scope (403), so a
+        job that carries it is allowed to see thoughts."""
+        return self.request.reveal_thoughts
+
+    @property
+    def question(self) -> str:
+        """The problem with its options, as the Asker and Truster see it."""
+        options = self.request.options
+        return (
+            f"{self.request.problem}\n\n{format_options(options)}"
+            if options
+            else self.request.problem
+        )
+
+    def role(self, name: str) -> str | None:
+        """The role to request, or None for the base model when no adapter serves it."""
+        return name if name in self.engine.adapters() else None
+
+    def sampling(self, n: int, *, greedy: bool = False) -> Sampling:
+        """Greedy for one sample; K samples need temperature to differ at all."""
+        temperature = 0.0 if greedy or n == 1 else self.sample_temperature
+        return Sampling(
+            max_tokens=self.max_tokens, temperature=temperature, top_p=0.95 if temperature else 1.0
+        )
+
+    async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
+        """One batched engine call; every token is counted in usage here, once."""
+        if not requests:
+            return []
+        completions = await self.engine.generate(requests)
+        self.usage.engine_calls += len(requests)
+        for completion in completions:
+            self.usage.prompt_tokens += completion.prompt_tokens
+            self.usage.completion_tokens += completion.completion_tokens
+        return completions
+
+    def read(self, mode: Mode, text: str) -> Reading:
+        """Split a think-mode output (TPO) and render an `answer_question` call. Thought
+        tokens move from completion to thought tokens; a format break is counted."""
+        thought, visible, broke = (None, text, False)
+        thought_tokens = 0
+        if mode == "think":
+            thought, visible, broke = split_thought(text)
+            if broke:
+                THOUGHT_FORMAT_BREAKS.inc()
+            if thought is not None:  # everything up to the response marker is hidden
+                hidden = text[: text.rfind(RESPONSE_MARKER) + len(RESPONSE_MARKER)]
+                thought_tokens = self.count_tokens(hidden)
+                self.usage.completion_tokens -= thought_tokens
+                self.usage.thought_tokens += thought_tokens
+        call = parse_function_call(visible)
+        answer_text = answer_call_text(call) if call is not None else None
+        return Reading(visible, answer_text or visible, thought, thought_tokens, broke)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.engine.tokenizer().encode(text, add_special_tokens=False))
+
+    def extract(self, text: str) -> str | None:
+        return extract_answer(text, self.answer_type, self.request.options)
+
+    def correct(self, answer: str | None) -> bool | None:
+        """Correctness against the reference, or None when none is known."""
+        if self.request.reference is None:
+            return None
+        return is_correct(answer, self.request.reference, self.answer_type, self.request.options)
+
+    def candidate(self, mode: Mode, messages: list[dict[str, str]], output: str) -> Candidate:
+        """A fresh candidate from one output of `messages`."""
+        reading = self.read(mode, output)
+        answer = self.extract(reading.text)
+        return Candidate(
+            mode, messages, reading.visible, reading.text, answer, reading.thought, answers=[answer]
+        )
+
+    def revise(
+        self, candidate: Candidate, messages: list[dict[str, str]], output: str
+    ) -> Candidate:
+        """The candidate after one more attempt, keeping its tool history."""
+        revised = self.candidate(candidate.mode, messages, output)
+        revised.tool_calls, revised.decision = candidate.tool_calls, candidate.decision
+        revised.answers = [*candidate.answers, revised.answer]
+        if candidate.thought is not None and revised.thought is None:
+            revised.thought = candidate.thought
+        return revised
+
+    def note_tool(self, call: ToolCall) -> None:
+        if call.tool not in self.used_tools:
+            self.used_tools.append(call.tool)
+
+    @asynccontextmanager
+    async def stage(self, name: str, role: str | None) -> AsyncIterator[dict[str, Any]]:
+        """Time a stage and append its trace event; the body fills the event's detail.
+
+        Token counts are the usage this stage added, so the events sum to `usage`.
+        """
+        before = self.usage.model_copy()
+        started = time.perf_counter()
+        detail: dict[str, Any] = {}
+        yield detail
+        duration = time.perf_counter() - started
+        STAGE_DURATION.labels(stage=name).observe(duration)
+        event = TraceEvent(
+            stage=name,
+            role=role or "base",
+            prompt_tokens=self.usage.prompt_tokens - before.prompt_tokens,
+            completion_tokens=self.usage.completion_tokens - before.completion_tokens,
+            thought_tokens=self.usage.thought_tokens - before.thought_tokens,
+            tool_tokens=self.usage.tool_tokens - before.tool_tokens,
+            engine_calls=self.usage.engine_calls - before.engine_calls,
+            duration_s=duration,
+            detail=detail,
+        )
+        for kind, count in (
+            ("visible", event.completion_tokens),
+            ("thought", event.thought_tokens),
+            ("tool", event.tool_tokens),
+        ):
+            SOLVE_TOKENS.labels(kind=kind).inc(count)
+        self.trace.append(event)
+        if self.progress is not None:
+            await self.progress(event)
+
+    def thoughts_detail(self, candidates: Sequence[Candidate]) -> list[str | None] | None:
+        """Thoughts for a trace event only when they may be revealed; None otherwise."""
+        if not self.reveal or all(c.thought is None for c in candidates):
+            return None
+        return [c.thought for c in candidates]

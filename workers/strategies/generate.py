@@ -1,0 +1,220 @@
+"""Generate: K candidates from one engine call with `n=K` (prefix caching shares the
+prompt), in one of three modes: direct, adaptive (AWL tool decision and tool loop),
+or think (TPO)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from app.errors import ToolUnavailableError
+from app.metrics import TOOL_DECISIONS
+from tool_servers.client import ToolCall
+from workers.engines.base import GenerationRequest
+from workers.prompts import (
+    ANSWER_QUESTION_SPEC,
+    TOOL_LIMIT_REACHED,
+    direct_user_prompt,
+    think_user_prompt,
+    tool_result_message,
+    tool_user_prompt,
+)
+from workers.strategies.context import Candidate, Mode, SolveContext
+from workers.strategies.reading import parse_function_call
+
+log = logging.getLogger(__name__)
+POLICY = "policy"
+MAX_TOOL_RESULT_CHARS = 4000  # a tool result fed back to the model; the trace keeps it all
+
+
+class PromptGenerate:
+    """Direct or think: one prompt, K samples, no tools."""
+
+    name = "generate"
+
+    def __init__(self, mode: Mode):
+        self.mode = mode
+
+    async def run(self, ctx: SolveContext, candidates: list[Candidate]) -> list[Candidate]:
+        render = think_user_prompt if self.mode == "think" else direct_user_prompt
+        messages = [
+            *ctx.few_shot,
+            {"role": "user", "content": render(ctx.request.problem, ctx.request.options)},
+        ]
+        role = ctx.role(POLICY)
+        samples = ctx.request.strategy.samples
+        async with ctx.stage(self.name, role) as detail:
+            [completion] = await ctx.generate(
+                [
+                    GenerationRequest(
+                        messages=messages, role=role, sampling=ctx.sampling(samples), n=samples
+                    )
+                ]
+            )
+            fresh = [ctx.candidate(self.mode, messages, text) for text in completion.texts]
+            detail.update(
+                mode=self.mode,
+                samples=samples,
+                answers=[c.answer for c in fresh],
+                finish_reasons=completion.finish_reasons,
+            )
+            if self.mode == "think":
+                detail["format_breaks"] = sum(c.thought is None for c in fresh)
+                thoughts = ctx.thoughts_detail(fresh)
+                if thoughts is not None:
+                    detail["thoughts"] = thoughts
+        return fresh
+
+
+class AdaptiveGenerate:
+    """AWL: the model sees the tools and `answer_question`, and either answers or calls
+    a tool. A tool call runs a loop (call → result → continue) of at most
+    `ctx.max_tool_calls` calls per candidate; all candidates still looping share one
+    batched engine call per step.
+
+    With the tool servers unreachable, `tools: auto` answers directly and says so in
+    the trace; `tools: always` fails the job with the server's error.
+    """
+
+    name = "generate"
+
+    def __init__(self, required: bool):
+        self.required = required
+
+    async def run(self, ctx: SolveContext, candidates: list[Candidate]) -> list[Candidate]:
+        try:
+            functions = await self._functions(ctx)
+        except ToolUnavailableError as exc:
+            if self.required:
+                raise
+            log.warning("tools unavailable, answering directly: %s", exc.message)
+            fresh = await PromptGenerate("direct").run(ctx, candidates)
+            ctx.trace[-1].detail["tools_unavailable"] = exc.message
+            return fresh
+        messages = [
+            *ctx.few_shot,
+            {
+                "role": "user",
+                "content": tool_user_prompt(
+                    ctx.request.problem, ctx.request.options, functions, required=self.required
+                ),
+            },
+        ]
+        role = ctx.role(POLICY)
+        samples = ctx.request.strategy.samples
+        async with ctx.stage(self.name, role) as detail:
+            [completion] = await ctx.generate(
+                [
+                    GenerationRequest(
+                        messages=messages, role=role, sampling=ctx.sampling(samples), n=samples
+                    )
+                ]
+            )
+            fresh = [ctx.candidate("adaptive", messages, text) for text in completion.texts]
+            for candidate in fresh:
+                call = parse_function_call(candidate.raw)
+                candidate.decision = "tool" if call is not None and not call.is_answer else "direct"
+                TOOL_DECISIONS.labels(decision=candidate.decision).inc()
+            names = {spec["function"]["name"] for spec in functions}
+            fresh = await self._tool_loop(ctx, fresh, role, names)
+            detail.update(
+                mode="adaptive",
+                samples=samples,
+                decisions=[c.decision for c in fresh],
+                tool_calls=[[_call_record(call) for call in c.tool_calls] for c in fresh],
+                answers=[c.answer for c in fresh],
+            )
+        return fresh
+
+    async def _functions(self, ctx: SolveContext) -> list[dict[str, Any]]:
+        if ctx.tools is None:
+            raise ToolUnavailableError("No tool servers are configured for this worker.")
+        specs = await ctx.tools.manifest(ctx.request.tools)
+        return specs if self.required else [*specs, ANSWER_QUESTION_SPEC]
+
+    async def _tool_loop(
+        self, ctx: SolveContext, candidates: list[Candidate], role: str | None, names: set[str]
+    ) -> list[Candidate]:
+        """Step every candidate whose last output is a tool call until it answers or
+        spends its calls; the last step asks for `answer_question`."""
+        assert ctx.tools is not None
+        for step in range(ctx.max_tool_calls + 1):
+            looping = [
+                (index, call)
+                for index, candidate in enumerate(candidates)
+                if (call := parse_function_call(candidate.raw)) is not None and not call.is_answer
+            ]
+            if not looping:
+                break
+            requests, indices = [], []
+            for index, call in looping:
+                candidate = candidates[index]
+                messages = [*candidate.messages, {"role": "assistant", "content": candidate.raw}]
+                if step < ctx.max_tool_calls:
+                    result = await self._invoke(ctx, call.name, call.parameters, names)
+                    candidate.tool_calls.append(result)
+                    payload = _payload(result)
+                    messages.append(tool_result_message(call.name, payload))
+                    ctx.usage.tool_tokens += ctx.count_tokens(messages[-1]["content"])
+                else:
+                    messages.append({"role": "user", "content": TOOL_LIMIT_REACHED})
+                requests.append(
+                    GenerationRequest(
+                        messages=messages, role=role, sampling=ctx.sampling(1, greedy=True)
+                    )
+                )
+                indices.append(index)
+            completions = await ctx.generate(requests)
+            for index, request, completion in zip(indices, requests, completions, strict=True):
+                assert request.messages is not None
+                revised = ctx.revise(candidates[index], list(request.messages), completion.texts[0])
+                revised.answers = [revised.answer]  # still the first attempt
+                candidates[index] = revised
+        return candidates
+
+    async def _invoke(
+        self, ctx: SolveContext, tool: str, arguments: dict[str, Any], names: set[str]
+    ) -> ToolCall:
+        """A tool error is an answer for the model to read, an unreachable server too:
+        the loop goes on and the model can answer without it. Only the tools this job
+        was shown (its `tools` servers) can run."""
+        assert ctx.tools is not None
+        if tool not in names:
+            known = ", ".join(sorted(names - {ANSWER_QUESTION_SPEC["function"]["name"]}))
+            return ToolCall(
+                tool,
+                "",
+                arguments,
+                None,
+                f"There is no tool named {tool!r}; the tools are: {known}.",
+                404,
+                0.0,
+            )
+        try:
+            call = await ctx.tools.invoke(tool, arguments)
+        except ToolUnavailableError as exc:
+            call = ToolCall(tool, "", arguments, None, exc.message, 503, 0.0)
+        ctx.note_tool(call)
+        return call
+
+
+def _payload(call: ToolCall) -> dict[str, Any]:
+    if call.ok:
+        text = json.dumps(call.result, ensure_ascii=False)
+        if len(text) > MAX_TOOL_RESULT_CHARS:
+            return {"result": text[:MAX_TOOL_RESULT_CHARS] + " …(truncated)"}
+        return {"result": call.result}
+    return {"error": call.error or f"HTTP {call.status_code}"}
+
+
+def _call_record(call: ToolCall) -> dict[str, Any]:
+    return {
+        "tool": call.tool,
+        "server": call.server,
+        "arguments": call.arguments,
+        "result": call.result,
+        "error": call.error,
+        "status_code": call.status_code,
+        "elapsed_ms": call.elapsed_ms,
+    }

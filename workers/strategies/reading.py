@@ -1,0 +1,81 @@
+"""Reading model outputs: AWL function calls and TPO thought/response splits.
+
+Pure functions on strings, so the branch a model output takes is testable without a
+model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from workers.prompts import ANSWER_FUNCTION, RESPONSE_MARKER, THOUGHT_MARKER
+
+_DECODER = json.JSONDecoder()
+
+
+@dataclass(frozen=True)
+class FunctionCall:
+    """`{"name": ..., "parameters": {...}}`, AWL's call format."""
+
+    name: str
+    parameters: dict[str, Any]
+
+    @property
+    def is_answer(self) -> bool:
+        return self.name == ANSWER_FUNCTION
+
+
+def parse_function_call(text: str) -> FunctionCall | None:
+    """The first JSON object in `text` that is a call.
+
+    Models wrap calls in prose, code fences or `<tool_call>` tags, so every `{` is
+    tried as the start of a JSON value. `arguments` is accepted for `parameters`
+    (OpenAI's key), and a JSON string of parameters is decoded.
+    """
+    for match in re.finditer(r"\{", text):
+        try:
+            value, _ = _DECODER.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+            continue
+        parameters = value.get("parameters", value.get("arguments", {}))
+        if isinstance(parameters, str):
+            try:
+                parameters = json.loads(parameters)
+            except ValueError:
+                continue
+        if isinstance(parameters, dict):
+            return FunctionCall(value["name"], parameters)
+    return None
+
+
+def answer_call_text(call: FunctionCall) -> str | None:
+    """An `answer_question` call rendered as a solution whose last line holds the
+    answer, so the usual extractor reads it; None for any other call."""
+    if not call.is_answer:
+        return None
+    process = str(call.parameters.get("sloving_process") or call.parameters.get("thought") or "")
+    answer = str(call.parameters.get("answer", "")).strip()
+    return f"{process}\n\nThe answer is {answer}".strip()
+
+
+def split_thought(text: str) -> tuple[str | None, str, bool]:
+    """TPO: (thought, response, format_break).
+
+    The response is everything after the last "Here is my response:". Without that
+    marker the whole output is the response and the format break is reported: a
+    broken output must never hide what the user should see, nor show what they
+    should not as a thought.
+    """
+    marker = text.rfind(RESPONSE_MARKER)
+    if marker < 0:
+        return None, text.strip(), True
+    thought = text[:marker]
+    start = thought.find(THOUGHT_MARKER)
+    if start >= 0:
+        thought = thought[start + len(THOUGHT_MARKER) :]
+    return thought.strip(), text[marker + len(RESPONSE_MARKER) :].strip(), False
