@@ -1,0 +1,60 @@
+"""Shared pieces of the strategy tests: the tiny model's real tokenizer, and a helper
+that runs one request through a `SolvePipeline` on the `ScriptedEngine` double."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from app.schemas import SolveRequest, SolveResult, TraceEvent
+from tests.doubles import Rule, ScriptedEngine
+from tool_servers.client import ToolClient
+from workers.models.tiny import TinyModel
+from workers.pipeline import PipelineOptions, SolvePipeline
+
+Solve = Callable[..., tuple[SolveResult, ScriptedEngine, list[TraceEvent]]]
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny_model: TinyModel) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(tiny_model.model_dir))
+
+
+@pytest.fixture()
+def solve(tokenizer: Any) -> Solve:
+    """`solve(rules, problem=..., strategy=..., tool_urls=..., roles=..., **request)` →
+    (result, engine, progress events). Trace is always requested."""
+
+    def run(
+        rules: Sequence[Rule],
+        *,
+        tool_urls: dict[str, str] | None = None,
+        roles: Sequence[str] = ("policy", "asker", "truster"),
+        options: PipelineOptions | None = None,
+        **fields: Any,
+    ) -> tuple[SolveResult, ScriptedEngine, list[TraceEvent]]:
+        engine = ScriptedEngine(tokenizer, rules, roles)
+        fields.setdefault("problem", "What is 2 + 2?")
+        fields.setdefault("return_trace", True)
+        request = SolveRequest(**fields)
+        events: list[TraceEvent] = []
+
+        async def progress(event: TraceEvent) -> None:
+            events.append(event)
+
+        async def go() -> SolveResult:
+            tools = ToolClient(tool_urls, attempts=1) if tool_urls is not None else None
+            pipeline = SolvePipeline(engine, options or PipelineOptions(), tools)
+            try:
+                return await pipeline.solve("job-1", request, progress)
+            finally:
+                await pipeline.aclose()
+
+        return asyncio.run(go()), engine, events
+
+    return run

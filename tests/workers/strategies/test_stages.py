@@ -1,0 +1,297 @@
+"""Each stage's logic, driven by fixed outputs from the `ScriptedEngine` test double
+(named in tests/doubles.py) where model output decides the branch. Tool calls go over
+real HTTP to real tool-server processes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from prometheus_client import REGISTRY
+
+from app.errors import InvalidStrategyError, ToolUnavailableError
+from tests.workers.strategies.conftest import Solve
+from workers.pipeline import PipelineOptions
+from workers.prompts import (
+    ASKER_PROMPT,
+    AWL_TOOL_DECISION,
+    SCORE_INSTRUCTION,
+    TOOL_LIMIT_REACHED,
+    TOOL_REQUIRED,
+)
+
+NEVER = {"tools": "never"}
+ASK = "You check a solution"
+TRUST = "You judge solutions"
+REFINE = "Answer these sub-questions"
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def stages(result: object) -> list[str]:
+    return [event.stage for event in result.trace]  # type: ignore[attr-defined]
+
+
+def test_direct_is_one_call_and_usage_matches_the_trace(solve: Solve) -> None:
+    result, engine, events = solve([("2 + 2", "2 + 2 = 4, so \\boxed{4}")], strategy=NEVER, reference="4")
+    assert result.answer == "4" and result.correct is True
+    assert result.answer_text == "2 + 2 = 4, so \\boxed{4}"
+    assert stages(result) == ["generate"]
+    assert len(engine.calls) == 1 and engine.calls[0].role == "policy"
+    assert "\\boxed{}" in engine.calls[0].messages[-1]["content"]  # AWL no-tool prompt
+    [event] = result.trace
+    assert (event.prompt_tokens, event.completion_tokens) == (
+        result.usage.prompt_tokens,
+        result.usage.completion_tokens,
+    )
+    assert result.usage.engine_calls == 1 and events == result.trace
+
+
+def test_samples_are_one_engine_call_with_n_and_the_majority_wins(solve: Solve) -> None:
+    outputs = ["\\boxed{5}", "\\boxed{4}", "\\boxed{4.0}", "no idea", "\\boxed{4}"]
+    result, engine, _ = solve([("2 + 2", outputs)], strategy={**NEVER, "samples": 5})
+    assert len(engine.calls) == 1 and engine.calls[0].n == 5
+    assert engine.calls[0].sampling.temperature > 0  # K samples must differ
+    assert result.answer == "4"
+    select = result.trace[-1]
+    assert select.stage == "select" and select.detail["votes"] == {"5": 1, "4": 3}
+    assert select.detail["method"] == "vote"
+
+
+def test_a_vote_tie_goes_to_the_earliest_answer_without_art(solve: Solve) -> None:
+    result, engine, _ = solve([("2 + 2", ["\\boxed{7}", "\\boxed{4}"])], strategy={**NEVER, "samples": 2})
+    assert result.answer == "7"
+    assert result.trace[-1].detail["tied"] == ["7", "4"]
+    assert all(call.role == "policy" for call in engine.calls)
+
+
+def test_a_vote_tie_goes_to_the_truster_with_art(solve: Solve) -> None:
+    rules = [
+        (ASK, "Q: what is 2+2?\nRefine: no"),
+        (TRUST, "Solution 2"),
+        ("2 + 2", ["\\boxed{7}", "\\boxed{4}"]),
+    ]
+    result, engine, _ = solve(rules, strategy={**NEVER, "samples": 2, "art": True})
+    assert result.answer == "4"
+    select = result.trace[-1]
+    assert select.detail["method"] == "truster" and select.role == "truster"
+    [trust_call] = [call for call in engine.calls if call.role == "truster"]
+    prompt = trust_call.messages[0]["content"]
+    assert "Solution 1:\n\\boxed{7}" in prompt and "Solution 2:\n\\boxed{4}" in prompt
+
+
+def test_selfcorrect_runs_attempts_minus_one_rounds_and_counts_flips(solve: Solve) -> None:
+    before = metric("sciserve_selfcorrect_flips_total", direction="i_to_c")
+    rules = [(SCORE_INSTRUCTION, ["\\boxed{4}", "\\boxed{4}"]), ("2 + 2", "I think \\boxed{5}")]
+    result, engine, _ = solve(rules, strategy={**NEVER, "attempts": 3}, reference="4")
+    assert stages(result) == ["generate", "selfcorrect", "selfcorrect"]
+    assert result.initial_answer == "5" and result.answer == "4" and result.correct
+    assert result.trace[1].detail["flips"] == {"i_to_c": 1, "c_to_i": 0}
+    assert result.trace[2].detail["flips"] == {"i_to_c": 0, "c_to_i": 0}
+    assert metric("sciserve_selfcorrect_flips_total", direction="i_to_c") == before + 1
+    # The second attempt continues the conversation: problem, first answer, instruction.
+    second = engine.calls[1].messages
+    assert [m["role"] for m in second] == ["user", "assistant", "user"]
+    assert second[1]["content"] == "I think \\boxed{5}" and second[2]["content"] == SCORE_INSTRUCTION
+    assert len(engine.calls[2].messages) == 5
+
+
+def test_selfcorrect_counts_a_correct_to_incorrect_flip(solve: Solve) -> None:
+    before = metric("sciserve_selfcorrect_flips_total", direction="c_to_i")
+    rules = [(SCORE_INSTRUCTION, "\\boxed{5}"), ("2 + 2", "\\boxed{4}")]
+    result, _, _ = solve(rules, strategy={**NEVER, "attempts": 2}, reference="4")
+    assert result.initial_answer == "4" and result.answer == "5" and result.correct is False
+    assert metric("sciserve_selfcorrect_flips_total", direction="c_to_i") == before + 1
+
+
+def test_selfcorrect_with_samples_corrects_each_then_votes(solve: Solve) -> None:
+    rules = [(SCORE_INSTRUCTION, ["\\boxed{4}", "\\boxed{4}", "\\boxed{9}"]), ("2 + 2", ["\\boxed{5}", "\\boxed{6}", "\\boxed{5}"])]
+    result, engine, _ = solve(rules, strategy={**NEVER, "attempts": 2, "samples": 3})
+    assert result.initial_answer == "5" and result.answer == "4"
+    assert [call.n for call in engine.calls] == [3, 1, 1, 1]
+    assert result.usage.engine_calls == 4
+
+
+def test_art_skips_refining_when_the_asker_says_no(solve: Solve) -> None:
+    before = metric("sciserve_art_refine_total", decision="skip")
+    rules = [(ASK, "Q: Is 2+2 equal to 4?\nRefine: no"), ("2 + 2", "\\boxed{4}")]
+    result, engine, _ = solve(rules, strategy={**NEVER, "art": True})
+    assert stages(result) == ["generate", "art_ask"]
+    assert [call.role for call in engine.calls] == ["policy", "asker"]
+    assert result.trace[1].detail["decisions"] == ["skip"]
+    assert result.trace[1].detail["questions"] == [["Is 2+2 equal to 4?"]]
+    assert metric("sciserve_art_refine_total", decision="skip") == before + 1
+    assert result.answer == "4"
+
+
+@pytest.mark.parametrize(("verdict", "choice", "answer"), [("Solution 2", "refined", "4"), ("Solution 1", "initial", "5")])
+def test_art_refines_then_the_truster_chooses(solve: Solve, verdict: str, choice: str, answer: str) -> None:
+    before = metric("sciserve_truster_choice_total", choice=choice)
+    rules = [
+        (ASK, "Q: What is 2 + 2?\nQ: Is 5 right?\nRefine: yes"),
+        (REFINE, "2 + 2 = 4. \\boxed{4}"),
+        (TRUST, verdict),
+        ("2 + 2", "\\boxed{5}"),
+    ]
+    result, engine, _ = solve(rules, strategy={**NEVER, "art": True}, reference="4")
+    assert stages(result) == ["generate", "art_ask", "art_refine", "art_trust"]
+    assert [call.role for call in engine.calls] == ["policy", "asker", "policy", "truster"]
+    refine_prompt = engine.calls[2].messages[-1]["content"]
+    assert "Q: What is 2 + 2?\nQ: Is 5 right?" in refine_prompt
+    trust = result.trace[-1].detail
+    assert trust["choices"] == [choice]
+    assert trust["correct_initial"] == [False] and trust["correct_refined"] == [True]
+    assert result.answer == answer and result.initial_answer == "5"
+    assert metric("sciserve_truster_choice_total", choice=choice) == before + 1
+
+
+def test_an_unreadable_asker_means_no_refine(solve: Solve) -> None:
+    result, engine, _ = solve([(ASK, "hmm, maybe"), ("2 + 2", "\\boxed{4}")], strategy={**NEVER, "art": True})
+    assert result.trace[1].detail["decisions"] == ["skip"] and result.trace[1].detail["readable"] == [False]
+    assert len(engine.calls) == 2
+
+
+def test_roles_without_adapters_fall_back_to_the_base_model(solve: Solve) -> None:
+    rules = [(ASK, "Refine: no"), ("2 + 2", "\\boxed{4}")]
+    result, engine, _ = solve(rules, strategy={**NEVER, "art": True}, roles=("policy",))
+    assert [call.role for call in engine.calls] == ["policy", None]
+    assert result.trace[1].role == "base"
+
+
+def test_art_without_roles_and_without_fallback_is_refused(solve: Solve) -> None:
+    with pytest.raises(InvalidStrategyError, match="asker and truster"):
+        solve([], strategy={"art": True}, roles=("policy",), options=PipelineOptions(role_fallback=False))
+
+
+# --- adaptive (AWL) --------------------------------------------------------------------
+AWL_DIRECT = json.dumps(
+    {
+        "name": "answer_question",
+        "parameters": {"thought": "easy", "sloving_process": "2 + 2 = 4", "answer": "4"},
+    }
+)
+RUN_CODE = json.dumps(
+    {
+        "name": "write_and_run_code",
+        "parameters": {"thought": "compute it", "code": "print(1234 * 5678)"},
+    }
+)
+
+
+def test_adaptive_answers_directly_through_answer_question(solve: Solve, tool_servers: dict[str, str]) -> None:
+    before = metric("sciserve_tool_decisions_total", decision="direct")
+    result, engine, _ = solve([(AWL_TOOL_DECISION, AWL_DIRECT)], tool_urls=tool_servers)
+    assert result.answer == "4" and result.used_tools == []
+    assert result.answer_text == "2 + 2 = 4\n\nThe answer is 4"
+    prompt = engine.calls[0].messages[-1]["content"]
+    for name in ("answer_question", "write_and_run_code", "setup_and_solve", "simulate_epidemic"):
+        assert f'"name": "{name}"' in prompt
+    assert result.trace[0].detail["decisions"] == ["direct"]
+    assert metric("sciserve_tool_decisions_total", decision="direct") == before + 1
+
+
+def test_adaptive_tool_loop_feeds_the_result_back(solve: Solve, tool_servers: dict[str, str]) -> None:
+    before = metric("sciserve_tool_decisions_total", decision="tool")
+    final = json.dumps({"name": "answer_question", "parameters": {"thought": "", "sloving_process": "The code printed it.", "answer": "7006652"}})
+    rules = [("7006652", final), (AWL_TOOL_DECISION, RUN_CODE)]
+    result, engine, _ = solve(rules, problem="What is 1234 * 5678?", tool_urls=tool_servers, reference="7006652")
+    assert result.answer == "7006652" and result.correct is True
+    assert result.used_tools == ["write_and_run_code"]
+    [call] = result.trace[0].detail["tool_calls"][0]
+    assert call["arguments"]["code"] == "print(1234 * 5678)"
+    assert call["result"]["stdout"].strip() == "7006652" and call["status_code"] == 200
+    tool_turn = engine.calls[1].messages[-1]
+    assert tool_turn["role"] == "tool" and "7006652" in tool_turn["content"]
+    assert result.usage.tool_tokens > 0 and result.trace[0].tool_tokens == result.usage.tool_tokens
+    assert metric("sciserve_tool_decisions_total", decision="tool") == before + 1
+
+
+def test_the_tool_loop_stops_at_its_limit(solve: Solve, tool_servers: dict[str, str]) -> None:
+    rules = [(TOOL_LIMIT_REACHED, AWL_DIRECT), ("", RUN_CODE)]
+    result, engine, _ = solve(rules, tool_urls=tool_servers, options=PipelineOptions(max_tool_calls=2))
+    assert len(result.trace[0].detail["tool_calls"][0]) == 2
+    assert len(engine.calls) == 4  # decide, 2 continues, one last "answer now"
+    assert result.answer == "4"
+
+
+def test_an_unknown_or_disallowed_tool_is_an_error_the_model_reads(solve: Solve, tool_servers: dict[str, str]) -> None:
+    rules = [("There is no tool", AWL_DIRECT), ("", RUN_CODE)]
+    result, engine, _ = solve(rules, tool_urls=tool_servers, tools=["pde"])
+    [call] = result.trace[0].detail["tool_calls"][0]
+    assert call["status_code"] == 404 and "setup_and_solve" in call["error"]
+    assert "write_and_run_code" not in engine.calls[0].messages[-1]["content"]
+    assert result.used_tools == []
+
+
+def test_tools_always_requires_a_tool(solve: Solve, tool_servers: dict[str, str]) -> None:
+    result, engine, _ = solve([(TOOL_REQUIRED, AWL_DIRECT)], tool_urls=tool_servers, strategy={"tools": "always"})
+    prompt = engine.calls[0].messages[-1]["content"]
+    assert '"name": "answer_question"' not in prompt and TOOL_REQUIRED in prompt
+    assert result.answer == "4"
+
+
+def test_unreachable_tools_fall_back_to_direct_on_auto_and_fail_on_always(solve: Solve) -> None:
+    down = {"python": "http://127.0.0.1:9"}
+    result, engine, _ = solve([("2 + 2", "\\boxed{4}")], tool_urls=down, tools=["python"])
+    assert result.answer == "4" and "unreachable" in result.trace[0].detail["tools_unavailable"]
+    assert "\\boxed{}" in engine.calls[0].messages[-1]["content"]
+    with pytest.raises(ToolUnavailableError):
+        solve([], tool_urls=down, tools=["python"], strategy={"tools": "always"})
+
+
+# --- think (TPO) -----------------------------------------------------------------------
+THOUGHT = "Here is my thought process: add two and two, carefully. Here is my response: \\boxed{4}"
+
+
+def test_think_hides_the_thought_and_counts_its_tokens(solve: Solve, tokenizer: object) -> None:
+    result, engine, _ = solve([("2 + 2", THOUGHT)], strategy={"think": True})
+    assert result.answer == "4" and result.answer_text == "\\boxed{4}"
+    assert "Here is my thought process:" in engine.calls[0].messages[-1]["content"]
+    total = len(tokenizer.encode(THOUGHT, add_special_tokens=False))  # type: ignore[attr-defined]
+    assert result.usage.thought_tokens > 0
+    assert result.usage.thought_tokens + result.usage.completion_tokens == total
+    assert result.thoughts is None
+
+
+def test_a_thought_format_break_serves_everything_as_response(solve: Solve) -> None:
+    before = metric("sciserve_thought_format_breaks_total")
+    result, _, _ = solve([("2 + 2", "It is 4. \\boxed{4}")], strategy={"think": True})
+    assert result.answer_text == "It is 4. \\boxed{4}" and result.usage.thought_tokens == 0
+    assert result.trace[0].detail["format_breaks"] == 1
+    assert metric("sciserve_thought_format_breaks_total") == before + 1
+
+
+def test_reveal_thoughts_returns_them(solve: Solve) -> None:
+    result, _, _ = solve([("2 + 2", THOUGHT)], strategy={"think": True}, reveal_thoughts=True)
+    assert result.thoughts == "add two and two, carefully."
+    assert result.trace[0].detail["thoughts"] == ["add two and two, carefully."]
+
+
+# --- few-shot --------------------------------------------------------------------------
+def test_few_shot_prepends_the_most_similar_examples(solve: Solve, tmp_path: object) -> None:
+    from pathlib import Path
+
+    bank = Path(str(tmp_path)) / "bank.jsonl"
+    rows = [
+        {"problem": "A train travels 60 km in 1 hour. How far in 3 hours?", "solution": "\\boxed{180}"},
+        {"problem": "Solve the heat equation on a rod.", "solution": "\\boxed{1}"},
+        {"problem": "A train travels 50 km in 2 hours. What is its speed?", "solution": "\\boxed{25}"},
+    ]
+    bank.write_text("\n".join(json.dumps(row) for row in rows))
+    for retrieval in ("bm25", "minilm"):
+        options = PipelineOptions(few_shot_bank=bank, few_shot_retrieval=retrieval)  # type: ignore[arg-type]
+        result, engine, _ = solve(
+            [("", "\\boxed{1}")],
+            problem="A train travels 80 km in 2 hours. How far in 5 hours?",
+            strategy={**NEVER, "few_shot": 2},
+            options=options,
+        )
+        messages = engine.calls[0].messages
+        assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant", "user"]
+        shown = messages[0]["content"] + messages[2]["content"]
+        assert "train" in messages[0]["content"] and "train" in messages[2]["content"], retrieval
+        assert "heat equation" not in shown, retrieval
+        assert stages(result) == ["few_shot", "generate"]
+        assert result.trace[0].detail["examples"] == 2
