@@ -209,6 +209,70 @@ def solve(
     )
 
 
+@cli.command("eval")
+def evaluate(
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="gsm_symbolic, an AWL .json file, or a .jsonl of problem/options/answer."
+        ),
+    ],
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--strategy",
+            "-s",
+            help="Repeatable, e.g. direct, adaptive, think, art, samples:5,attempts:2.",
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="First N items (gsm_symbolic: N generated).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="gsm_symbolic generator seed.")] = 1234,
+    out: Annotated[str, typer.Option(help="Report JSON.")] = "results.json",
+    plot: Annotated[str | None, typer.Option(help="PNG plot. Default: next to --out.")] = None,
+    url: Annotated[
+        str | None, typer.Option(help="A running server. Default: start the embedded one.")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 8,
+    max_tokens: Annotated[int | None, typer.Option(min=1, help="Per engine call.")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="SCISERVE_API_KEY", help="Bearer key.")
+    ] = None,
+) -> None:
+    """Evaluate strategies on a dataset: accuracy, TUA, SCoRe and ART metrics, tokens, time."""
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from app.evaluation.datasets import load_items
+    from app.evaluation.harness import default_plot_path, metrics_table, run_evaluation
+    from app.evaluation.plot import plot_runs
+
+    try:
+        items = load_items(dataset, limit=limit, seed=seed)
+    except ValueError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+    report = run_evaluation(
+        items,
+        strategy or ["direct"],
+        url,
+        concurrency=concurrency,
+        max_tokens=max_tokens,
+        headers=headers,
+    )
+    out_path = Path(out)
+    out_path.write_text(json.dumps(report, indent=2))
+    plot_path = plot_runs(
+        report["runs"], Path(plot) if plot else default_plot_path(out_path), Path(dataset).name
+    )
+    console = Console()
+    console.print(metrics_table(report))
+    console.print(f"wrote {out_path} and {plot_path}")
+
+
 def main() -> None:
     cli(prog_name="sciserve")
 

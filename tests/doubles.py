@@ -93,5 +93,3 @@ class ScriptedEngine:
         return self._tokenizer
 
     async def close(self) -> None: ...
-
-

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="index, union-attr, misc, arg-type"
 """Each stage's logic, driven by fixed outputs from the `ScriptedEngine` test double
 (named in tests/doubles.py) where model output decides the branch. Tool calls go over
 real HTTP to real tool-server processes."""
@@ -13,7 +14,6 @@ from app.errors import InvalidStrategyError, ToolUnavailableError
 from tests.workers.strategies.conftest import Solve
 from workers.pipeline import PipelineOptions
 from workers.prompts import (
-    ASKER_PROMPT,
     AWL_TOOL_DECISION,
     SCORE_INSTRUCTION,
     TOOL_LIMIT_REACHED,
@@ -35,7 +35,9 @@ def stages(result: object) -> list[str]:
 
 
 def test_direct_is_one_call_and_usage_matches_the_trace(solve: Solve) -> None:
-    result, engine, events = solve([("2 + 2", "2 + 2 = 4, so \\boxed{4}")], strategy=NEVER, reference="4")
+    result, engine, events = solve(
+        [("2 + 2", "2 + 2 = 4, so \\boxed{4}")], strategy=NEVER, reference="4"
+    )
     assert result.answer == "4" and result.correct is True
     assert result.answer_text == "2 + 2 = 4, so \\boxed{4}"
     assert stages(result) == ["generate"]
@@ -61,7 +63,9 @@ def test_samples_are_one_engine_call_with_n_and_the_majority_wins(solve: Solve) 
 
 
 def test_a_vote_tie_goes_to_the_earliest_answer_without_art(solve: Solve) -> None:
-    result, engine, _ = solve([("2 + 2", ["\\boxed{7}", "\\boxed{4}"])], strategy={**NEVER, "samples": 2})
+    result, engine, _ = solve(
+        [("2 + 2", ["\\boxed{7}", "\\boxed{4}"])], strategy={**NEVER, "samples": 2}
+    )
     assert result.answer == "7"
     assert result.trace[-1].detail["tied"] == ["7", "4"]
     assert all(call.role == "policy" for call in engine.calls)
@@ -94,7 +98,9 @@ def test_selfcorrect_runs_attempts_minus_one_rounds_and_counts_flips(solve: Solv
     # The second attempt continues the conversation: problem, first answer, instruction.
     second = engine.calls[1].messages
     assert [m["role"] for m in second] == ["user", "assistant", "user"]
-    assert second[1]["content"] == "I think \\boxed{5}" and second[2]["content"] == SCORE_INSTRUCTION
+    assert (
+        second[1]["content"] == "I think \\boxed{5}" and second[2]["content"] == SCORE_INSTRUCTION
+    )
     assert len(engine.calls[2].messages) == 5
 
 
@@ -107,7 +113,10 @@ def test_selfcorrect_counts_a_correct_to_incorrect_flip(solve: Solve) -> None:
 
 
 def test_selfcorrect_with_samples_corrects_each_then_votes(solve: Solve) -> None:
-    rules = [(SCORE_INSTRUCTION, ["\\boxed{4}", "\\boxed{4}", "\\boxed{9}"]), ("2 + 2", ["\\boxed{5}", "\\boxed{6}", "\\boxed{5}"])]
+    rules = [
+        (SCORE_INSTRUCTION, ["\\boxed{4}", "\\boxed{4}", "\\boxed{9}"]),
+        ("2 + 2", ["\\boxed{5}", "\\boxed{6}", "\\boxed{5}"]),
+    ]
     result, engine, _ = solve(rules, strategy={**NEVER, "attempts": 2, "samples": 3})
     assert result.initial_answer == "5" and result.answer == "4"
     assert [call.n for call in engine.calls] == [3, 1, 1, 1]
@@ -126,8 +135,13 @@ def test_art_skips_refining_when_the_asker_says_no(solve: Solve) -> None:
     assert result.answer == "4"
 
 
-@pytest.mark.parametrize(("verdict", "choice", "answer"), [("Solution 2", "refined", "4"), ("Solution 1", "initial", "5")])
-def test_art_refines_then_the_truster_chooses(solve: Solve, verdict: str, choice: str, answer: str) -> None:
+@pytest.mark.parametrize(
+    ("verdict", "choice", "answer"),
+    [("Solution 2", "refined", "4"), ("Solution 1", "initial", "5")],
+)
+def test_art_refines_then_the_truster_chooses(
+    solve: Solve, verdict: str, choice: str, answer: str
+) -> None:
     before = metric("sciserve_truster_choice_total", choice=choice)
     rules = [
         (ASK, "Q: What is 2 + 2?\nQ: Is 5 right?\nRefine: yes"),
@@ -148,8 +162,12 @@ def test_art_refines_then_the_truster_chooses(solve: Solve, verdict: str, choice
 
 
 def test_an_unreadable_asker_means_no_refine(solve: Solve) -> None:
-    result, engine, _ = solve([(ASK, "hmm, maybe"), ("2 + 2", "\\boxed{4}")], strategy={**NEVER, "art": True})
-    assert result.trace[1].detail["decisions"] == ["skip"] and result.trace[1].detail["readable"] == [False]
+    result, engine, _ = solve(
+        [(ASK, "hmm, maybe"), ("2 + 2", "\\boxed{4}")], strategy={**NEVER, "art": True}
+    )
+    assert result.trace[1].detail["decisions"] == ["skip"] and result.trace[1].detail[
+        "readable"
+    ] == [False]
     assert len(engine.calls) == 2
 
 
@@ -162,7 +180,12 @@ def test_roles_without_adapters_fall_back_to_the_base_model(solve: Solve) -> Non
 
 def test_art_without_roles_and_without_fallback_is_refused(solve: Solve) -> None:
     with pytest.raises(InvalidStrategyError, match="asker and truster"):
-        solve([], strategy={"art": True}, roles=("policy",), options=PipelineOptions(role_fallback=False))
+        solve(
+            [],
+            strategy={"art": True},
+            roles=("policy",),
+            options=PipelineOptions(role_fallback=False),
+        )
 
 
 # --- adaptive (AWL) --------------------------------------------------------------------
@@ -180,7 +203,9 @@ RUN_CODE = json.dumps(
 )
 
 
-def test_adaptive_answers_directly_through_answer_question(solve: Solve, tool_servers: dict[str, str]) -> None:
+def test_adaptive_answers_directly_through_answer_question(
+    solve: Solve, tool_servers: dict[str, str]
+) -> None:
     before = metric("sciserve_tool_decisions_total", decision="direct")
     result, engine, _ = solve([(AWL_TOOL_DECISION, AWL_DIRECT)], tool_urls=tool_servers)
     assert result.answer == "4" and result.used_tools == []
@@ -192,11 +217,24 @@ def test_adaptive_answers_directly_through_answer_question(solve: Solve, tool_se
     assert metric("sciserve_tool_decisions_total", decision="direct") == before + 1
 
 
-def test_adaptive_tool_loop_feeds_the_result_back(solve: Solve, tool_servers: dict[str, str]) -> None:
+def test_adaptive_tool_loop_feeds_the_result_back(
+    solve: Solve, tool_servers: dict[str, str]
+) -> None:
     before = metric("sciserve_tool_decisions_total", decision="tool")
-    final = json.dumps({"name": "answer_question", "parameters": {"thought": "", "sloving_process": "The code printed it.", "answer": "7006652"}})
+    final = json.dumps(
+        {
+            "name": "answer_question",
+            "parameters": {
+                "thought": "",
+                "sloving_process": "The code printed it.",
+                "answer": "7006652",
+            },
+        }
+    )
     rules = [("7006652", final), (AWL_TOOL_DECISION, RUN_CODE)]
-    result, engine, _ = solve(rules, problem="What is 1234 * 5678?", tool_urls=tool_servers, reference="7006652")
+    result, engine, _ = solve(
+        rules, problem="What is 1234 * 5678?", tool_urls=tool_servers, reference="7006652"
+    )
     assert result.answer == "7006652" and result.correct is True
     assert result.used_tools == ["write_and_run_code"]
     [call] = result.trace[0].detail["tool_calls"][0]
@@ -210,13 +248,17 @@ def test_adaptive_tool_loop_feeds_the_result_back(solve: Solve, tool_servers: di
 
 def test_the_tool_loop_stops_at_its_limit(solve: Solve, tool_servers: dict[str, str]) -> None:
     rules = [(TOOL_LIMIT_REACHED, AWL_DIRECT), ("", RUN_CODE)]
-    result, engine, _ = solve(rules, tool_urls=tool_servers, options=PipelineOptions(max_tool_calls=2))
+    result, engine, _ = solve(
+        rules, tool_urls=tool_servers, options=PipelineOptions(max_tool_calls=2)
+    )
     assert len(result.trace[0].detail["tool_calls"][0]) == 2
     assert len(engine.calls) == 4  # decide, 2 continues, one last "answer now"
     assert result.answer == "4"
 
 
-def test_an_unknown_or_disallowed_tool_is_an_error_the_model_reads(solve: Solve, tool_servers: dict[str, str]) -> None:
+def test_an_unknown_or_disallowed_tool_is_an_error_the_model_reads(
+    solve: Solve, tool_servers: dict[str, str]
+) -> None:
     rules = [("There is no tool", AWL_DIRECT), ("", RUN_CODE)]
     result, engine, _ = solve(rules, tool_urls=tool_servers, tools=["pde"])
     [call] = result.trace[0].detail["tool_calls"][0]
@@ -226,7 +268,9 @@ def test_an_unknown_or_disallowed_tool_is_an_error_the_model_reads(solve: Solve,
 
 
 def test_tools_always_requires_a_tool(solve: Solve, tool_servers: dict[str, str]) -> None:
-    result, engine, _ = solve([(TOOL_REQUIRED, AWL_DIRECT)], tool_urls=tool_servers, strategy={"tools": "always"})
+    result, engine, _ = solve(
+        [(TOOL_REQUIRED, AWL_DIRECT)], tool_urls=tool_servers, strategy={"tools": "always"}
+    )
     prompt = engine.calls[0].messages[-1]["content"]
     assert '"name": "answer_question"' not in prompt and TOOL_REQUIRED in prompt
     assert result.answer == "4"
@@ -275,9 +319,15 @@ def test_few_shot_prepends_the_most_similar_examples(solve: Solve, tmp_path: obj
 
     bank = Path(str(tmp_path)) / "bank.jsonl"
     rows = [
-        {"problem": "A train travels 60 km in 1 hour. How far in 3 hours?", "solution": "\\boxed{180}"},
+        {
+            "problem": "A train travels 60 km in 1 hour. How far in 3 hours?",
+            "solution": "\\boxed{180}",
+        },
         {"problem": "Solve the heat equation on a rod.", "solution": "\\boxed{1}"},
-        {"problem": "A train travels 50 km in 2 hours. What is its speed?", "solution": "\\boxed{25}"},
+        {
+            "problem": "A train travels 50 km in 2 hours. What is its speed?",
+            "solution": "\\boxed{25}",
+        },
     ]
     bank.write_text("\n".join(json.dumps(row) for row in rows))
     for retrieval in ("bm25", "minilm"):

@@ -1,0 +1,1 @@
+"""`sciserve eval`: datasets, metric formulas (DESIGN §4), a runner over HTTP, a plot."""

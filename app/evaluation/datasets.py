@@ -1,0 +1,87 @@
+"""Evaluation items from AWL's test sets, reasoning-gym's gsm_symbolic, or any JSONL.
+
+AWL's files differ in their keys (`Question/Options/Correct`, `question/options/
+correct`, `correct_option`, `problem/answer`, `problem_text/answer_number`); each
+layout is recognised by its keys. The open-ended sets have no reference answer and are
+refused with a message saying so.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from app.schemas import AnswerType
+
+GSM_SYMBOLIC = "gsm_symbolic"
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    problem: str
+    reference: str
+    options: list[str] | None = None
+    answer_type: AnswerType = "auto"
+
+
+def load_items(dataset: str, *, limit: int | None = None, seed: int = 1234) -> list[Item]:
+    """`gsm_symbolic` (generated with `seed`), an AWL `.json` file, or a `.jsonl` file
+    with `problem`, `answer` and optional `options`."""
+    if dataset == GSM_SYMBOLIC:
+        return _gsm_symbolic(limit or 50, seed)
+    path = Path(dataset)
+    if not path.exists():
+        raise ValueError(f"No dataset {dataset!r}: give gsm_symbolic or a .json/.jsonl path.")
+    if path.suffix == ".jsonl":
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        items = [_jsonl_item(path, i, row) for i, row in enumerate(rows)]
+    else:
+        rows = json.loads(path.read_text())
+        items = [_awl_item(path, i, row) for i, row in enumerate(rows)]
+    return items[:limit] if limit else items
+
+
+def _gsm_symbolic(size: int, seed: int) -> list[Item]:
+    import reasoning_gym
+
+    dataset = reasoning_gym.create_dataset(GSM_SYMBOLIC, seed=seed, size=size)
+    return [
+        Item(f"gsm_symbolic-{seed}-{i}", row["question"], str(row["answer"]), None, "number")
+        for i, row in enumerate(dataset)
+    ]
+
+
+def _jsonl_item(path: Path, index: int, row: dict[str, Any]) -> Item:
+    if not isinstance(row.get("problem"), str) or "answer" not in row:
+        raise ValueError(f"{path}:{index + 1}: a JSONL item needs 'problem' and 'answer'.")
+    return Item(
+        str(row.get("id", f"{path.stem}-{index}")),
+        row["problem"],
+        str(row["answer"]),
+        row.get("options"),
+        row.get("answer_type", "auto"),
+    )
+
+
+def _awl_item(path: Path, index: int, row: dict[str, Any]) -> Item:
+    item_id = f"{path.stem}-{index}"
+    for question, options, correct in (
+        ("Question", "Options", "Correct"),
+        ("question", "options", "correct"),
+        ("question", "options", "correct_option"),
+    ):
+        if question in row and options in row and correct in row:
+            return Item(item_id, row[question], str(row[correct]), list(row[options]), "choice")
+    if "problem" in row and "answer" in row:
+        return Item(item_id, row["problem"], str(row["answer"]), None, "number")
+    if "problem_text" in row and "answer_number" in row:
+        unit = " ".join(str(row.get("unit", "")).split())
+        problem = row["problem_text"] + (f" Give the answer in units of {unit}." if unit else "")
+        return Item(item_id, problem, str(row["answer_number"]), None, "number")
+    raise ValueError(
+        f"{path} item {index} has keys {sorted(row)}: it has no reference answer (an "
+        "open-ended set?) and cannot be scored."
+    )

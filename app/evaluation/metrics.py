@@ -1,0 +1,91 @@
+"""The metric formulas of DESIGN §4, as pure functions of per-question outcomes.
+
+- Answer accuracy: the share of questions whose final answer is right.
+- TUA (AWL): a question is Easy if the model answers it right with no tools, Hard
+  otherwise; T/N is whether the adaptive run used a tool.
+  TUA = ½·N_E/(N_E+T_E) + ½·T_H/(T_H+N_H). When one class is empty its half is
+  undefined, and TUA is the other half alone (the counts are reported with it).
+- SCoRe: Acc@t1, Acc@t2, Δ = Acc@t2 - Acc@t1, Δi→c (share wrong at t1 and right at
+  t2), Δc→i (share right at t1 and wrong at t2); Δ = Δi→c - Δc→i.
+- ART: refine rate = candidates the Asker sent to refine / candidates asked. Truster
+  win rate = among Truster choices where the initial and refined answers differ in
+  correctness, the share where it chose the correct one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+def mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+@dataclass(frozen=True)
+class ToolTable:
+    """AWL's 2x2 table: Easy/Hard by Tool/No tool."""
+
+    n_easy: int
+    t_easy: int
+    t_hard: int
+    n_hard: int
+
+    @classmethod
+    def count(cls, easy: Sequence[bool], used_tool: Sequence[bool]) -> ToolTable:
+        pairs = list(zip(easy, used_tool, strict=True))
+        return cls(
+            n_easy=sum(e and not t for e, t in pairs),
+            t_easy=sum(e and t for e, t in pairs),
+            t_hard=sum(not e and t for e, t in pairs),
+            n_hard=sum(not e and not t for e, t in pairs),
+        )
+
+    @property
+    def tua(self) -> float | None:
+        halves = []
+        if self.n_easy + self.t_easy:
+            halves.append(self.n_easy / (self.n_easy + self.t_easy))
+        if self.t_hard + self.n_hard:
+            halves.append(self.t_hard / (self.t_hard + self.n_hard))
+        return sum(halves) / len(halves) if halves else None
+
+
+@dataclass(frozen=True)
+class ScoreDeltas:
+    acc_t1: float
+    acc_t2: float
+    delta: float
+    delta_i2c: float
+    delta_c2i: float
+
+    @classmethod
+    def of(cls, t1: Sequence[bool], t2: Sequence[bool]) -> ScoreDeltas:
+        if len(t1) != len(t2) or not t1:
+            raise ValueError("Acc@t1 and Acc@t2 need the same, non-empty set of questions.")
+        n = len(t1)
+        acc_t1, acc_t2 = sum(t1) / n, sum(t2) / n
+        return cls(
+            acc_t1=acc_t1,
+            acc_t2=acc_t2,
+            delta=acc_t2 - acc_t1,
+            delta_i2c=sum(not a and b for a, b in zip(t1, t2, strict=True)) / n,
+            delta_c2i=sum(a and not b for a, b in zip(t1, t2, strict=True)) / n,
+        )
+
+
+def art_refine_rate(decisions: Sequence[str]) -> float | None:
+    """`decisions` are the Asker's per candidate: "refine" or "skip"."""
+    return mean([1.0 if d == "refine" else 0.0 for d in decisions])
+
+
+def truster_win_rate(
+    choices: Sequence[str], initial_correct: Sequence[bool], refined_correct: Sequence[bool]
+) -> float | None:
+    """Only choices that matter count: initial and refined differ in correctness."""
+    wins = [
+        (choice == "refined") == refined
+        for choice, initial, refined in zip(choices, initial_correct, refined_correct, strict=True)
+        if initial != refined
+    ]
+    return mean([1.0 if w else 0.0 for w in wins])

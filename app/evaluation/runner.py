@@ -1,0 +1,191 @@
+"""Run evaluation items through a live sciserve (`/solve` over HTTP) and score them.
+
+The harness is a client: it runs against `--url`, or starts the embedded service
+itself, so what it measures is what users get. For TUA it makes the no-tool run that
+decides Easy/Hard on its own (DESIGN §4).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+
+from app.answers import is_correct, resolve_type
+from app.evaluation.datasets import Item
+from app.evaluation.metrics import ScoreDeltas, ToolTable, art_refine_rate, mean, truster_win_rate
+from app.schemas import Strategy
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "direct": {"tools": "never"},
+    "adaptive": {"tools": "auto"},
+    "think": {"think": True},
+    "art": {"art": True},
+}
+
+
+def parse_strategy(spec: str) -> Strategy:
+    """`direct`, `adaptive`, `think`, `art` and `field:value` pairs, comma-separated,
+    e.g. `samples:5,attempts:2` or `adaptive,art`. The harness starts from direct
+    answering (tools: never), so a spec names what it adds."""
+    fields: dict[str, Any] = {"tools": "never"}
+    for part in (p.strip() for p in spec.split(",")):
+        if not part:
+            continue
+        if part in PRESETS:
+            fields.update(PRESETS[part])
+        elif ":" in part:
+            key, value = part.split(":", 1)
+            fields[key.strip()] = value.strip()
+        else:
+            raise ValueError(
+                f"Unknown strategy part {part!r}: use {', '.join(PRESETS)} or field:value."
+            )
+    return Strategy.model_validate(fields)
+
+
+@dataclass
+class Row:
+    """One question's outcome under one strategy."""
+
+    id: str
+    reference: str
+    answer: str | None = None
+    correct: bool = False
+    initial_answer: str | None = None
+    initial_correct: bool = False
+    used_tools: list[str] = field(default_factory=list)
+    prompt_tokens: int = 0
+    generated_tokens: int = 0
+    engine_calls: int = 0
+    seconds: float = 0.0
+    refine_decisions: list[str] = field(default_factory=list)
+    truster_choices: list[str] = field(default_factory=list)
+    truster_initial_correct: list[bool] = field(default_factory=list)
+    truster_refined_correct: list[bool] = field(default_factory=list)
+    error: str | None = None
+
+
+def score(item: Item, body: dict[str, Any], seconds: float) -> Row:
+    """A row from a `/solve` response (trace included)."""
+    answer_type = resolve_type(item.answer_type, item.options, item.reference)
+    usage = body.get("usage", {})
+    row = Row(
+        id=item.id,
+        reference=item.reference,
+        answer=body.get("answer"),
+        correct=bool(body.get("correct")),
+        initial_answer=body.get("initial_answer"),
+        initial_correct=is_correct(
+            body.get("initial_answer"), item.reference, answer_type, item.options
+        ),
+        used_tools=list(body.get("used_tools", [])),
+        prompt_tokens=usage.get("prompt_tokens", 0),
+        generated_tokens=usage.get("completion_tokens", 0) + usage.get("thought_tokens", 0),
+        engine_calls=usage.get("engine_calls", 0),
+        seconds=seconds,
+    )
+    for event in body.get("trace") or []:
+        detail = event.get("detail", {})
+        if event["stage"] == "art_ask":
+            row.refine_decisions += detail.get("decisions", [])
+        elif event["stage"] == "art_trust":
+            row.truster_choices += detail.get("choices", [])
+            row.truster_initial_correct += [bool(x) for x in detail.get("correct_initial", [])]
+            row.truster_refined_correct += [bool(x) for x in detail.get("correct_refined", [])]
+    return row
+
+
+async def run_items(
+    client: httpx.AsyncClient,
+    items: list[Item],
+    strategy: Strategy,
+    *,
+    concurrency: int = 8,
+    max_tokens: int | None = None,
+    on_done: Callable[[Row], None] | None = None,
+) -> list[Row]:
+    """Every item through `/solve`, `concurrency` at a time (the engine batches them).
+    A failed request is a wrong answer with its error, never a crashed run."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(item: Item) -> Row:
+        body: dict[str, Any] = {
+            "problem": item.problem,
+            "options": item.options,
+            "answer_type": item.answer_type,
+            "reference": item.reference,
+            "strategy": strategy.model_dump(),
+            "return_trace": True,
+        }
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
+        async with gate:
+            started = time.perf_counter()
+            try:
+                response = await client.post("/solve", json=body)
+                seconds = time.perf_counter() - started
+                row = (
+                    score(item, response.json(), seconds)
+                    if response.status_code == 200
+                    else Row(
+                        item.id,
+                        item.reference,
+                        seconds=seconds,
+                        error=f"HTTP {response.status_code}: {response.text[:300]}",
+                    )
+                )
+            except httpx.HTTPError as exc:
+                row = Row(item.id, item.reference, error=f"{type(exc).__name__}: {exc}")
+        if on_done is not None:
+            on_done(row)
+        return row
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
+
+
+def summarize(
+    rows: list[Row], strategy: Strategy, baseline: list[Row] | None = None
+) -> dict[str, Any]:
+    """The metrics under DESIGN §2's plain names; a metric the strategy cannot have
+    (TUA without tools, SCoRe deltas without refining, ART rates without ART) is null."""
+    refines = strategy.attempts > 1 or strategy.art
+    deltas = (
+        ScoreDeltas.of([r.initial_correct for r in rows], [r.correct for r in rows])
+        if refines and rows
+        else None
+    )
+    table = None
+    if baseline is not None:
+        by_id = {row.id: row.correct for row in baseline}
+        table = ToolTable.count([by_id[r.id] for r in rows], [bool(r.used_tools) for r in rows])
+    decisions = [d for r in rows for d in r.refine_decisions]
+    return {
+        "n": len(rows),
+        "accuracy": mean([1.0 if r.correct else 0.0 for r in rows]),
+        "tua": table.tua if table else None,
+        "tua_table": asdict(table) if table else None,
+        "acc_t1": deltas.acc_t1 if deltas else None,
+        "acc_t2": deltas.acc_t2 if deltas else None,
+        "delta": deltas.delta if deltas else None,
+        "delta_i2c": deltas.delta_i2c if deltas else None,
+        "delta_c2i": deltas.delta_c2i if deltas else None,
+        "art_refine_rate": art_refine_rate(decisions) if strategy.art else None,
+        "truster_win_rate": truster_win_rate(
+            [c for r in rows for c in r.truster_choices],
+            [c for r in rows for c in r.truster_initial_correct],
+            [c for r in rows for c in r.truster_refined_correct],
+        )
+        if strategy.art
+        else None,
+        "tokens_per_question": mean([float(r.generated_tokens) for r in rows]),
+        "prompt_tokens_per_question": mean([float(r.prompt_tokens) for r in rows]),
+        "engine_calls_per_question": mean([float(r.engine_calls) for r in rows]),
+        "seconds_per_question": mean([r.seconds for r in rows]),
+        "tool_use_rate": mean([1.0 if r.used_tools else 0.0 for r in rows]),
+        "errors": sum(r.error is not None for r in rows),
+    }
