@@ -60,7 +60,9 @@ def create_app(
         if with_worker:
             # Built before serving: a broken adapter registry or a missing model stops
             # start-up here with its message, not a server that never gets ready.
-            worker = WorkerRuntime(engine or build_engine(settings), queue, settings)
+            worker = WorkerRuntime(
+                engine or build_engine(settings), queue, settings, tools_mounted=bool(tool_servers)
+            )
         _wire(app, settings, queue, worker)
         for server in tool_servers:
             for hook in server.startup:

@@ -18,7 +18,12 @@ from bench.common import bench_settings, percentile, write_result
 async def _timed_solve(client: httpx.AsyncClient, i: int, max_tokens: int) -> float:
     started = time.perf_counter()
     response = await client.post(
-        "/solve", json={"problem": f"Compute {i} * 17 + 3.", "max_tokens": max_tokens}
+        "/solve",
+        json={
+            "problem": f"Compute {i} * 17 + 3.",
+            "max_tokens": max_tokens,
+            "strategy": {"tools": "never"},
+        },
     )
     response.raise_for_status()
     return time.perf_counter() - started

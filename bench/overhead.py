@@ -44,7 +44,10 @@ def main(model: str = "tiny", requests: int = 40, max_tokens: int = 32) -> None:
             server.call(server.engine.generate([request]))
             engine_time = time.perf_counter() - started
             started = time.perf_counter()
-            response = client.post("/solve", json={"problem": problem, "max_tokens": max_tokens})
+            response = client.post(
+                "/solve",
+                json={"problem": problem, "max_tokens": max_tokens, "strategy": {"tools": "never"}},
+            )
             gateway_time = time.perf_counter() - started
             response.raise_for_status()
             if i >= 2:  # the first two warm both paths up

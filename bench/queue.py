@@ -95,7 +95,11 @@ def _submit_and_drain(gateway: str, jobs: int, max_tokens: int) -> float:
     async def run() -> float:
         async with httpx.AsyncClient(base_url=gateway, timeout=60) as client:
             started = time.perf_counter()
-            body = {"problem": "Compute 7 * 3.", "max_tokens": max_tokens}
+            body = {
+                "problem": "Compute 7 * 3.",
+                "max_tokens": max_tokens,
+                "strategy": {"tools": "never"},
+            }
             accepted = await asyncio.gather(*(client.post("/jobs", json=body) for _ in range(jobs)))
             ids = [r.json()["id"] for r in accepted]
             pending = set(ids)
@@ -166,7 +170,7 @@ def main(
         _, gateway = processes.start("gateway")
         victim, _ = processes.start("worker")
         processes.start("worker", worker_concurrency=1)
-        body = {"problem": "Count to ten.", "max_tokens": 64}
+        body = {"problem": "Count to ten.", "max_tokens": 64, "strategy": {"tools": "never"}}
         for _ in range(200):
             httpx.post(f"{gateway}/jobs", json=body).raise_for_status()
         while True:

@@ -39,6 +39,7 @@ class PipelineOptions:
     """Worker-wide knobs (from Settings) that strategies read."""
 
     default_max_tokens: int = 1024
+    context_tokens: int | None = None  # the model's context; None: unbounded (test doubles)
     sample_temperature: float = 0.7
     max_tool_calls: int = 4
     role_fallback: bool = True
@@ -49,6 +50,7 @@ class PipelineOptions:
     def from_settings(cls, settings: Settings) -> PipelineOptions:
         return cls(
             default_max_tokens=settings.default_max_tokens,
+            context_tokens=settings.max_model_len,
             sample_temperature=settings.sample_temperature,
             max_tool_calls=settings.max_tool_calls,
             role_fallback=settings.role_fallback,
@@ -92,10 +94,14 @@ class SolvePipeline:
         self._bank: ExampleBank | None = None
 
     @classmethod
-    def from_settings(cls, engine: Engine, settings: Settings) -> SolvePipeline:
-        return cls(
-            engine, PipelineOptions.from_settings(settings), ToolClient.from_settings(settings)
-        )
+    def from_settings(
+        cls, engine: Engine, settings: Settings, tools_mounted: bool = False
+    ) -> SolvePipeline:
+        """Tools are the configured servers, or the ones this process mounts (the
+        embedded default); a worker with neither answers without tools."""
+        has_tools = bool(settings.tool_urls) or tools_mounted
+        tools = ToolClient.from_settings(settings) if has_tools else None
+        return cls(engine, PipelineOptions.from_settings(settings), tools)
 
     async def aclose(self) -> None:
         if self.tools is not None:
@@ -128,6 +134,7 @@ class SolvePipeline:
             answer_type=resolve_type(request.answer_type, request.options, request.reference),
             engine=self.engine,
             max_tokens=request.max_tokens or self.options.default_max_tokens,
+            context_tokens=self.options.context_tokens,
             sample_temperature=self.options.sample_temperature,
             tools=self.tools,
             max_tool_calls=self.options.max_tool_calls,

@@ -26,8 +26,11 @@ class WorkerRuntime:
     """Starts in the background so /healthz answers while the model loads and /readyz
     turns true once it can serve; `stop` drains running jobs, then hands back the rest."""
 
-    def __init__(self, engine: Engine, queue: JobQueue, settings: Settings):
+    def __init__(
+        self, engine: Engine, queue: JobQueue, settings: Settings, *, tools_mounted: bool = False
+    ):
         self.engine = engine
+        self.tools_mounted = tools_mounted
         self.queue = queue
         self.settings = settings
         self.state: Literal["starting", "ready", "failed", "stopping"] = "starting"
@@ -45,7 +48,7 @@ class WorkerRuntime:
             await self._fail_jobs_while_broken(self.error)
             return
         self.state = "ready"
-        pipeline = SolvePipeline.from_settings(self.engine, self.settings)
+        pipeline = SolvePipeline.from_settings(self.engine, self.settings, self.tools_mounted)
         try:
             await run_worker(
                 self.queue,

@@ -19,7 +19,13 @@ from app.answers import ResolvedType, extract_answer, is_correct
 from app.metrics import SOLVE_TOKENS, STAGE_DURATION, THOUGHT_FORMAT_BREAKS
 from app.schemas import SolveRequest, TraceEvent, Usage
 from tool_servers.client import ToolCall, ToolClient
-from workers.engines.base import Completion, Engine, GenerationRequest, Sampling
+from workers.engines.base import (
+    Completion,
+    Engine,
+    GenerationRequest,
+    Sampling,
+    render_prompt_ids,
+)
 from workers.prompts import RESPONSE_MARKER, format_options
 from workers.strategies.reading import answer_call_text, parse_function_call, split_thought
 
@@ -82,6 +88,7 @@ class SolveContext:
     answer_type: ResolvedType
     engine: Engine
     max_tokens: int
+    context_tokens: int | None = None
     sample_temperature: float = 0.7
     tools: ToolClient | None = None
     max_tool_calls: int = 4
@@ -150,6 +157,14 @@ class SolveContext:
 
     def count_tokens(self, text: str) -> int:
         return len(self.engine.tokenizer().encode(text, add_special_tokens=False))
+
+    def fits(self, messages: list[dict[str, str]]) -> bool:
+        """Whether a prompt still leaves `max_tokens` of room in the model's context."""
+        if self.context_tokens is None:
+            return True
+        request = GenerationRequest(messages=messages)
+        prompt = len(render_prompt_ids(self.engine.tokenizer(), request))
+        return prompt + self.max_tokens <= self.context_tokens
 
     def extract(self, text: str) -> str | None:
         return extract_answer(text, self.answer_type, self.request.options)

@@ -4,6 +4,7 @@ or think (TPO)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -13,6 +14,7 @@ from app.metrics import TOOL_DECISIONS
 from tool_servers.client import ToolCall
 from workers.engines.base import GenerationRequest
 from workers.prompts import (
+    ANSWER_FUNCTION,
     ANSWER_QUESTION_SPEC,
     TOOL_LIMIT_REACHED,
     direct_user_prompt,
@@ -22,6 +24,7 @@ from workers.prompts import (
 )
 from workers.strategies.context import Candidate, Mode, SolveContext
 from workers.strategies.reading import parse_function_call
+from workers.strategies.tool_choice import LOOP_SHARE, fit_tools
 
 log = logging.getLogger(__name__)
 POLICY = "policy"
@@ -121,6 +124,7 @@ class AdaptiveGenerate:
             detail.update(
                 mode="adaptive",
                 samples=samples,
+                tools_shown=sorted(names - {ANSWER_FUNCTION}),
                 decisions=[c.decision for c in fresh],
                 tool_calls=[[_call_record(call) for call in c.tool_calls] for c in fresh],
                 answers=[c.answer for c in fresh],
@@ -128,10 +132,30 @@ class AdaptiveGenerate:
         return fresh
 
     async def _functions(self, ctx: SolveContext) -> list[dict[str, Any]]:
+        """The allowed tools that fit the context (tool_choice.py), plus
+        `answer_question` unless a tool is required."""
         if ctx.tools is None:
             raise ToolUnavailableError("No tool servers are configured for this worker.")
         specs = await ctx.tools.manifest(ctx.request.tools)
-        return specs if self.required else [*specs, ANSWER_QUESTION_SPEC]
+        extra = [] if self.required else [ANSWER_QUESTION_SPEC]
+        budget = None
+        if ctx.context_tokens is not None:
+            bare = tool_user_prompt(
+                ctx.request.problem, ctx.request.options, extra, required=self.required
+            )
+            fixed = ctx.count_tokens(bare) + sum(
+                ctx.count_tokens(m["content"]) + 8 for m in ctx.few_shot
+            )
+            budget = int(ctx.context_tokens * (1 - LOOP_SHARE)) - ctx.max_tokens - fixed - 16
+        shown = fit_tools(
+            ctx.request.problem, specs, budget_tokens=budget, count_tokens=ctx.count_tokens
+        )
+        if not shown:
+            raise ToolUnavailableError(
+                f"No tool spec fits the model's context of {ctx.context_tokens} tokens next to "
+                f"this prompt and max_tokens={ctx.max_tokens}."
+            )
+        return [*shown, *extra]
 
     async def _tool_loop(
         self, ctx: SolveContext, candidates: list[Candidate], role: str | None, names: set[str]
@@ -147,24 +171,35 @@ class AdaptiveGenerate:
             ]
             if not looping:
                 break
+            if step < ctx.max_tool_calls:  # the candidates' calls run concurrently
+                results = await asyncio.gather(
+                    *(self._invoke(ctx, call.name, call.parameters, names) for _, call in looping)
+                )
+                turns = []
+                for (index, call), result in zip(looping, results, strict=True):
+                    candidates[index].tool_calls.append(result)
+                    turns.append(tool_result_message(call.name, _payload(result)))
+                    ctx.usage.tool_tokens += ctx.count_tokens(turns[-1]["content"])
+            else:
+                turns = [{"role": "user", "content": TOOL_LIMIT_REACHED}] * len(looping)
             requests, indices = [], []
-            for index, call in looping:
+            for (index, _), turn in zip(looping, turns, strict=True):
                 candidate = candidates[index]
-                messages = [*candidate.messages, {"role": "assistant", "content": candidate.raw}]
-                if step < ctx.max_tool_calls:
-                    result = await self._invoke(ctx, call.name, call.parameters, names)
-                    candidate.tool_calls.append(result)
-                    payload = _payload(result)
-                    messages.append(tool_result_message(call.name, payload))
-                    ctx.usage.tool_tokens += ctx.count_tokens(messages[-1]["content"])
-                else:
-                    messages.append({"role": "user", "content": TOOL_LIMIT_REACHED})
+                messages = [
+                    *candidate.messages,
+                    {"role": "assistant", "content": candidate.raw},
+                    turn,
+                ]
+                if not ctx.fits(messages):
+                    continue  # no room to continue: the candidate keeps its last output
                 requests.append(
                     GenerationRequest(
                         messages=messages, role=role, sampling=ctx.sampling(1, greedy=True)
                     )
                 )
                 indices.append(index)
+            if not requests:
+                break
             completions = await ctx.generate(requests)
             for index, request, completion in zip(indices, requests, completions, strict=True):
                 assert request.messages is not None
@@ -181,7 +216,7 @@ class AdaptiveGenerate:
         was shown (its `tools` servers) can run."""
         assert ctx.tools is not None
         if tool not in names:
-            known = ", ".join(sorted(names - {ANSWER_QUESTION_SPEC["function"]["name"]}))
+            known = ", ".join(sorted(names - {ANSWER_FUNCTION}))
             return ToolCall(
                 tool,
                 "",

@@ -345,3 +345,21 @@ def test_few_shot_prepends_the_most_similar_examples(solve: Solve, tmp_path: obj
         assert "heat equation" not in shown, retrieval
         assert stages(result) == ["few_shot", "generate"]
         assert result.trace[0].detail["examples"] == 2
+
+
+def test_a_small_context_shows_the_most_relevant_tools_that_fit(
+    solve: Solve, tool_servers: dict[str, str]
+) -> None:
+    problem = "An epidemic with r0 2.5 spreads in a town; on which day does the infection peak?"
+    result, engine, _ = solve(
+        [("", AWL_DIRECT)],
+        problem=problem,
+        tool_urls=tool_servers,
+        options=PipelineOptions(context_tokens=4096),
+        max_tokens=64,
+    )
+    shown = result.trace[0].detail["tools_shown"]
+    assert 1 <= len(shown) < 13 and "simulate_epidemic" in shown
+    prompt = engine.calls[0].messages[-1]["content"]
+    assert '"name": "answer_question"' in prompt
+    assert len(engine.tokenizer().encode(prompt)) + 64 <= 4096
