@@ -82,6 +82,12 @@ class InvalidStrategyError(SciserveError):
     status_code = 422
 
 
+class PromptTooLongError(SciserveError):
+    """A prompt the model's context cannot hold."""
+
+    status_code = 422
+
+
 class JobFailedError(SciserveError):
     status_code = 500
 

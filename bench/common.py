@@ -31,7 +31,7 @@ def bench_settings(model: str, **overrides: Any) -> Settings:
             model=str(tiny.model_dir),
             adapter_registry=tiny.registry,
             dtype="float32",
-            max_model_len=1024,
+            max_model_len=4096,
             kv_cache_bytes=256 * 1024 * 1024,
         )
     elif model != "demo":

@@ -40,7 +40,7 @@ def tiny_settings(model: TinyModel, **overrides: Any) -> Settings:
         "model": str(model.model_dir),
         "adapter_registry": model.registry,
         "dtype": "float32",
-        "max_model_len": 1024,
+        "max_model_len": 4096,
         "kv_cache_bytes": 64 * 1024 * 1024,
         "max_loras": 4,  # 3 roles + 1 free slot: vLLM CPU LoRA slot -1 bug
         "max_lora_rank": 16,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from app.answers import ResolvedType, extract_answer, is_correct
+from app.errors import PromptTooLongError
 from app.metrics import SOLVE_TOKENS, STAGE_DURATION, THOUGHT_FORMAT_BREAKS
 from app.schemas import SolveRequest, TraceEvent, Usage
 from tool_servers.client import ToolCall, ToolClient
@@ -130,6 +131,15 @@ class SolveContext:
         """One batched engine call; every token is counted in usage here, once."""
         if not requests:
             return []
+        if self.context_tokens is not None:
+            for request in requests:
+                prompt = len(render_prompt_ids(self.engine.tokenizer(), request))
+                if prompt >= self.context_tokens:
+                    raise PromptTooLongError(
+                        f"A prompt of this job needs {prompt} tokens, and the model's context "
+                        f"is {self.context_tokens}; shorten the problem or use fewer few-shot "
+                        "examples."
+                    )
         completions = await self.engine.generate(requests)
         self.usage.engine_calls += len(requests)
         for completion in completions:

@@ -144,16 +144,37 @@ class FewShot:
 
     async def run(self, ctx: SolveContext, candidates: list[Candidate]) -> list[Candidate]:
         async with ctx.stage(self.name, None) as detail:
-            chosen = await asyncio.to_thread(
+            nearest = await asyncio.to_thread(
                 self.bank.nearest, ctx.request.problem, ctx.request.strategy.few_shot
             )
+            chosen = self._fitting(ctx, nearest)
             ctx.few_shot = [message for example, _ in chosen for message in example.messages()]
             detail.update(
+                dropped_for_context=len(nearest) - len(chosen),
                 retrieval=self.bank.retrieval,
                 examples=len(chosen),
                 scores=[round(s, 4) for _, s in chosen],
             )
         return candidates
+
+
+    @staticmethod
+    def _fitting(
+        ctx: SolveContext, nearest: list[tuple[Example, float]]
+    ) -> list[tuple[Example, float]]:
+        """Best first, while the examples take at most half of the context left after
+        `max_tokens`: the problem and the later stages need the rest."""
+        if ctx.context_tokens is None:
+            return nearest
+        budget = (ctx.context_tokens - ctx.max_tokens) // 2
+        chosen, used = [], 0
+        for example, score in nearest:
+            cost = sum(ctx.count_tokens(m["content"]) + 8 for m in example.messages())
+            if used + cost > budget:
+                break
+            chosen.append((example, score))
+            used += cost
+        return chosen
 
 
 def build_bank(path: Path | None, retrieval: Retrieval) -> ExampleBank:

@@ -1,0 +1,156 @@
+"""What each strategy costs and buys, measured side by side in one run.
+
+1. Cost per strategy (engine calls, prompt and generated tokens, wall time per
+   question, one question at a time so latency is not queueing).
+2. K=8 voting against one sample on the same questions. Goal: ≤ 2x the latency,
+   thanks to one `n=8` engine request and prefix sharing.
+3. ART when the Asker says no refine: refine tokens spent on those questions (goal 0).
+4. With `--accuracy N`: accuracy of direct, attempts:2, samples:5 and
+   samples:5,attempts:2 on N gsm_symbolic problems (seed 1234), through `sciserve
+   eval`'s harness, with tokens per question.
+
+    python -m bench.strategies [--model tiny|demo|PATH] [--questions 4] [--max-tokens 64]
+                               [--accuracy 50] [--accuracy-max-tokens 512]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import typer
+
+from app.embedded import EmbeddedServer
+from app.evaluation.datasets import load_items
+from app.evaluation.harness import evaluate
+from app.evaluation.runner import parse_strategy
+from bench.common import bench_settings, write_result
+
+COST_STRATEGIES = [
+    "direct",
+    "adaptive",
+    "think",
+    "attempts:2",
+    "samples:8",
+    "art",
+    "few_shot:2",
+    "samples:5,attempts:2",
+]
+ACCURACY_STRATEGIES = ["direct", "attempts:2", "samples:5", "samples:5,attempts:2"]
+COST_SEED = 7  # questions for the cost table; the accuracy run uses seed 1234
+
+
+async def _cost(
+    client: httpx.AsyncClient, spec: str, problems: list[str], max_tokens: int
+) -> dict[str, Any]:
+    strategy = parse_strategy(spec).model_dump()
+    rows = []
+    for problem in problems:
+        body = {
+            "problem": problem,
+            "strategy": strategy,
+            "max_tokens": max_tokens,
+            "return_trace": True,
+        }
+        started = time.perf_counter()
+        response = await client.post("/solve", json=body)
+        if response.status_code != 200:
+            raise RuntimeError(f"{spec}: HTTP {response.status_code}: {response.text}")
+        rows.append((time.perf_counter() - started, response.json()))
+    usage = [body["usage"] for _, body in rows]
+    skipped_refine_tokens = 0
+    for _, body in rows:
+        stages = {event["stage"]: event for event in body["trace"]}
+        ask = stages.get("art_ask")
+        if ask is not None and all(d == "skip" for d in ask["detail"]["decisions"]):
+            refine = stages.get("art_refine")
+            skipped_refine_tokens += (
+                (refine["prompt_tokens"] + refine["completion_tokens"]) if refine else 0
+            )
+    return {
+        "strategy": spec,
+        "questions": len(rows),
+        "engine_calls_per_question": statistics.mean(u["engine_calls"] for u in usage),
+        "prompt_tokens_per_question": statistics.mean(u["prompt_tokens"] for u in usage),
+        "generated_tokens_per_question": statistics.mean(
+            u["completion_tokens"] + u["thought_tokens"] for u in usage
+        ),
+        "tool_tokens_per_question": statistics.mean(u["tool_tokens"] for u in usage),
+        "seconds_per_question_p50": statistics.median(seconds for seconds, _ in rows),
+        "stages": sorted({event["stage"] for _, body in rows for event in body["trace"]}),
+        "art_refine_tokens_when_asker_skips": skipped_refine_tokens if spec == "art" else None,
+    }
+
+
+async def _run(
+    url: str,
+    questions: int,
+    max_tokens: int,
+    accuracy: int,
+    accuracy_max_tokens: int,
+    on_progress: Callable[[dict[str, Any]], None],
+) -> dict[str, Any]:
+    problems = [
+        item.problem for item in load_items("gsm_symbolic", limit=questions, seed=COST_SEED)
+    ]
+    async with httpx.AsyncClient(base_url=url, timeout=3600) as client:
+        await _cost(client, "direct", problems[:1], max_tokens)  # warm-up
+        costs = [await _cost(client, spec, problems, max_tokens) for spec in COST_STRATEGIES]
+        # K=8 against 1 sample, interleaved so drift hits both alike.
+        single, voting = [], []
+        for problem in problems:
+            for spec, sink in (("direct", single), ("samples:8", voting)):
+                sink.append(
+                    (await _cost(client, spec, [problem], max_tokens))["seconds_per_question_p50"]
+                )
+    by_name = {c["strategy"]: c for c in costs}
+    result: dict[str, Any] = {
+        "cost": costs,
+        "vote8_vs_single": {
+            "single_p50_s": statistics.median(single),
+            "vote8_p50_s": statistics.median(voting),
+            "ratio": statistics.median(voting) / statistics.median(single),
+            "goal": "<= 2",
+            "engine_calls": by_name["samples:8"]["engine_calls_per_question"],
+        },
+        "art_refine_tokens_when_asker_skips": by_name["art"]["art_refine_tokens_when_asker_skips"],
+    }
+    on_progress(result)
+    if accuracy:
+        items = load_items("gsm_symbolic", limit=accuracy, seed=1234)
+        result["accuracy"] = {
+            "dataset": f"gsm_symbolic seed 1234, {accuracy} problems",
+            "max_tokens": accuracy_max_tokens,
+            "runs": [],
+        }
+        for spec in ACCURACY_STRATEGIES:  # cheapest first; a partial run still reports
+            report = await evaluate(
+                items, [spec], url, concurrency=16, max_tokens=accuracy_max_tokens
+            )
+            result["accuracy"]["runs"] += report["runs"]
+            on_progress(result)
+    return result
+
+
+def main(
+    model: str = "tiny",
+    questions: int = 4,
+    max_tokens: int = 64,
+    accuracy: int = 0,
+    accuracy_max_tokens: int = 512,
+) -> None:
+    settings = bench_settings(model)
+    with EmbeddedServer(settings, ready_timeout_s=900) as server:
+        result = asyncio.run(_run(server.url, questions, max_tokens, accuracy, accuracy_max_tokens))
+    write_result(
+        f"strategies-{model if model in ('tiny', 'demo') else 'custom'}",
+        {"model": model, "max_tokens": max_tokens, **result},
+    )
+
+
+if __name__ == "__main__":
+    typer.run(main)
