@@ -101,7 +101,8 @@ async def _run(
         await _cost(client, "direct", problems[:1], max_tokens)  # warm-up
         costs = [await _cost(client, spec, problems, max_tokens) for spec in COST_STRATEGIES]
         # K=8 against 1 sample, interleaved so drift hits both alike.
-        single, voting = [], []
+        single: list[float] = []
+        voting: list[float] = []
         for problem in problems:
             for spec, sink in (("direct", single), ("samples:8", voting)):
                 sink.append(
@@ -144,12 +145,13 @@ def main(
     accuracy_max_tokens: int = 512,
 ) -> None:
     settings = bench_settings(model)
+    name = f"strategies-{model if model in ('tiny', 'demo') else 'custom'}"
+
+    def save(partial: dict[str, Any]) -> None:
+        write_result(name, {"model": model, "max_tokens": max_tokens, **partial})
+
     with EmbeddedServer(settings, ready_timeout_s=900) as server:
-        result = asyncio.run(_run(server.url, questions, max_tokens, accuracy, accuracy_max_tokens))
-    write_result(
-        f"strategies-{model if model in ('tiny', 'demo') else 'custom'}",
-        {"model": model, "max_tokens": max_tokens, **result},
-    )
+        asyncio.run(_run(server.url, questions, max_tokens, accuracy, accuracy_max_tokens, save))
 
 
 if __name__ == "__main__":
