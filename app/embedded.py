@@ -35,8 +35,9 @@ def free_port() -> int:
 class EmbeddedServer:
     """`with EmbeddedServer(settings) as server:` → a ready service at `server.url`."""
 
-    def __init__(self, settings: Settings, ready_timeout_s: float = 300):
+    def __init__(self, settings: Settings, ready_timeout_s: float = 300, engine: Any = None):
         self.settings = settings
+        self._engine = engine  # an unstarted engine to serve instead of building one
         self.ready_timeout_s = ready_timeout_s
         self.url = f"http://{settings.host}:{settings.port}"
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -62,7 +63,7 @@ class EmbeddedServer:
 
         from app.main import create_app
 
-        self.app = create_app(self.settings)
+        self.app = create_app(self.settings, self._engine)
         config = uvicorn.Config(
             self.app, host=self.settings.host, port=self.settings.port, log_level="warning"
         )

@@ -1,0 +1,132 @@
+"""Reading model outputs and the metric formulas, checked against hand-worked cases."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.answers import is_correct
+from app.evaluation.metrics import ScoreDeltas, ToolTable, art_refine_rate, truster_win_rate
+from app.evaluation.runner import parse_strategy
+from workers.strategies.art import parse_asker, parse_truster
+from workers.strategies.reading import answer_call_text, parse_function_call, split_thought
+from workers.strategies.select import majority
+
+
+def test_awl_calls_parse_in_the_formats_adapters_emit() -> None:
+    awl = '{"name": "setup_and_solve", "parameters": {"dimension": "1D", "D": 0.5}}'
+    call = parse_function_call(f"I will use the solver.\n{awl}\nThen read it.")
+    assert call is not None and call.name == "setup_and_solve" and call.parameters["D"] == 0.5
+    qwen = (
+        '<tool_call>\n{"name": "write_and_run_code", '
+        '"arguments": {"thought": "t", "code": "print(1)"}}\n</tool_call>'
+    )
+    assert parse_function_call(qwen).parameters["code"] == "print(1)"  # type: ignore[union-attr]
+    as_string = json.dumps({"name": "f", "arguments": json.dumps({"x": 1})})
+    assert parse_function_call(as_string).parameters == {"x": 1}  # type: ignore[union-attr]
+    assert parse_function_call('{"answer": 3} and {not json') is None
+    assert parse_function_call("The answer is 4.") is None
+
+
+def test_answer_question_renders_to_an_extractable_solution() -> None:
+    call = parse_function_call(
+        '{"name": "answer_question", "parameters": {"thought": "t", '
+        '"sloving_process": "48/2 = 24, 48 + 24 = 72", "answer": "72"}}'
+    )
+    assert call is not None and call.is_answer
+    assert answer_call_text(call) == "48/2 = 24, 48 + 24 = 72\n\nThe answer is 72"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Here is my thought process: secret Here is my response: 4", ("secret", "4", False)),
+        ("preamble Here is my thought process:\nA\nHere is my response:\nB", ("A", "B", False)),
+        ("no markers at all, answer 4", (None, "no markers at all, answer 4", True)),
+        (
+            "Here is my thought process: only thinking",
+            (None, "Here is my thought process: only thinking", True),
+        ),
+        ("Here is my response: x. Here is my response: y", ("Here is my response: x.", "y", False)),
+    ],
+)
+def test_tpo_split(text: str, expected: tuple[str | None, str, bool]) -> None:
+    assert split_thought(text) == expected
+
+
+def test_asker_and_truster_formats() -> None:
+    verdict = parse_asker("Q: What is the rate?\n2. Q2: Is the unit right?\nRefine: Yes")
+    assert verdict.questions == ["What is the rate?", "Is the unit right?"] and verdict.refine
+    assert parse_asker("Q: a\nRefine: yes\nOn reflection, Refine: no").refine is False
+    assert parse_asker("looks fine").readable is False
+    assert parse_truster("Solution 2", 2) == 1 and parse_truster("**Solution 1** is right", 2) == 0
+    assert parse_truster("Solution 3", 2) is None and parse_truster("2", 2) == 1
+    assert parse_truster("neither", 2) is None
+
+
+def test_majority_ties_keep_first_appearance_and_ignore_none() -> None:
+    assert majority(["4", None, "5", "5", "4"])[0] == ["4", "5"]
+    assert majority(["4", None, "5", "5"])[0] == ["5"]
+    assert majority([None, None])[0] == []
+
+
+def test_tua_from_a_two_by_two_table() -> None:
+    # 10 questions: 6 easy (4 answered without a tool, 2 with), 4 hard (3 tool, 1 not).
+    easy = [True] * 6 + [False] * 4
+    used = [False] * 4 + [True] * 2 + [True] * 3 + [False]
+    table = ToolTable.count(easy, used)
+    assert (table.n_easy, table.t_easy, table.t_hard, table.n_hard) == (4, 2, 3, 1)
+    assert table.tua == pytest.approx(0.5 * 4 / 6 + 0.5 * 3 / 4)  # 0.7083…
+    assert ToolTable.count([True, True], [False, True]).tua == pytest.approx(0.5)  # no hard half
+
+
+def test_score_deltas_by_hand() -> None:
+    t1 = [True, True, False, False, False]
+    t2 = [True, False, True, True, False]
+    deltas = ScoreDeltas.of(t1, t2)
+    assert (deltas.acc_t1, deltas.acc_t2) == (0.4, 0.6)
+    assert deltas.delta == pytest.approx(0.2)
+    assert (deltas.delta_i2c, deltas.delta_c2i) == (0.4, 0.2)
+    assert deltas.delta == pytest.approx(deltas.delta_i2c - deltas.delta_c2i)
+
+
+def test_art_rates_by_hand() -> None:
+    assert art_refine_rate(["refine", "skip", "skip", "refine"]) == 0.5
+    # Only the last two choices matter (initial and refined differ in correctness):
+    # refined was right and chosen (win), initial was right but refined chosen (loss).
+    assert (
+        truster_win_rate(
+            ["refined", "initial", "refined", "refined"],
+            [True, False, False, True],
+            [True, False, True, False],
+        )
+        == 0.5
+    )
+    assert truster_win_rate(["initial"], [True], [True]) is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "reference", "expected"),
+    [
+        ("104.9", "100", True),
+        ("105", "100", True),
+        ("105.1", "100", False),
+        ("95", "100", True),
+        ("94.9", "100", False),
+        ("-0.0001", "0", False),
+    ],
+)
+def test_five_percent_tolerance(answer: str, reference: str, expected: bool) -> None:
+    assert is_correct(answer, reference, "number") is expected
+
+
+def test_eval_strategy_specs() -> None:
+    assert parse_strategy("direct").tools == "never"
+    both = parse_strategy("samples:5,attempts:2")
+    assert (both.samples, both.attempts, both.tools) == (5, 2, "never")
+    assert parse_strategy("adaptive,art").model_dump()["art"] is True
+    with pytest.raises(ValueError, match="Unknown strategy part"):
+        parse_strategy("magic")
+    with pytest.raises(ValueError):
+        parse_strategy("samples:65")
