@@ -5,6 +5,9 @@ these tests check the contract and the accounting, not the maths."""
 from __future__ import annotations
 
 import time
+from typing import Any
+
+import pytest
 
 from tests.conftest import Service
 from workers.engines.base import GenerationRequest, Sampling
@@ -13,7 +16,13 @@ from workers.prompts import direct_user_prompt
 
 def test_solve_returns_the_contract_and_matches_the_engine(service: Service) -> None:
     problem = "What is 6 * 7?"
-    body = {"problem": problem, "reference": "42", "return_trace": True, "max_tokens": 16}
+    body = {
+        "problem": problem,
+        "reference": "42",
+        "return_trace": True,
+        "max_tokens": 16,
+        "strategy": {"tools": "never"},
+    }
     with service.client() as client:
         response = client.post("/solve", json=body)
     assert response.status_code == 200, response.text
@@ -56,21 +65,50 @@ def test_trace_is_omitted_unless_asked(service: Service) -> None:
     assert result["trace"] is None
 
 
-def test_strategy_fields_are_accepted_and_recorded(service: Service) -> None:
-    strategy = {
-        "tools": "never",
-        "think": True,
-        "attempts": 2,
-        "samples": 3,
-        "art": True,
-        "few_shot": 1,
-    }
+# One end-to-end run per strategy on the real vLLM engine: the stages that ran, engine
+# calls (K samples in one n=K call), and that the trace accounts for all of usage.
+STRATEGY_RUNS = [
+    ({"tools": "never"}, ["generate"], 1),
+    ({"tools": "auto"}, ["generate"], None),  # the tiny model may emit anything
+    ({"tools": "never", "think": True}, ["generate"], 1),
+    ({"tools": "never", "attempts": 3}, ["generate", "selfcorrect", "selfcorrect"], 3),
+    ({"tools": "never", "samples": 4}, ["generate", "select"], 1),
+    ({"tools": "never", "samples": 2, "attempts": 2}, ["generate", "selfcorrect", "select"], 3),
+    ({"tools": "never", "art": True}, ["generate", "art_ask"], None),  # refine if asked
+    ({"tools": "never", "few_shot": 1}, ["few_shot", "generate"], 1),
+]
+
+
+@pytest.mark.parametrize(("strategy", "first_stages", "engine_calls"), STRATEGY_RUNS)
+def test_each_strategy_end_to_end(
+    service: Service, strategy: dict[str, Any], first_stages: list[str], engine_calls: int | None
+) -> None:
+    body = {"problem": "What is 6 * 7?", "max_tokens": 8, "strategy": strategy}
     with service.client() as client:
-        result = client.post(
-            "/solve",
-            json={"problem": "2+2?", "max_tokens": 4, "strategy": strategy, "return_trace": True},
-        ).json()
-    assert result["trace"][0]["detail"]["requested_strategy"] == strategy
+        response = client.post("/solve", json={**body, "return_trace": True, "reference": "42"})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    stages = [event["stage"] for event in result["trace"]]
+    assert stages[: len(first_stages)] == first_stages
+    usage = result["usage"]
+    for field in (
+        "prompt_tokens",
+        "completion_tokens",
+        "thought_tokens",
+        "tool_tokens",
+        "engine_calls",
+    ):
+        assert usage[field] == sum(event[field] for event in result["trace"]), field
+    if engine_calls is not None:
+        assert usage["engine_calls"] == engine_calls
+    if strategy.get("samples", 1) > 1:
+        assert (
+            sum(v for v in result["trace"][-1]["detail"]["votes"].values()) <= strategy["samples"]
+        )
+    if strategy.get("tools") == "auto":
+        assert result["trace"][0]["detail"]["mode"] == "adaptive"
+        assert result["trace"][0]["detail"]["tools_shown"], "the tool prompt showed no tools"
+    assert result["thoughts"] is None
 
 
 def test_jobs_are_accepted_then_pollable(service: Service) -> None:

@@ -124,7 +124,7 @@ def test_full_queue_answers_503_with_retry_after() -> None:
         assert refused.status_code == 503
         assert refused.headers["Retry-After"]
         assert "limit" in refused.json()["detail"]
-        assert 'sciserve_requests_total{outcome="rejected",strategy="direct"}' in (
+        assert 'sciserve_requests_total{outcome="rejected",strategy="adaptive"}' in (
             client.get("/metrics").text
         )
 

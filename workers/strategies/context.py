@@ -131,7 +131,7 @@ class SolveContext:
         """One batched engine call; every token is counted in usage here, once."""
         if not requests:
             return []
-        if self.context_tokens is not None:
+        if self.context_tokens is not None and self.engine.tokenizer() is not None:
             for request in requests:
                 prompt = len(render_prompt_ids(self.engine.tokenizer(), request))
                 if prompt >= self.context_tokens:
@@ -166,11 +166,17 @@ class SolveContext:
         return Reading(visible, answer_text or visible, thought, thought_tokens, broke)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.engine.tokenizer().encode(text, add_special_tokens=False))
+        """Exact with the engine's tokenizer; about 4 characters a token without one."""
+        tokenizer = self.engine.tokenizer()
+        if tokenizer is None:
+            return len(text) // 4
+        return len(tokenizer.encode(text, add_special_tokens=False))
 
     def fits(self, messages: list[dict[str, str]]) -> bool:
-        """Whether a prompt still leaves `max_tokens` of room in the model's context."""
-        if self.context_tokens is None:
+        """Whether a prompt still leaves `max_tokens` of room in the model's context.
+        Without a tokenizer (an engine that does not expose one) the engine's own limit
+        is the only check."""
+        if self.context_tokens is None or self.engine.tokenizer() is None:
             return True
         request = GenerationRequest(messages=messages)
         prompt = len(render_prompt_ids(self.engine.tokenizer(), request))
