@@ -157,7 +157,6 @@ class FewShot:
             )
         return candidates
 
-
     @staticmethod
     def _fitting(
         ctx: SolveContext, nearest: list[tuple[Example, float]]
