@@ -1,0 +1,103 @@
+"""`sciserve eval`: dataset layouts, and the CLI end to end against the live tiny-model
+service (real vLLM, real HTTP), including the TUA baseline run and the plot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.evaluation.datasets import load_items
+from tests.conftest import Service
+
+
+def test_awl_layouts_and_jsonl_load(tmp_path: Path) -> None:
+    layouts = {
+        "climate.json": [{"Question": "Q?", "Options": ["a", "b"], "Correct": "B"}],
+        "pde.json": [{"question": "Q?", "options": ["a", "b"], "correct": "A"}],
+        "epi.json": [
+            {"question": "Q?", "options": ["a", "b"], "correct_option": "B", "scenario": 1}
+        ],
+        "math.json": [{"problem": "1+1?", "answer": 2.0, "level": "Level 1"}],
+        "scibench.json": [
+            {"problem_text": "E?", "unit": " $\r\nJ\r\n$", "answer_number": "1.70"}
+        ],
+    }
+    for name, rows in layouts.items():
+        (tmp_path / name).write_text(json.dumps(rows))
+    choice = load_items(str(tmp_path / "climate.json"))[0]
+    assert (choice.reference, choice.options, choice.answer_type) == ("B", ["a", "b"], "choice")
+    assert load_items(str(tmp_path / "epi.json"))[0].reference == "B"
+    assert load_items(str(tmp_path / "math.json"))[0].reference == "2.0"
+    sci = load_items(str(tmp_path / "scibench.json"))[0]
+    assert sci.reference == "1.70" and sci.problem.endswith("in units of $ J $.")
+    (tmp_path / "open.json").write_text(json.dumps([{"question": "Design a route."}]))
+    with pytest.raises(ValueError, match="no reference answer"):
+        load_items(str(tmp_path / "open.json"))
+    (tmp_path / "mine.jsonl").write_text(
+        '{"problem": "2+2?", "answer": "4"}\n\n{"problem": "3+3?", "answer": 6}\n'
+    )
+    assert [i.reference for i in load_items(str(tmp_path / "mine.jsonl"))] == ["4", "6"]
+    gsm = load_items("gsm_symbolic", limit=3, seed=1234)
+    assert len(gsm) == 3 and gsm == load_items("gsm_symbolic", limit=3, seed=1234)
+
+
+def test_shared_awl_sets_load_when_present() -> None:
+    data = Path(__file__).resolve().parents[3] / "shared" / "data" / "awl"
+    if not data.exists():
+        pytest.skip("the AWL test sets are not next to this checkout")
+    sizes = {
+        name: len(load_items(str(data / f"{name}.json")))
+        for name in ("climate", "epidemiology", "pde", "mujoco", "math", "scibench")
+    }
+    assert sizes == {
+        "climate": 120,
+        "epidemiology": 90,
+        "pde": 120,
+        "mujoco": 280,
+        "math": 170,
+        "scibench": 120,
+    }
+
+
+def test_eval_cli_against_a_live_server(service: Service, tmp_path: Path) -> None:
+    dataset = tmp_path / "tiny.jsonl"
+    rows = [{"problem": f"What is {a} + {a}?", "answer": str(2 * a)} for a in range(1, 5)]
+    dataset.write_text("\n".join(json.dumps(row) for row in rows))
+    out = tmp_path / "report.json"
+    strategies = ["-s", "direct", "-s", "adaptive", "-s", "attempts:2,art"]
+    command = [sys.executable, "-m", "app.cli", "eval", str(dataset), "--url", service.url]
+    command += [*strategies, "--max-tokens", "8", "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    for key in (
+        "n",
+        "accuracy",
+        "tua",
+        "acc_t1",
+        "acc_t2",
+        "delta",
+        "delta_i2c",
+        "delta_c2i",
+        "art_refine_rate",
+        "truster_win_rate",
+        "tokens_per_question",
+        "seconds_per_question",
+        "items",
+    ):
+        assert key in report, key
+    assert report["n"] == 4 and len(report["items"]) == 4 and report["strategy"] == "direct"
+    assert report["tua"] is None and report["acc_t1"] is None  # direct has neither
+    runs = {run["strategy"]: run["metrics"] for run in report["runs"]}
+    adaptive = runs["adaptive"]
+    assert adaptive["tua"] is not None and sum(adaptive["tua_table"].values()) == 4
+    refined = runs["attempts:2,art"]
+    assert refined["acc_t1"] is not None and refined["art_refine_rate"] is not None
+    assert refined["delta"] == pytest.approx(refined["delta_i2c"] - refined["delta_c2i"])
+    assert all(run["tokens_per_question"] > 0 for run in runs.values())
+    assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "sciserve eval" in done.stdout and "wrote" in done.stdout
