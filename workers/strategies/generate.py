@@ -12,7 +12,7 @@ from typing import Any
 from app.errors import ToolUnavailableError
 from app.metrics import TOOL_DECISIONS
 from tool_servers.client import ToolCall
-from workers.engines.base import GenerationRequest
+from workers.engines.base import Completion, GenerationRequest
 from workers.prompts import (
     ANSWER_FUNCTION,
     ANSWER_QUESTION_SPEC,
@@ -31,6 +31,18 @@ POLICY = "policy"
 MAX_TOOL_RESULT_CHARS = 4000  # a tool result fed back to the model; the trace keeps it all
 
 
+async def sample(ctx: SolveContext, mode: Mode, prompt: str) -> tuple[list[Candidate], Completion]:
+    """K candidates of one user prompt from one engine request with `n=K`, after the
+    few-shot turns, so prefix caching shares the prompt."""
+    messages = [*ctx.few_shot, {"role": "user", "content": prompt}]
+    samples = ctx.request.strategy.samples
+    request = GenerationRequest(
+        messages=messages, role=ctx.role(POLICY), sampling=ctx.sampling(samples), n=samples
+    )
+    [completion] = await ctx.generate([request])
+    return [ctx.candidate(mode, messages, text) for text in completion.texts], completion
+
+
 class PromptGenerate:
     """Direct or think: one prompt, K samples, no tools."""
 
@@ -41,24 +53,12 @@ class PromptGenerate:
 
     async def run(self, ctx: SolveContext, candidates: list[Candidate]) -> list[Candidate]:
         render = think_user_prompt if self.mode == "think" else direct_user_prompt
-        messages = [
-            *ctx.few_shot,
-            {"role": "user", "content": render(ctx.request.problem, ctx.request.options)},
-        ]
-        role = ctx.role(POLICY)
-        samples = ctx.request.strategy.samples
-        async with ctx.stage(self.name, role) as detail:
-            [completion] = await ctx.generate(
-                [
-                    GenerationRequest(
-                        messages=messages, role=role, sampling=ctx.sampling(samples), n=samples
-                    )
-                ]
-            )
-            fresh = [ctx.candidate(self.mode, messages, text) for text in completion.texts]
+        prompt = render(ctx.request.problem, ctx.request.options)
+        async with ctx.stage(self.name, ctx.role(POLICY)) as detail:
+            fresh, completion = await sample(ctx, self.mode, prompt)
             detail.update(
                 mode=self.mode,
-                samples=samples,
+                samples=len(fresh),
                 answers=[c.answer for c in fresh],
                 finish_reasons=completion.finish_reasons,
             )
@@ -95,26 +95,12 @@ class AdaptiveGenerate:
             fresh = await PromptGenerate("direct").run(ctx, candidates)
             ctx.trace[-1].detail["tools_unavailable"] = exc.message
             return fresh
-        messages = [
-            *ctx.few_shot,
-            {
-                "role": "user",
-                "content": tool_user_prompt(
-                    ctx.request.problem, ctx.request.options, functions, required=self.required
-                ),
-            },
-        ]
+        prompt = tool_user_prompt(
+            ctx.request.problem, ctx.request.options, functions, required=self.required
+        )
         role = ctx.role(POLICY)
-        samples = ctx.request.strategy.samples
         async with ctx.stage(self.name, role) as detail:
-            [completion] = await ctx.generate(
-                [
-                    GenerationRequest(
-                        messages=messages, role=role, sampling=ctx.sampling(samples), n=samples
-                    )
-                ]
-            )
-            fresh = [ctx.candidate("adaptive", messages, text) for text in completion.texts]
+            fresh, _ = await sample(ctx, "adaptive", prompt)
             for candidate in fresh:
                 call = parse_function_call(candidate.raw)
                 candidate.decision = "tool" if call is not None and not call.is_answer else "direct"
@@ -123,7 +109,7 @@ class AdaptiveGenerate:
             fresh = await self._tool_loop(ctx, fresh, role, names)
             detail.update(
                 mode="adaptive",
-                samples=samples,
+                samples=len(fresh),
                 tools_shown=sorted(names - {ANSWER_FUNCTION}),
                 decisions=[c.decision for c in fresh],
                 tool_calls=[[_call_record(call) for call in c.tool_calls] for c in fresh],
