@@ -22,9 +22,7 @@ def test_awl_layouts_and_jsonl_load(tmp_path: Path) -> None:
             {"question": "Q?", "options": ["a", "b"], "correct_option": "B", "scenario": 1}
         ],
         "math.json": [{"problem": "1+1?", "answer": 2.0, "level": "Level 1"}],
-        "scibench.json": [
-            {"problem_text": "E?", "unit": " $\r\nJ\r\n$", "answer_number": "1.70"}
-        ],
+        "scibench.json": [{"problem_text": "E?", "unit": " $\r\nJ\r\n$", "answer_number": "1.70"}],
     }
     for name, rows in layouts.items():
         (tmp_path / name).write_text(json.dumps(rows))

@@ -109,6 +109,23 @@ def test_each_strategy_end_to_end(
         assert result["trace"][0]["detail"]["mode"] == "adaptive"
         assert result["trace"][0]["detail"]["tools_shown"], "the tool prompt showed no tools"
     assert result["thoughts"] is None
+    generate = next(event for event in result["trace"] if event["stage"] == "generate")
+    assert generate["role"] == "policy"  # the policy adapter serves generation unchanged
+
+
+def test_stage_metrics_are_exported(service: Service) -> None:
+    body = {"problem": "2+2?", "max_tokens": 4, "strategy": {"tools": "never", "attempts": 2}}
+    with service.client() as client:
+        assert client.post("/solve", json=body).status_code == 200
+        metrics = client.get("/metrics").text
+    for name in (
+        'sciserve_stage_duration_seconds_count{stage="generate"}',
+        'sciserve_stage_duration_seconds_count{stage="selfcorrect"}',
+        'sciserve_solve_tokens_total{kind="visible"}',
+        'sciserve_solve_tokens_total{kind="thought"}',
+        'sciserve_requests_total{outcome="ok",strategy="selfcorrect"}',
+    ):
+        assert name in metrics, name
 
 
 def test_jobs_are_accepted_then_pollable(service: Service) -> None:

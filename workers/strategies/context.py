@@ -71,6 +71,7 @@ class Reading:
     thought: str | None
     thought_tokens: int
     format_break: bool
+    pending_call: bool  # the output is a tool call, not an answer
 
 
 class Stage(Protocol):
@@ -147,14 +148,14 @@ class SolveContext:
             self.usage.completion_tokens += completion.completion_tokens
         return completions
 
-    def read(self, mode: Mode, text: str) -> Reading:
+    def read(self, mode: Mode, text: str, *, format_asked: bool = True) -> Reading:
         """Split a think-mode output (TPO) and render an `answer_question` call. Thought
         tokens move from completion to thought tokens; a format break is counted."""
         thought, visible, broke = (None, text, False)
         thought_tokens = 0
         if mode == "think":
             thought, visible, broke = split_thought(text)
-            if broke:
+            if broke and format_asked:
                 THOUGHT_FORMAT_BREAKS.inc()
             if thought is not None:  # everything up to the response marker is hidden
                 hidden = text[: text.rfind(RESPONSE_MARKER) + len(RESPONSE_MARKER)]
@@ -163,7 +164,8 @@ class SolveContext:
                 self.usage.thought_tokens += thought_tokens
         call = parse_function_call(visible)
         answer_text = answer_call_text(call) if call is not None else None
-        return Reading(visible, answer_text or visible, thought, thought_tokens, broke)
+        pending = call is not None and not call.is_answer
+        return Reading(visible, answer_text or visible, thought, thought_tokens, broke, pending)
 
     def count_tokens(self, text: str) -> int:
         """Exact with the engine's tokenizer; about 4 characters a token without one."""
@@ -191,10 +193,12 @@ class SolveContext:
             return None
         return is_correct(answer, self.request.reference, self.answer_type, self.request.options)
 
-    def candidate(self, mode: Mode, messages: list[dict[str, str]], output: str) -> Candidate:
+    def candidate(
+        self, mode: Mode, messages: list[dict[str, str]], output: str, *, first: bool = True
+    ) -> Candidate:
         """A fresh candidate from one output of `messages`."""
-        reading = self.read(mode, output)
-        answer = self.extract(reading.text)
+        reading = self.read(mode, output, format_asked=first)
+        answer = None if reading.pending_call else self.extract(reading.text)
         return Candidate(
             mode, messages, reading.visible, reading.text, answer, reading.thought, answers=[answer]
         )
@@ -203,7 +207,9 @@ class SolveContext:
         self, candidate: Candidate, messages: list[dict[str, str]], output: str
     ) -> Candidate:
         """The candidate after one more attempt, keeping its tool history."""
-        revised = self.candidate(candidate.mode, messages, output)
+        # Refine prompts do not ask for TPO's format again: a thought in their output is
+        # still hidden, but its absence is no format break.
+        revised = self.candidate(candidate.mode, messages, output, first=False)
         revised.tool_calls, revised.decision = candidate.tool_calls, candidate.decision
         revised.answers = [*candidate.answers, revised.answer]
         if candidate.thought is not None and revised.thought is None:

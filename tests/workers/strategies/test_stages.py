@@ -363,3 +363,11 @@ def test_a_small_context_shows_the_most_relevant_tools_that_fit(
     prompt = engine.calls[0].messages[-1]["content"]
     assert '"name": "answer_question"' in prompt
     assert len(engine.tokenizer().encode(prompt)) + 64 <= 4096
+
+
+def test_a_refine_without_thought_markers_is_no_format_break(solve: Solve) -> None:
+    before = metric("sciserve_thought_format_breaks_total")
+    rules = [(SCORE_INSTRUCTION, "Corrected: \\boxed{4}"), ("2 + 2", THOUGHT)]
+    result, _, _ = solve(rules, strategy={"think": True, "attempts": 2})
+    assert result.answer_text == "Corrected: \\boxed{4}" and result.usage.thought_tokens > 0
+    assert metric("sciserve_thought_format_breaks_total") == before
