@@ -236,6 +236,9 @@ def evaluate(
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 8,
     max_tokens: Annotated[int | None, typer.Option(min=1, help="Per engine call.")] = None,
+    timeout_s: Annotated[
+        float | None, typer.Option(help="Per question; default: the server's.")
+    ] = None,
     api_key: Annotated[
         str | None, typer.Option(envvar="SCISERVE_API_KEY", help="Bearer key.")
     ] = None,
@@ -261,6 +264,7 @@ def evaluate(
         url,
         concurrency=concurrency,
         max_tokens=max_tokens,
+        timeout_s=timeout_s,
         headers=headers,
     )
     out_path = Path(out)

@@ -9,8 +9,8 @@
    samples:5,attempts:2 on N gsm_symbolic problems (seed 1234), through `sciserve
    eval`'s harness, with tokens per question.
 
-    python -m bench.strategies [--model tiny|demo|PATH] [--questions 4] [--max-tokens 64]
-                               [--accuracy 50] [--accuracy-max-tokens 512]
+    python -m bench.strategies [--model tiny|demo|PATH] [--no-cost] [--questions 4]
+                               [--max-tokens 64] [--accuracy 50] [--accuracy-max-tokens 512]
 """
 
 from __future__ import annotations
@@ -86,14 +86,7 @@ async def _cost(
     }
 
 
-async def _run(
-    url: str,
-    questions: int,
-    max_tokens: int,
-    accuracy: int,
-    accuracy_max_tokens: int,
-    on_progress: Callable[[dict[str, Any]], None],
-) -> dict[str, Any]:
+async def _cost_part(url: str, questions: int, max_tokens: int) -> dict[str, Any]:
     problems = [
         item.problem for item in load_items("gsm_symbolic", limit=questions, seed=COST_SEED)
     ]
@@ -109,7 +102,8 @@ async def _run(
                     (await _cost(client, spec, [problem], max_tokens))["seconds_per_question_p50"]
                 )
     by_name = {c["strategy"]: c for c in costs}
-    result: dict[str, Any] = {
+    return {
+        "max_tokens": max_tokens,
         "cost": costs,
         "vote8_vs_single": {
             "single_p50_s": statistics.median(single),
@@ -120,38 +114,47 @@ async def _run(
         },
         "art_refine_tokens_when_asker_skips": by_name["art"]["art_refine_tokens_when_asker_skips"],
     }
-    on_progress(result)
-    if accuracy:
-        items = load_items("gsm_symbolic", limit=accuracy, seed=1234)
-        result["accuracy"] = {
-            "dataset": f"gsm_symbolic seed 1234, {accuracy} problems",
-            "max_tokens": accuracy_max_tokens,
-            "runs": [],
-        }
-        for spec in ACCURACY_STRATEGIES:  # cheapest first; a partial run still reports
-            report = await evaluate(
-                items, [spec], url, concurrency=16, max_tokens=accuracy_max_tokens
-            )
-            result["accuracy"]["runs"] += report["runs"]
-            on_progress(result)
-    return result
+
+
+async def _accuracy_part(
+    url: str, problems: int, max_tokens: int, save: Callable[[dict[str, Any]], None]
+) -> None:
+    """Cheapest strategy first, saved after each, so a cut-short run still reports."""
+    items = load_items("gsm_symbolic", limit=problems, seed=1234)
+    result: dict[str, Any] = {
+        "dataset": f"gsm_symbolic seed 1234, {problems} problems",
+        "max_tokens": max_tokens,
+        "runs": [],
+    }
+    for spec in ACCURACY_STRATEGIES:
+        report = await evaluate(
+            items, [spec], url, concurrency=16, max_tokens=max_tokens, timeout_s=3600
+        )
+        result["runs"] += report["runs"]
+        save(result)
 
 
 def main(
     model: str = "tiny",
+    cost: bool = True,
     questions: int = 4,
     max_tokens: int = 64,
     accuracy: int = 0,
     accuracy_max_tokens: int = 512,
 ) -> None:
+    """Cost goes to strategies-MODEL.json, accuracy to strategies-MODEL-accuracy.json."""
     settings = bench_settings(model)
     name = f"strategies-{model if model in ('tiny', 'demo') else 'custom'}"
 
-    def save(partial: dict[str, Any]) -> None:
-        write_result(name, {"model": model, "max_tokens": max_tokens, **partial})
+    def save_accuracy(partial: dict[str, Any]) -> None:
+        write_result(f"{name}-accuracy", {"model": model, **partial})
 
     with EmbeddedServer(settings, ready_timeout_s=900) as server:
-        asyncio.run(_run(server.url, questions, max_tokens, accuracy, accuracy_max_tokens, save))
+        if cost:
+            result = asyncio.run(_cost_part(server.url, questions, max_tokens))
+            write_result(name, {"model": model, **result})
+        if accuracy:
+            asyncio.run(_accuracy_part(server.url, accuracy, accuracy_max_tokens, save_accuracy))
 
 
 if __name__ == "__main__":

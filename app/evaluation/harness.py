@@ -29,6 +29,7 @@ async def evaluate(
     *,
     concurrency: int = 8,
     max_tokens: int | None = None,
+    timeout_s: float | None = None,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The report: the first strategy's metrics at the top level (DESIGN §2), its
@@ -56,6 +57,7 @@ async def evaluate(
                         strategy,
                         concurrency=concurrency,
                         max_tokens=max_tokens,
+                        timeout_s=timeout_s,
                         on_done=lambda _row: progress.advance(task),
                     )
                 return cache[key]

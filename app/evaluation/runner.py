@@ -107,6 +107,7 @@ async def run_items(
     *,
     concurrency: int = 8,
     max_tokens: int | None = None,
+    timeout_s: float | None = None,
     on_done: Callable[[Row], None] | None = None,
 ) -> list[Row]:
     """Every item through `/solve`, `concurrency` at a time (the engine batches them).
@@ -124,6 +125,8 @@ async def run_items(
         }
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
+        if timeout_s is not None:  # a slow CPU run needs more than the server's default
+            body["timeout_s"] = timeout_s
         async with gate:
             started = time.perf_counter()
             try:
