@@ -6,6 +6,7 @@ read, and retrying a slow simulation would only double the load.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from tenacity import (
 from app.config import Settings
 from app.errors import ToolUnavailableError
 
+MANIFEST_TTL_S = 30.0  # a redeployed server's new tools show within this
 CONNECTION_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
 
 
@@ -51,6 +53,7 @@ class ToolClient:
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0))
         self._tool_server: dict[str, str] = {}
         self._specs: dict[str, dict[str, Any]] = {}
+        self._manifests: dict[str, tuple[float, list[dict[str, Any]]]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ToolClient:
@@ -93,14 +96,19 @@ class ToolClient:
         raise AssertionError("unreachable")
 
     async def manifest(self, servers: list[str] | None = None) -> list[dict[str, Any]]:
-        """Function specs of every tool on the given servers (default: all)."""
+        """Function specs of every tool on the given servers (default: all). A server's
+        manifest is reused for `MANIFEST_TTL_S`: every adaptive job asks for it."""
         specs = []
         for server in servers or list(self.servers):
             if server not in self.servers:
                 raise ToolUnavailableError(f"No tool server named {server!r} is configured.")
-            response = await self._request(server, "GET", "/manifest")
-            response.raise_for_status()
-            for spec in response.json():
+            cached = self._manifests.get(server)
+            if cached is None or time.monotonic() - cached[0] > MANIFEST_TTL_S:
+                response = await self._request(server, "GET", "/manifest")
+                response.raise_for_status()
+                cached = (time.monotonic(), response.json())
+                self._manifests[server] = cached
+            for spec in cached[1]:
                 name = spec["function"]["name"]
                 self._tool_server[name] = server
                 self._specs[name] = spec

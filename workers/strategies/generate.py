@@ -91,7 +91,9 @@ class AdaptiveGenerate:
         except ToolUnavailableError as exc:
             if self.required:
                 raise
-            log.warning("tools unavailable, answering directly: %s", exc.message)
+            # No tool servers configured is a deployment choice; unreachable ones are news.
+            level = logging.DEBUG if ctx.tools is None else logging.WARNING
+            log.log(level, "tools unavailable, answering directly: %s", exc.message)
             fresh = await PromptGenerate("direct").run(ctx, candidates)
             ctx.trace[-1].detail["tools_unavailable"] = exc.message
             return fresh
