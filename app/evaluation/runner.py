@@ -20,6 +20,7 @@ from app.evaluation.datasets import Item
 from app.evaluation.metrics import ScoreDeltas, ToolTable, art_refine_rate, mean, truster_win_rate
 from app.schemas import Strategy
 
+REFINE_STAGES = ("selfcorrect", "art_ask", "art_refine", "art_trust")
 PRESETS: dict[str, dict[str, Any]] = {
     "direct": {"tools": "never"},
     "adaptive": {"tools": "auto"},
@@ -61,6 +62,7 @@ class Row:
     used_tools: list[str] = field(default_factory=list)
     prompt_tokens: int = 0
     generated_tokens: int = 0
+    first_attempt_tokens: int = 0  # generated before any refine stage (the Acc@t1 cost)
     engine_calls: int = 0
     seconds: float = 0.0
     refine_decisions: list[str] = field(default_factory=list)
@@ -89,8 +91,12 @@ def score(item: Item, body: dict[str, Any], seconds: float) -> Row:
         engine_calls=usage.get("engine_calls", 0),
         seconds=seconds,
     )
+    refined = False
     for event in body.get("trace") or []:
         detail = event.get("detail", {})
+        refined = refined or event["stage"] in REFINE_STAGES
+        if not refined:
+            row.first_attempt_tokens += event["completion_tokens"] + event["thought_tokens"]
         if event["stage"] == "art_ask":
             row.refine_decisions += detail.get("decisions", [])
         elif event["stage"] == "art_trust":
@@ -186,6 +192,9 @@ def summarize(
         if strategy.art
         else None,
         "tokens_per_question": mean([float(r.generated_tokens) for r in rows]),
+        "tokens_per_question_t1": mean([float(r.first_attempt_tokens) for r in rows])
+        if refines
+        else None,
         "prompt_tokens_per_question": mean([float(r.prompt_tokens) for r in rows]),
         "engine_calls_per_question": mean([float(r.engine_calls) for r in rows]),
         "seconds_per_question": mean([r.seconds for r in rows]),

@@ -96,6 +96,7 @@ def test_eval_cli_against_a_live_server(service: Service, tmp_path: Path) -> Non
     refined = runs["attempts:2,art"]
     assert refined["acc_t1"] is not None and refined["art_refine_rate"] is not None
     assert refined["delta"] == pytest.approx(refined["delta_i2c"] - refined["delta_c2i"])
+    assert 0 < refined["tokens_per_question_t1"] < refined["tokens_per_question"]
     assert all(run["tokens_per_question"] > 0 for run in runs.values())
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "sciserve eval" in done.stdout and "wrote" in done.stdout
