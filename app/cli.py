@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -272,7 +273,7 @@ def evaluate(
     plot_path = plot_runs(
         report["runs"], Path(plot) if plot else default_plot_path(out_path), Path(dataset).name
     )
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 200)  # a log keeps every column
     console.print(metrics_table(report))
     console.print(f"wrote {out_path} and {plot_path}")
 
