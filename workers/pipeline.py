@@ -12,7 +12,6 @@ Composition, in order:
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -30,7 +29,6 @@ from workers.strategies.generate import AdaptiveGenerate, PromptGenerate
 from workers.strategies.select import Select, majority
 from workers.strategies.selfcorrect import SelfCorrect
 
-log = logging.getLogger(__name__)
 ART_ROLES = ("asker", "truster")
 
 
@@ -138,7 +136,6 @@ class SolvePipeline:
             sample_temperature=self.options.sample_temperature,
             tools=self.tools,
             max_tool_calls=self.options.max_tool_calls,
-            role_fallback=self.options.role_fallback,
             progress=progress,
         )
         stages = compose(request.strategy, self.bank if request.strategy.few_shot else None)

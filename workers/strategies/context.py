@@ -28,7 +28,12 @@ from workers.engines.base import (
     render_prompt_ids,
 )
 from workers.prompts import RESPONSE_MARKER, format_options
-from workers.strategies.reading import answer_call_text, parse_function_call, split_thought
+from workers.strategies.reading import (
+    FunctionCall,
+    answer_call_text,
+    parse_function_call,
+    split_thought,
+)
 
 Progress = Callable[[TraceEvent], Awaitable[None]]
 Mode = Literal["direct", "adaptive", "think"]
@@ -49,9 +54,14 @@ class Candidate:
     text: str
     answer: str | None
     thought: str | None = None
+    call: FunctionCall | None = None  # the function call in `raw`, if any
     tool_calls: list[ToolCall] = field(default_factory=list)
     decision: Literal["tool", "direct"] | None = None
-    answers: list[str | None] = field(default_factory=list)  # after each attempt: t1, t2, …
+
+    @property
+    def pending_call(self) -> FunctionCall | None:
+        """The tool call `raw` ends on, when it calls a tool instead of answering."""
+        return self.call if self.call is not None and not self.call.is_answer else None
 
     def continued(self, instruction: str) -> list[dict[str, str]]:
         """The conversation with this answer and a new user instruction appended."""
@@ -69,9 +79,7 @@ class Reading:
     visible: str
     text: str  # what answers are extracted from (an answer_question call, rendered)
     thought: str | None
-    thought_tokens: int
-    format_break: bool
-    pending_call: bool  # the output is a tool call, not an answer
+    call: FunctionCall | None
 
 
 class Stage(Protocol):
@@ -94,7 +102,6 @@ class SolveContext:
     sample_temperature: float = 0.7
     tools: ToolClient | None = None
     max_tool_calls: int = 4
-    role_fallback: bool = True
     few_shot: list[dict[str, str]] = field(default_factory=list)
     progress: Progress | None = None
     usage: Usage = field(default_factory=Usage)
@@ -151,8 +158,7 @@ class SolveContext:
     def read(self, mode: Mode, text: str, *, format_asked: bool = True) -> Reading:
         """Split a think-mode output (TPO) and render an `answer_question` call. Thought
         tokens move from completion to thought tokens; a format break is counted."""
-        thought, visible, broke = (None, text, False)
-        thought_tokens = 0
+        thought, visible = None, text
         if mode == "think":
             thought, visible, broke = split_thought(text)
             if broke and format_asked:
@@ -164,8 +170,7 @@ class SolveContext:
                 self.usage.thought_tokens += thought_tokens
         call = parse_function_call(visible)
         answer_text = answer_call_text(call) if call is not None else None
-        pending = call is not None and not call.is_answer
-        return Reading(visible, answer_text or visible, thought, thought_tokens, broke, pending)
+        return Reading(visible, answer_text or visible, thought, call)
 
     def count_tokens(self, text: str) -> int:
         """Exact with the engine's tokenizer; about 4 characters a token without one."""
@@ -198,10 +203,11 @@ class SolveContext:
     ) -> Candidate:
         """A fresh candidate from one output of `messages`."""
         reading = self.read(mode, output, format_asked=first)
-        answer = None if reading.pending_call else self.extract(reading.text)
-        return Candidate(
-            mode, messages, reading.visible, reading.text, answer, reading.thought, answers=[answer]
+        fresh = Candidate(
+            mode, messages, reading.visible, reading.text, None, reading.thought, reading.call
         )
+        fresh.answer = None if fresh.pending_call else self.extract(reading.text)
+        return fresh
 
     def revise(
         self, candidate: Candidate, messages: list[dict[str, str]], output: str
@@ -211,7 +217,6 @@ class SolveContext:
         # still hidden, but its absence is no format break.
         revised = self.candidate(candidate.mode, messages, output, first=False)
         revised.tool_calls, revised.decision = candidate.tool_calls, candidate.decision
-        revised.answers = [*candidate.answers, revised.answer]
         if candidate.thought is not None and revised.thought is None:
             revised.thought = candidate.thought
         return revised

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -23,6 +22,7 @@ import numpy as np
 
 from workers.prompts import direct_user_prompt
 from workers.strategies.context import Candidate, SolveContext
+from workers.strategies.retrieval import Bm25Retriever
 
 DEFAULT_BANK_SEED = 0
 DEFAULT_BANK_SIZE = 256
@@ -78,16 +78,6 @@ class Retriever(Protocol):
     def scores(self, query: str) -> np.ndarray: ...
 
 
-class Bm25Retriever:
-    def __init__(self, documents: Sequence[str]):
-        from rank_bm25 import BM25Okapi
-
-        self._index = BM25Okapi([_words(text) for text in documents])
-
-    def scores(self, query: str) -> np.ndarray:
-        return np.asarray(self._index.get_scores(_words(query)), dtype=float)
-
-
 class MiniLmRetriever:
     """Sentence embeddings; the bank is embedded once, a query costs one forward pass."""
 
@@ -103,10 +93,6 @@ class MiniLmRetriever:
 
     def scores(self, query: str) -> np.ndarray:
         return self._matrix @ self._embed([query])[0]
-
-
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.lower())
 
 
 class ExampleBank:

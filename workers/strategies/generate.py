@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import asdict
 from typing import Any
 
 from app.errors import ToolUnavailableError
@@ -23,7 +24,6 @@ from workers.prompts import (
     tool_user_prompt,
 )
 from workers.strategies.context import Candidate, Mode, SolveContext
-from workers.strategies.reading import parse_function_call
 from workers.strategies.tool_choice import LOOP_SHARE, fit_tools
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,7 @@ class AdaptiveGenerate:
         async with ctx.stage(self.name, role) as detail:
             fresh, _ = await sample(ctx, "adaptive", prompt)
             for candidate in fresh:
-                call = parse_function_call(candidate.raw)
-                candidate.decision = "tool" if call is not None and not call.is_answer else "direct"
+                candidate.decision = "tool" if candidate.pending_call else "direct"
                 TOOL_DECISIONS.labels(decision=candidate.decision).inc()
             names = {spec["function"]["name"] for spec in functions}
             fresh = await self._tool_loop(ctx, fresh, role, names)
@@ -114,7 +113,7 @@ class AdaptiveGenerate:
                 samples=len(fresh),
                 tools_shown=sorted(names - {ANSWER_FUNCTION}),
                 decisions=[c.decision for c in fresh],
-                tool_calls=[[_call_record(call) for call in c.tool_calls] for c in fresh],
+                tool_calls=[[asdict(call) for call in c.tool_calls] for c in fresh],
                 answers=[c.answer for c in fresh],
             )
         return fresh
@@ -155,7 +154,7 @@ class AdaptiveGenerate:
             looping = [
                 (index, call)
                 for index, candidate in enumerate(candidates)
-                if (call := parse_function_call(candidate.raw)) is not None and not call.is_answer
+                if (call := candidate.pending_call) is not None
             ]
             if not looping:
                 break
@@ -191,9 +190,9 @@ class AdaptiveGenerate:
             completions = await ctx.generate(requests)
             for index, request, completion in zip(indices, requests, completions, strict=True):
                 assert request.messages is not None
-                revised = ctx.revise(candidates[index], list(request.messages), completion.texts[0])
-                revised.answers = [revised.answer]  # still the first attempt
-                candidates[index] = revised
+                candidates[index] = ctx.revise(
+                    candidates[index], list(request.messages), completion.texts[0]
+                )
         return candidates
 
     async def _invoke(
@@ -229,15 +228,3 @@ def _payload(call: ToolCall) -> dict[str, Any]:
             return {"result": text[:MAX_TOOL_RESULT_CHARS] + " …(truncated)"}
         return {"result": call.result}
     return {"error": call.error or f"HTTP {call.status_code}"}
-
-
-def _call_record(call: ToolCall) -> dict[str, Any]:
-    return {
-        "tool": call.tool,
-        "server": call.server,
-        "arguments": call.arguments,
-        "result": call.result,
-        "error": call.error,
-        "status_code": call.status_code,
-        "elapsed_ms": call.elapsed_ms,
-    }

@@ -10,27 +10,20 @@ best first while the prompt still leaves room for the answer and the tool loop.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from workers.strategies.retrieval import Bm25Retriever
 
 LOOP_SHARE = 0.25  # of the context kept for tool calls and results in the loop
 
 
-def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z0-9]+", text.replace("_", " ").lower())
-
-
 def rank_tools(problem: str, specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Specs most relevant first; ties keep the servers' order."""
-    from rank_bm25 import BM25Okapi
-
     if len(specs) < 2:
         return list(specs)
-    documents = [
-        _words(f"{s['function']['name']} {s['function'].get('description', '')}") for s in specs
-    ]
-    scores = BM25Okapi(documents).get_scores(_words(problem))
+    documents = [f"{s['function']['name']} {s['function'].get('description', '')}" for s in specs]
+    scores = Bm25Retriever(documents).scores(problem)
     order = sorted(range(len(specs)), key=lambda i: -scores[i])
     return [specs[i] for i in order]
 
