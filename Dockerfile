@@ -12,11 +12,15 @@ WORKDIR /srv
 RUN apt-get update && apt-get install -y --no-install-recommends libseccomp2 \
  && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md constraints-cpu.txt ./
+COPY contract ./contract
+COPY jobqueue ./jobqueue
 COPY app ./app
 COPY routers ./routers
 COPY workers ./workers
 COPY adapters ./adapters
 COPY tool_servers ./tool_servers
+COPY evaluation ./evaluation
+COPY entrypoints ./entrypoints
 RUN useradd --create-home --uid 10001 sciserve && mkdir -p /models && chown sciserve /models
 
 FROM base AS cpu

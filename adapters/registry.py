@@ -20,7 +20,7 @@ from typing import Any, Literal, get_args
 
 import yaml
 
-from app.errors import AdapterError
+from contract.errors import AdapterError
 
 Role = Literal["policy", "asker", "truster"]
 ROLES: tuple[str, ...] = get_args(Role)

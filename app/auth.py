@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from app.errors import SciserveError
+from contract.errors import SciserveError
 
 Scope = Literal["solve", "reveal_thoughts", "admin"]
 SCOPES: tuple[str, ...] = get_args(Scope)

@@ -13,11 +13,11 @@ from typing import Protocol
 from fastapi import Depends, Header, Request
 
 from app.auth import Principal, RateLimitedError
-from app.config import Settings
-from app.errors import AuthError, ConflictError, ForbiddenError
 from app.metrics import AUTH_FAILURES
-from app.queue import JobQueue
-from app.schemas import AdapterInfo, AdapterLoad
+from contract.errors import AuthError, ConflictError, ForbiddenError
+from contract.schemas import AdapterInfo, AdapterLoad
+from contract.settings import Settings
+from jobqueue.protocol import JobQueue
 
 
 class AdapterAdmin(Protocol):
@@ -30,6 +30,21 @@ class AdapterAdmin(Protocol):
 
 class Readiness(Protocol):
     async def readiness(self) -> tuple[bool, str]: ...
+
+
+class BackgroundWorker(Readiness, AdapterAdmin, Protocol):
+    """A worker run beside the gateway in one process (the embedded default)."""
+
+    def start_background(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+async def client_gone(request: Request) -> None:
+    """Returns once the HTTP client has disconnected (the body is already read, so the
+    next ASGI message is the disconnect)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def get_settings(request: Request) -> Settings:

@@ -1,95 +1,20 @@
-"""Typed errors and the one place that maps them to HTTP responses.
+"""The one place that maps typed errors and job outcomes to HTTP responses.
 
-Each message is a sentence a user can act on; the status code tells a client whether
-retrying can help (503/504) or the request must change (4xx).
+The errors and the closed set of outcome codes live in `contract.errors`; this module
+only turns them into status codes, headers and JSON bodies.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-
-class SciserveError(Exception):
-    """Base of every error a client may see."""
-
-    status_code = 500
-    headers: ClassVar[dict[str, str] | None] = None
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-class AdapterError(SciserveError):
-    """An adapter or registry is unusable (wrong base, rank, missing files, no slot)."""
-
-    status_code = 422
-
-
-class AuthError(SciserveError):
-    status_code = 401
-
-
-class ForbiddenError(SciserveError):
-    status_code = 403
-
-
-class ConflictError(SciserveError):
-    """The request is valid but this process cannot serve it (e.g. no engine here)."""
-
-    status_code = 409
-
-
-class UnknownJobError(SciserveError):
-    status_code = 404
-
-
-class EngineUnavailableError(SciserveError):
-    """A remote engine cannot be reached; retrying later can help."""
-
-    status_code = 503
-    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}
-
-
-class ToolUnavailableError(SciserveError):
-    """A tool server cannot be reached after retries; the job can be retried later."""
-
-    status_code = 503
-    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}
-
-
-class QueueFullError(SciserveError):
-    """Backpressure: the queue is at its bound, never grown without limit."""
-
-    status_code = 503
-    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "2"}
-
-
-class JobTimeoutError(SciserveError):
-    """The job outran its time; it is marked failed, not dropped."""
-
-    status_code = 504
-
-
-class InvalidStrategyError(SciserveError):
-    """A strategy the worker cannot run as asked (e.g. ART without its roles)."""
-
-    status_code = 422
-
-
-class PromptTooLongError(SciserveError):
-    """A prompt the model's context cannot hold."""
-
-    status_code = 422
-
-
-class JobFailedError(SciserveError):
-    status_code = 500
+from app.metrics import REQUESTS
+from contract.errors import SciserveError
 
 
 def _location(error: dict[str, Any]) -> str:
@@ -130,8 +55,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        from app.metrics import REQUESTS
-
         if request.url.path in ("/solve", "/jobs"):
             REQUESTS.labels(strategy="unknown", outcome="invalid").inc()
         errors = [

@@ -1,33 +1,45 @@
-"""Build the FastAPI apps and wire routes; no logic lives here.
+"""Build the gateway's FastAPI apps and wire routes; no logic lives here.
 
-- `create_app` is the gateway. Embedded default: it also runs a worker whose engine
-  loads in the background, so `/healthz` answers at once and `/readyz` turns true when
-  the model is loaded. `with_worker=False` is the distributed gateway (`sciserve
-  gateway`), which only queues to Redis.
+- `create_app` is the gateway. It only queues jobs; whoever starts it may hand it a
+  worker to run beside it (the embedded default, `entrypoints/embedded.py`) and side
+  apps to mount (the embedded tool servers). The gateway knows such a worker only by
+  the small protocols in `app/deps.py`, never by its class.
 - `create_worker_app` is a worker process's own small app: health, metrics, adapters.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI
 
-from app.config import Settings, get_settings
+from app.auth import RateLimiter, RedisKeyStore
+from app.deps import BackgroundWorker
 from app.errors import install_error_handlers
-from app.limits import BodySizeLimit
 from app.readiness import ServiceReadiness
+from contract.body_limit import BodySizeLimit
+from contract.settings import Settings, get_settings
+from jobqueue.factory import build_queue
+from jobqueue.protocol import JobQueue
 from routers import admin, health, jobs, solve
-from workers.engines.base import Engine
+
+WorkerFactory = Callable[[JobQueue], BackgroundWorker]
+
+
+class SideApp(Protocol):
+    """An ASGI app served under `/tools/NAME` of the same port, with its lifecycle."""
+
+    name: str
+    app: Any
+    startup: list[Callable[[], Awaitable[None]]]
+    shutdown: list[Callable[[], Awaitable[None]]]
 
 
 def _wire(app: FastAPI, settings: Settings, queue: Any, worker: Any | None) -> None:
     """What the dependencies in app/deps.py read: settings, queue, the worker (also the
     adapter admin), readiness, and the key store and rate limiter when Redis is used."""
-    from app.auth import RateLimiter, RedisKeyStore
-
     redis = getattr(queue, "redis", None)
     if settings.api_keys_required and redis is None:
         raise ValueError("API keys are stored in Redis: set SCISERVE_REDIS_URL to require them.")
@@ -43,29 +55,23 @@ def _wire(app: FastAPI, settings: Settings, queue: Any, worker: Any | None) -> N
 
 
 def create_app(
-    settings: Settings | None = None, engine: Engine | None = None, *, with_worker: bool = True
+    settings: Settings | None = None,
+    *,
+    build_worker: WorkerFactory | None = None,
+    side_apps: Sequence[SideApp] = (),
 ) -> FastAPI:
-    """The gateway. `engine` may be given (unstarted) to share one engine."""
+    """The gateway; with `build_worker`, a worker on the same queue runs beside it."""
     settings = settings or get_settings()
-    tool_servers = _embedded_tool_servers(settings) if with_worker else []
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from app.queue_factory import build_queue
-        from workers.engines.factory import build_engine
-        from workers.runtime import WorkerRuntime
-
         queue = build_queue(settings)
-        worker = None
-        if with_worker:
-            # Built before serving: a broken adapter registry or a missing model stops
-            # start-up here with its message, not a server that never gets ready.
-            worker = WorkerRuntime(
-                engine or build_engine(settings), queue, settings, tools_mounted=bool(tool_servers)
-            )
+        # Built before serving: a broken adapter registry or a missing model stops
+        # start-up here with its message, not a server that never gets ready.
+        worker = build_worker(queue) if build_worker is not None else None
         _wire(app, settings, queue, worker)
-        for server in tool_servers:
-            for hook in server.startup:
+        for side in side_apps:
+            for hook in side.startup:
                 await hook()
         if worker is not None:
             worker.start_background()
@@ -75,8 +81,8 @@ def create_app(
             if worker is not None:
                 await worker.stop()
             await queue.close()
-            for server in tool_servers:
-                for hook in server.shutdown:
+            for side in side_apps:
+                for hook in side.shutdown:
                     await hook()
 
     app = FastAPI(
@@ -89,19 +95,9 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     for module in (solve, jobs, health, admin):
         app.include_router(module.router)
-    for server in tool_servers:
-        app.mount(f"/tools/{server.name}", server.app)
+    for side in side_apps:
+        app.mount(f"/tools/{side.name}", side.app)
     return app
-
-
-def _embedded_tool_servers(settings: Settings) -> list[Any]:
-    """The embedded default serves every tool server under /tools/NAME, over the same
-    HTTP port, unless tool servers are configured elsewhere."""
-    if not settings.mount_tools or settings.tool_urls:
-        return []
-    from tool_servers.registry import SERVER_NAMES, build_tool_server
-
-    return [build_tool_server(name, settings) for name in SERVER_NAMES]
 
 
 def create_worker_app(settings: Settings, worker: Any) -> FastAPI:

@@ -4,7 +4,7 @@ runs one, the worker's engine."""
 from __future__ import annotations
 
 from app.deps import Readiness
-from app.queue import JobQueue
+from jobqueue.protocol import JobQueue
 
 
 class ServiceReadiness:

@@ -333,7 +333,7 @@ def main() -> None:
     import argparse
     import tempfile
 
-    from app.embedded import ServiceProcesses
+    from entrypoints.embedded import ServiceProcesses
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/awl"))

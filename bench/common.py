@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from app.config import Settings
-from app.embedded import free_port
+from contract.settings import Settings
+from entrypoints.embedded import free_port
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -43,7 +43,7 @@ async def _run(url: str, concurrent: int, max_tokens: int, repeats: int) -> dict
 
 
 def main(model: str = "tiny", concurrent: int = 32, max_tokens: int = 64, repeats: int = 3) -> None:
-    from app.embedded import EmbeddedServer
+    from entrypoints.embedded import EmbeddedServer
 
     # Greedy decoding to a fixed length: the tiny model rarely stops early.
     settings = bench_settings(model, max_num_seqs=max(64, concurrent))

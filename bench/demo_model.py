@@ -68,7 +68,7 @@ class PeakRss:
 def _timed_prepare(cache: str) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "app.cli", "model", "prepare"],
+        [sys.executable, "-m", "entrypoints.cli", "model", "prepare"],
         check=True,
         env={**os.environ, "SCISERVE_CACHE_DIR": cache},
     )
@@ -90,7 +90,7 @@ def _stream_request(problem: str, max_tokens: int) -> GenerationRequest:
 
 
 def main(model: str = "demo", max_tokens: int = 256, measure_prepare: bool = False) -> None:
-    from app.embedded import EmbeddedServer
+    from entrypoints.embedded import EmbeddedServer
 
     results: dict[str, object] = {}
     if measure_prepare:

@@ -26,7 +26,7 @@ PROBLEMS = [
 
 
 def main(model: str = "tiny", requests: int = 40, max_tokens: int = 32) -> None:
-    from app.embedded import EmbeddedServer
+    from entrypoints.embedded import EmbeddedServer
 
     settings = bench_settings(model)
     gateway_s: list[float] = []

@@ -25,12 +25,13 @@ import httpx
 import redis
 import typer
 
-from app.config import Settings
-from app.embedded import ServiceProcesses
-from app.queue import InProcessQueue, JobQueue
-from app.redis_queue import RedisQueue, connect
-from app.schemas import SolveRequest, SolveResult
 from bench.common import percentile, write_result
+from contract.schemas import SolveRequest, SolveResult
+from contract.settings import Settings
+from entrypoints.embedded import ServiceProcesses
+from jobqueue.memory import InProcessQueue
+from jobqueue.protocol import JobQueue
+from jobqueue.redis_streams import RedisQueue, connect
 from workers.loop import run_worker
 from workers.models.tiny import build_tiny_model
 from workers.pipeline import SolvePipeline
@@ -41,7 +42,9 @@ REDIS_URL = "redis://127.0.0.1:6379/10"
 class InstantPipeline:
     """Benchmark double for the pipeline: answers at once, isolating the queue's cost."""
 
-    async def solve(self, job_id: str, request: SolveRequest, progress: Any = None) -> SolveResult:
+    async def solve(
+        self, job_id: str, request: SolveRequest, progress: Any = None, deadline: Any = None
+    ) -> SolveResult:
         return SolveResult(id=job_id, answer="1", answer_text="1")
 
 
@@ -61,7 +64,7 @@ async def _queue_latency(model_dir: Path | None, prefix: str, rounds: int) -> di
     local = InProcessQueue()
     remote = RedisQueue(connect(REDIS_URL), prefix=prefix)
     workers = [
-        asyncio.create_task(run_worker(q, pipeline, concurrency=4, default_timeout_s=60))
+        asyncio.create_task(run_worker(q, pipeline, concurrency=4))
         for q in (local, remote)
     ]
     request = SolveRequest(problem="2 + 2?", max_tokens=4)

@@ -24,11 +24,11 @@ from typing import Any
 import httpx
 import typer
 
-from app.embedded import EmbeddedServer
-from app.evaluation.datasets import load_items
-from app.evaluation.harness import evaluate
-from app.evaluation.runner import parse_strategy
 from bench.common import bench_settings, write_result
+from entrypoints.embedded import EmbeddedServer
+from evaluation.datasets import load_items
+from evaluation.harness import evaluate
+from evaluation.runner import parse_strategy
 
 COST_STRATEGIES = [
     "direct",

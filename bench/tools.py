@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from app.embedded import ServiceProcesses
 from bench.common import percentile, write_result
+from entrypoints.embedded import ServiceProcesses
 
 PDE_1D = {
     "dimension": "1D",

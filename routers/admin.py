@@ -7,7 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Depends
 
 from app.deps import AdapterAdmin, get_adapter_admin, require_admin
-from app.schemas import AdapterInfo, AdapterLoad, ErrorBody
+from contract.schemas import AdapterInfo, AdapterLoad, ErrorBody
 
 router = APIRouter(
     prefix="/admin/adapters",

@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 
 from app.deps import Readiness, get_queue, get_readiness
 from app.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE
-from app.queue import JobQueue
+from jobqueue.protocol import JobQueue
 
 router = APIRouter(tags=["ops"])
 

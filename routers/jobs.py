@@ -10,14 +10,14 @@ from fastapi import APIRouter, Depends, Header
 from sse_starlette.sse import EventSourceResponse
 
 from app.auth import Principal
-from app.config import Settings
 from app.deps import allowed, get_queue, get_settings, require_scope
-from app.queue import JobQueue
-from app.schemas import ErrorBody, JobAccepted, JobStatus, SolveRequest
-from app.solving import submit
+from app.solving import cancel, submit
+from contract.schemas import ErrorBody, JobAccepted, JobStatus, SolveRequest
+from contract.settings import Settings
+from jobqueue.protocol import JobQueue
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-ERRORS = {status: {"model": ErrorBody} for status in (401, 403, 404, 413, 422, 429, 503)}
+ERRORS = {status: {"model": ErrorBody} for status in (401, 403, 404, 409, 413, 422, 429, 503)}
 
 
 @router.post("", status_code=202, response_model=JobAccepted, responses=ERRORS)  # type: ignore[arg-type]
@@ -40,6 +40,18 @@ async def get_job(
     _: Principal = Depends(require_scope("solve")),
 ) -> JobStatus:
     return await queue.status(job_id)
+
+
+@router.delete("/{job_id}", response_model=JobStatus, responses=ERRORS)  # type: ignore[arg-type]
+async def cancel_job(
+    job_id: str,
+    queue: JobQueue = Depends(get_queue),
+    _: Principal = Depends(require_scope("solve")),
+) -> JobStatus:
+    """Cancel a queued or running job: it ends `failed` with `error_code: cancelled`,
+    and the worker running it stops its engine requests and tool calls. A finished
+    job is a 409."""
+    return await cancel(queue, job_id)
 
 
 @router.get("/{job_id}/events", responses=ERRORS)  # type: ignore[arg-type]

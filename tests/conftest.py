@@ -1,7 +1,7 @@
 """Session fixtures for the real services: one tiny model, one vLLM engine, one server.
 
 The server runs the embedded app under uvicorn on a real port in a background thread
-(`app.embedded.EmbeddedServer`); its loop owns the vLLM engine, so tests that need the
+(`entrypoints.embedded.EmbeddedServer`); its loop owns the vLLM engine, so tests that need the
 raw engine run coroutines there (`service.call`). One engine per test session:
 starting vLLM costs ~20-30 s on CPU.
 """
@@ -19,8 +19,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from app.config import Settings
-from app.embedded import EmbeddedServer, ServiceProcesses, free_port
+from contract.settings import Settings
+from entrypoints.embedded import EmbeddedServer, ServiceProcesses, free_port
 from workers.models.tiny import TinyModel, build_tiny_model
 
 Spawn = Callable[..., tuple[subprocess.Popen[bytes], str]]
@@ -137,7 +137,7 @@ def api_key_headers(prefix: str, *scopes: str) -> dict[str, str]:
     import asyncio
 
     from app.auth import RedisKeyStore
-    from app.redis_queue import connect
+    from jobqueue.redis_streams import connect
 
     async def create() -> str:
         client = connect(REDIS_URL)

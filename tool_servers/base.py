@@ -22,8 +22,8 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from app.limits import BodySizeLimit
-from app.metrics import TOOL_CALLS, TOOL_DURATION
+from contract.body_limit import BodySizeLimit
+from tool_servers.metrics import TOOL_CALLS, TOOL_DURATION
 
 ToolFunction = Callable[[Any], dict[str, Any] | Awaitable[dict[str, Any]]]
 

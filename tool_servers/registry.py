@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
-from app.config import Settings
-from app.schemas import TOOL_SERVER_NAMES
+from contract.schemas import TOOL_SERVER_NAMES
+from contract.settings import Settings
 from tool_servers.base import Tool, create_tool_app
 
 SERVER_NAMES = TOOL_SERVER_NAMES  # the public contract names them; /solve validates against it

@@ -1,20 +1,21 @@
-"""The worker loop, arq-style: claim, run with a timeout, record the result.
+"""The worker loop, arq-style: claim, run until the job's deadline, record the result.
 
-Every claimed job ends in exactly one recorded outcome: succeeded, failed with a
-reason (a crash or a timeout), or handed back to the queue when the worker stops.
-A job is never lost inside a worker.
+Every claimed job ends in exactly one recorded outcome: succeeded, failed with an
+outcome code and a reason (contract.errors.Outcome), or handed back to the queue
+when the worker stops. A job is never lost inside a worker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 
-from app.errors import SciserveError
-from app.metrics import JOBS, WORKER_BUSY_SLOTS
-from app.queue import Job, JobQueue
-from app.schemas import TraceEvent
+from contract.errors import Outcome, SciserveError
+from contract.schemas import TraceEvent
+from jobqueue.protocol import CANCELLED_MESSAGE, Job, JobQueue
+from workers.metrics import JOBS, JOBS_CANCELLED, WORKER_BUSY_SLOTS
 from workers.pipeline import SolvePipeline
 
 log = logging.getLogger(__name__)
@@ -27,19 +28,29 @@ async def run_worker(
     pipeline: SolvePipeline,
     *,
     concurrency: int,
-    default_timeout_s: float,
     stop: asyncio.Event | None = None,
     drain_timeout_s: float = 30.0,
 ) -> None:
     """Claim and run jobs until `stop` is set (or the task is cancelled).
 
     At most `concurrency` jobs run at once, so the engine's batch stays full without
-    claiming work the worker cannot start. On stop: claim nothing more, let running
-    jobs finish for up to `drain_timeout_s`, then hand the rest back to the queue.
+    claiming work the worker cannot start. A job cancelled elsewhere (DELETE
+    /jobs/{id}, a /solve client gone) is stopped here: its task is cancelled, which
+    aborts its engine requests and tool calls. On stop: claim nothing more, let
+    running jobs finish for up to `drain_timeout_s`, then hand the rest back.
     """
     stop = stop or asyncio.Event()
     slots = asyncio.Semaphore(concurrency)
-    running: set[asyncio.Task[None]] = set()
+    running: dict[str, asyncio.Task[None]] = {}
+    cancelled: set[str] = set()
+    watcher = asyncio.create_task(_stop_cancelled(queue, running, cancelled))
+
+    def finished(job_id: str, _: asyncio.Task[None]) -> None:
+        running.pop(job_id, None)
+        cancelled.discard(job_id)
+        slots.release()
+        WORKER_BUSY_SLOTS.set(len(running))
+
     try:
         while await _acquire_unless_stopped(slots, stop):
             try:
@@ -52,20 +63,37 @@ async def run_worker(
             if job is None:
                 slots.release()
                 continue
-            task = asyncio.create_task(run_job(queue, pipeline, job, default_timeout_s))
-            running.add(task)
+            task = asyncio.create_task(run_job(queue, pipeline, job, cancelled))
+            running[job.id] = task
             WORKER_BUSY_SLOTS.set(len(running))
-            task.add_done_callback(running.discard)
-            task.add_done_callback(lambda _: slots.release())
-            task.add_done_callback(lambda _: WORKER_BUSY_SLOTS.set(len(running)))
+            task.add_done_callback(functools.partial(finished, job.id))
         if running:
             log.info("draining %d running jobs for up to %.0f s", len(running), drain_timeout_s)
-            await asyncio.wait(running, timeout=drain_timeout_s)
+            await asyncio.wait(running.values(), timeout=drain_timeout_s)
     finally:
-        for task in running:
-            task.cancel()  # run_job hands a cancelled job back to the queue
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
+        watcher.cancel()
+        tasks = list(running.values())
+        for task in tasks:
+            task.cancel()  # run_job hands a job cancelled by shutdown back to the queue
+        await asyncio.gather(watcher, *tasks, return_exceptions=True)
+
+
+async def _stop_cancelled(
+    queue: JobQueue, running: dict[str, asyncio.Task[None]], cancelled: set[str]
+) -> None:
+    """Cancel the task of every job the queue reports as cancelled elsewhere."""
+    while True:
+        try:
+            async for job_id in queue.cancellations():
+                task = running.get(job_id)
+                if task is not None and not task.done():
+                    cancelled.add(job_id)
+                    task.cancel()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the queue's store is away: listen again shortly
+            log.warning("cancellation watch failed (%s); retrying", exc)
+            await asyncio.sleep(CLAIM_RETRY_S)
 
 
 async def _acquire_unless_stopped(slots: asyncio.Semaphore, stop: asyncio.Event) -> bool:
@@ -87,39 +115,54 @@ async def _acquire_unless_stopped(slots: asyncio.Semaphore, stop: asyncio.Event)
 
 
 async def run_job(
-    queue: JobQueue, pipeline: SolvePipeline, job: Job, default_timeout_s: float
+    queue: JobQueue, pipeline: SolvePipeline, job: Job, cancelled: set[str] | None = None
 ) -> None:
-    """Run one job and record its outcome."""
-    timeout = job.request.timeout_s or default_timeout_s
+    """Run one job within what remains of its deadline and record its one outcome.
+
+    `cancelled` holds the ids of jobs cancelled elsewhere: their CancelledError is the
+    end of the job, not a shutdown that hands it back to the queue.
+    """
+    cancelled = cancelled if cancelled is not None else set()
     started = time.time()
+    budget = job.remaining_s()
 
     async def progress(event: TraceEvent) -> None:
-        await queue.publish(job.id, {"type": "stage", **event.model_dump(exclude={"detail"})})
+        try:
+            await queue.publish(job.id, {"type": "stage", **event.model_dump(exclude={"detail"})})
+        except Exception as exc:  # progress is best effort: it never decides the outcome
+            log.warning("job %s: progress event not published (%s)", job.id, exc)
 
     try:
-        result = await asyncio.wait_for(pipeline.solve(job.id, job.request, progress), timeout)
+        if budget <= 0:
+            raise TimeoutError
+        result = await asyncio.wait_for(
+            pipeline.solve(job.id, job.request, progress, deadline=job.deadline), budget
+        )
     except TimeoutError:
-        JOBS.labels(outcome="timeout").inc()
-        await queue.fail(job.id, f"The job ran past its timeout of {timeout:g} s.", "timeout")
+        timeout = job.deadline - job.submitted_at
+        await _record_failure(
+            queue, job, Outcome.timeout,
+            f"The job ran past its deadline of {timeout:g} s from submission "
+            "(timeout_s, or the server's default).",
+        )  # fmt: skip
         return
     except asyncio.CancelledError:
+        if job.id in cancelled:  # DELETE /jobs/{id} or a /solve client gone
+            JOBS_CANCELLED.inc()
+            await _record_failure(queue, job, Outcome.cancelled, CANCELLED_MESSAGE)
+            return
         JOBS.labels(outcome="released").inc()
         await asyncio.shield(queue.release(job.id))
         raise
     except SciserveError as exc:
-        if exc.status_code >= 500:
-            message = f"The worker failed on this job: {exc.message}"
-            log.warning("job %s failed: %s", job.id, exc.message)
-            JOBS.labels(outcome="failed").inc()
-            await queue.fail(job.id, message)
-        else:  # the request asked for something this worker cannot do: the client's 4xx
-            JOBS.labels(outcome="invalid").inc()
-            await queue.fail(job.id, exc.message, "invalid_request")
+        await _record_failure(queue, job, exc.outcome, exc.message)
         return
     except Exception as exc:
         log.exception("job %s failed", job.id)
-        JOBS.labels(outcome="failed").inc()
-        await queue.fail(job.id, f"The worker failed on this job: {type(exc).__name__}: {exc}")
+        await _record_failure(
+            queue, job, Outcome.internal,
+            f"The worker failed on this job: {type(exc).__name__}: {exc}",
+        )  # fmt: skip
         return
     finished = time.time()
     result.timings.queue_s = started - job.submitted_at
@@ -127,3 +170,11 @@ async def run_job(
     result.timings.total_s = finished - job.submitted_at
     JOBS.labels(outcome="succeeded").inc()
     await queue.complete(job.id, result)
+
+
+async def _record_failure(queue: JobQueue, job: Job, outcome: Outcome, message: str) -> None:
+    """Count and record a failed job with its outcome code."""
+    if outcome in (Outcome.internal, Outcome.engine_unavailable, Outcome.tool_unavailable):
+        log.warning("job %s failed (%s): %s", job.id, outcome.value, message)
+    JOBS.labels(outcome=outcome.value).inc()
+    await queue.fail(job.id, message, outcome)

@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from app.answers import resolve_type
-from app.config import Settings
-from app.errors import InvalidStrategyError
-from app.schemas import SolveRequest, SolveResult, Strategy
-from tool_servers.client import ToolClient
+from contract.answers import resolve_type
+from contract.errors import InvalidStrategyError
+from contract.schemas import SolveRequest, SolveResult, Strategy
+from contract.settings import Settings
 from workers.engines.base import Engine
 from workers.strategies.art import AskRefineTrust
 from workers.strategies.context import Candidate, Progress, SolveContext, Stage
@@ -28,6 +27,7 @@ from workers.strategies.few_shot import ExampleBank, FewShot, build_bank
 from workers.strategies.generate import AdaptiveGenerate, PromptGenerate
 from workers.strategies.select import Select, majority
 from workers.strategies.selfcorrect import SelfCorrect
+from workers.tools.client import ToolClient
 
 ART_ROLES = ("asker", "truster")
 
@@ -123,9 +123,15 @@ class SolvePipeline:
                 )
 
     async def solve(
-        self, job_id: str, request: SolveRequest, progress: Progress | None = None
+        self,
+        job_id: str,
+        request: SolveRequest,
+        progress: Progress | None = None,
+        deadline: float | None = None,
     ) -> SolveResult:
-        """Run the stages; `progress` hears each stage's event as it finishes."""
+        """Run the stages; `progress` hears each stage's event as it finishes. The
+        caller enforces `deadline` (Unix time) on the whole run; tool calls read it
+        to cap their own timeouts."""
         self.check(request)
         ctx = SolveContext(
             request=request,
@@ -137,6 +143,7 @@ class SolvePipeline:
             tools=self.tools,
             max_tool_calls=self.options.max_tool_calls,
             progress=progress,
+            deadline=deadline,
         )
         stages = compose(request.strategy, self.bank if request.strategy.few_shot else None)
         candidates: list[Candidate] = []
@@ -156,5 +163,5 @@ class SolvePipeline:
             used_tools=ctx.used_tools,
             usage=ctx.usage,
             thoughts=final.thought if ctx.reveal else None,
-            trace=ctx.trace if request.return_trace else None,
+            trace=tuple(ctx.trace) if request.return_trace else None,
         )

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Literal
 
 from adapters.registry import ROLES, validate_adapter
-from app.config import Settings
-from app.queue import JobQueue
-from app.schemas import AdapterInfo, AdapterLoad
+from contract.errors import Outcome
+from contract.schemas import AdapterInfo, AdapterLoad
+from contract.settings import Settings
+from jobqueue.protocol import JobQueue
 from workers.engines.base import Engine
 from workers.loop import run_worker
 from workers.pipeline import SolvePipeline
@@ -54,7 +55,6 @@ class WorkerRuntime:
                 self.queue,
                 pipeline,
                 concurrency=self.settings.worker_concurrency,
-                default_timeout_s=self.settings.default_timeout_s,
                 stop=self._stop,
                 drain_timeout_s=self.settings.drain_timeout_s,
             )
@@ -66,7 +66,7 @@ class WorkerRuntime:
         while not self._stop.is_set():
             job = await self.queue.claim(1.0)
             if job is not None:
-                await self.queue.fail(job.id, reason)
+                await self.queue.fail(job.id, reason, Outcome.engine_unavailable)
 
     def start_background(self) -> None:
         self._task = asyncio.create_task(self.run())

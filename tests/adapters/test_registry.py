@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.registry import load_registry
-from app.errors import AdapterError
-from app.main import create_app
+from contract.errors import AdapterError
+from entrypoints.embedded import create_embedded_app
 from tests.conftest import ADMIN_KEY, Service, tiny_settings
 from workers.engines.base import GenerationRequest, Sampling
 from workers.models.tiny import TinyModel
@@ -67,7 +67,7 @@ def test_broken_registry_stops_start_up(tiny_model, broken_registries, case) -> 
     settings = tiny_settings(
         tiny_model, adapter_registry=registry, max_lora_rank=4 if case == "rank too large" else 16
     )
-    with pytest.raises(AdapterError, match=message), TestClient(create_app(settings)):
+    with pytest.raises(AdapterError, match=message), TestClient(create_embedded_app(settings)):
         pass
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import httpx
 
-from app.embedded import free_port
+from entrypoints.embedded import free_port
 from tests.conftest import Spawn, api_key_headers
 
 SOLVE = {"problem": "2 + 2?"}

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.embedded import EmbeddedServer, free_port
+from entrypoints.embedded import EmbeddedServer, free_port
 from tests.conftest import tiny_settings
 from tests.doubles import ScriptedEngine
 from workers.models.tiny import TinyModel

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.schemas import MAX_PROBLEM_CHARS
+from contract.schemas import MAX_PROBLEM_CHARS
 from tests.conftest import Service
 
 

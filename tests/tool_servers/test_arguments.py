@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.embedded import free_port
+from entrypoints.embedded import free_port
 
 PDE_OK: dict[str, Any] = {
     "dimension": "1D",
@@ -127,7 +127,7 @@ def test_manifest_is_openai_style_and_matches_validation(tool_servers: dict[str,
 
 
 async def test_client_invokes_and_returns_errors_as_values(tool_servers: dict[str, str]) -> None:
-    from tool_servers.client import ToolClient
+    from workers.tools.client import ToolClient
 
     client = ToolClient(tool_servers)
     try:
@@ -153,8 +153,8 @@ async def test_client_invokes_and_returns_errors_as_values(tool_servers: dict[st
 
 
 async def test_client_reports_a_down_server_after_retries() -> None:
-    from app.errors import ToolUnavailableError
-    from tool_servers.client import ToolClient
+    from contract.errors import ToolUnavailableError
+    from workers.tools.client import ToolClient
 
     client = ToolClient({"pde": f"http://127.0.0.1:{free_port()}"}, attempts=3)
     try:

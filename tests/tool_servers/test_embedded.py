@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.embedded import EmbeddedServer
+from entrypoints.embedded import EmbeddedServer
 from tool_servers.registry import SERVER_NAMES
 
 
@@ -36,7 +36,7 @@ def test_embedded_gateway_serves_every_tool_server(service: EmbeddedServer) -> N
 
 async def test_client_from_settings_finds_the_embedded_mounts(service: EmbeddedServer) -> None:
     """With no SCISERVE_TOOL_URLS, a worker's client reaches the gateway's own mounts."""
-    from tool_servers.client import ToolClient
+    from workers.tools.client import ToolClient
 
     settings = service.settings.model_copy(update={"tool_timeout_s": 12.5})
     client = ToolClient.from_settings(settings)
@@ -50,7 +50,7 @@ async def test_client_from_settings_finds_the_embedded_mounts(service: EmbeddedS
 
 
 def test_client_from_settings_prefers_configured_urls(service: EmbeddedServer) -> None:
-    from tool_servers.client import ToolClient
+    from workers.tools.client import ToolClient
 
     urls = {"pde": "http://pde.internal:8100"}
     client = ToolClient.from_settings(service.settings.model_copy(update={"tool_urls": urls}))

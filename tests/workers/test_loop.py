@@ -16,10 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from adapters.registry import AdapterSpec
-from app.config import Settings
-from app.main import create_app
-from app.queue import InProcessQueue
-from app.schemas import JobState, SolveRequest
+from contract.schemas import JobState, SolveRequest
+from contract.settings import Settings
+from entrypoints.embedded import create_embedded_app
+from jobqueue.memory import InProcessQueue
 from workers.engines.base import Completion, GenerationRequest
 from workers.loop import run_worker
 from workers.pipeline import SolvePipeline
@@ -61,9 +61,7 @@ class StalledEngine(_DoubleEngine):
 
 async def _run_jobs(engine: Any, requests: list[SolveRequest]) -> list[Any]:
     queue = InProcessQueue()
-    worker = asyncio.create_task(
-        run_worker(queue, SolvePipeline(engine), concurrency=4, default_timeout_s=30)
-    )
+    worker = asyncio.create_task(run_worker(queue, SolvePipeline(engine), concurrency=4))
     ids = [await queue.submit(r) for r in requests]
     statuses = [await queue.wait(job_id, timeout=10) for job_id in ids]
     worker.cancel()
@@ -112,7 +110,7 @@ def test_full_queue_answers_503_with_retry_after() -> None:
     settings = Settings(
         model="test-double", queue_max_depth=1, worker_concurrency=1, drain_timeout_s=0
     )
-    with TestClient(create_app(settings, engine=StalledEngine())) as client:
+    with TestClient(create_embedded_app(settings, engine=StalledEngine())) as client:
         first = client.post("/jobs", json={"problem": "a"})  # claimed by the worker, stalls
         assert first.status_code == 202
         deadline = time.monotonic() + 5
@@ -131,7 +129,7 @@ def test_full_queue_answers_503_with_retry_after() -> None:
 
 def test_solve_timeout_is_504_with_the_reason() -> None:
     settings = Settings(model="test-double", drain_timeout_s=0)
-    with TestClient(create_app(settings, engine=StalledEngine())) as client:
+    with TestClient(create_embedded_app(settings, engine=StalledEngine())) as client:
         response = client.post("/solve", json={"problem": "a", "timeout_s": 0.2})
         assert response.status_code == 504
         assert "timeout" in response.json()["detail"]
@@ -148,7 +146,9 @@ class BrokenEngine(_DoubleEngine):
 
 
 def test_engine_start_failure_is_reported_and_jobs_fail_fast() -> None:
-    with TestClient(create_app(Settings(model="test-double"), engine=BrokenEngine())) as client:
+    with TestClient(
+        create_embedded_app(Settings(model="test-double"), engine=BrokenEngine())
+    ) as client:
         deadline = time.monotonic() + 5
         while "simulated load failure" not in client.get("/readyz").text:
             assert time.monotonic() < deadline
@@ -166,7 +166,7 @@ async def test_stop_drains_then_hands_unfinished_jobs_back() -> None:
     stop = asyncio.Event()
     worker = asyncio.create_task(
         run_worker(queue, SolvePipeline(StalledEngine()), concurrency=1,
-                   default_timeout_s=30, stop=stop, drain_timeout_s=0.1)
+                   stop=stop, drain_timeout_s=0.1)
     )  # fmt: skip
     running = await queue.submit(SolveRequest(problem="a"))
     waiting = await queue.submit(SolveRequest(problem="b"))
@@ -194,7 +194,7 @@ class CountingEngine(_DoubleEngine):
 def test_result_cache_answers_identical_requests_once(cache: bool) -> None:
     engine = CountingEngine()
     settings = Settings(model="test-double", result_cache=cache)
-    with TestClient(create_app(settings, engine=engine)) as client:
+    with TestClient(create_embedded_app(settings, engine=engine)) as client:
         first = client.post("/solve", json={"problem": "2 + 2?"}).json()
         second = client.post("/solve", json={"problem": "2 + 2?"}).json()
         other = client.post("/solve", json={"problem": "2 + 3?"}).json()

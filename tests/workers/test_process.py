@@ -16,7 +16,7 @@ import time
 import httpx
 import redis
 
-from app.embedded import free_port
+from entrypoints.embedded import free_port
 from tests.conftest import REDIS_URL, Spawn, api_key_headers
 
 

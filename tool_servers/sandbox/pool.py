@@ -16,7 +16,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from app.metrics import SANDBOX_KILLS
+from tool_servers.metrics import SANDBOX_KILLS
 from tool_servers.sandbox.limits import Limits
 
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from adapters.registry import ROLES, AdapterSpec
-from app.errors import AdapterError
-from app.metrics import ADAPTER_LOADED, ENGINE_CALLS, ENGINE_TOKENS
+from contract.errors import AdapterError
+from workers.metrics import ADAPTER_LOADED, ENGINE_CALLS, ENGINE_TOKENS
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from adapters.registry import load_registry
-from app.config import Settings
+from contract.settings import Settings
 from workers.engines.base import Engine
 from workers.models.demo import demo_model_dir
 

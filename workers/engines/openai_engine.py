@@ -16,7 +16,7 @@ import httpx
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from adapters.registry import AdapterSpec
-from app.errors import AdapterError, EngineUnavailableError
+from contract.errors import AdapterError, EngineUnavailableError
 from workers.engines.base import (
     AdapterSlots,
     Completion,

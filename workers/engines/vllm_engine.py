@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.registry import AdapterSpec
-from app.errors import AdapterError
+from contract.errors import AdapterError
 from workers.engines.base import (
     AdapterSlots,
     Completion,

@@ -22,7 +22,7 @@ from typing import Any
 
 from platformdirs import user_cache_dir
 
-from app.config import Settings
+from contract.settings import Settings
 
 MARKER = "sciserve-prepared.json"
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from app.metrics import ART_REFINE, TRUSTER_CHOICE
 from workers.engines.base import GenerationRequest
+from workers.metrics import ART_REFINE, TRUSTER_CHOICE
 from workers.prompts import asker_prompt, refine_prompt, truster_prompt
 from workers.strategies.context import Candidate, SolveContext
 

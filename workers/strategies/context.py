@@ -15,11 +15,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from app.answers import ResolvedType, extract_answer, is_correct
-from app.errors import PromptTooLongError
-from app.metrics import SOLVE_TOKENS, STAGE_DURATION, THOUGHT_FORMAT_BREAKS
-from app.schemas import SolveRequest, TraceEvent, Usage
-from tool_servers.client import ToolCall, ToolClient
+from contract.answers import ResolvedType, extract_answer, is_correct
+from contract.errors import PromptTooLongError
+from contract.schemas import SolveRequest, TraceEvent, Usage
 from workers.engines.base import (
     Completion,
     Engine,
@@ -27,6 +25,7 @@ from workers.engines.base import (
     Sampling,
     render_prompt_ids,
 )
+from workers.metrics import SOLVE_TOKENS, STAGE_DURATION, THOUGHT_FORMAT_BREAKS
 from workers.prompts import RESPONSE_MARKER, format_options
 from workers.strategies.reading import (
     FunctionCall,
@@ -34,6 +33,7 @@ from workers.strategies.reading import (
     parse_function_call,
     split_thought,
 )
+from workers.tools.client import ToolCall, ToolClient
 
 Progress = Callable[[TraceEvent], Awaitable[None]]
 Mode = Literal["direct", "adaptive", "think"]
@@ -104,6 +104,7 @@ class SolveContext:
     max_tool_calls: int = 4
     few_shot: list[dict[str, str]] = field(default_factory=list)
     progress: Progress | None = None
+    deadline: float | None = None  # the job's (Unix time); None: no limit (stage tests)
     usage: Usage = field(default_factory=Usage)
     trace: list[TraceEvent] = field(default_factory=list)
     used_tools: list[str] = field(default_factory=list)
@@ -123,6 +124,10 @@ class SolveContext:
             if options
             else self.request.problem
         )
+
+    def remaining_s(self) -> float | None:
+        """What remains of the job's deadline, for a tool call's own timeout."""
+        return None if self.deadline is None else self.deadline - time.time()
 
     def role(self, name: str) -> str | None:
         """The role to request, or None for the base model when no adapter serves it."""

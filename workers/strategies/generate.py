@@ -4,31 +4,26 @@ or think (TPO)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from dataclasses import asdict
 from typing import Any
 
-from app.errors import ToolUnavailableError
-from app.metrics import TOOL_DECISIONS
-from tool_servers.client import ToolCall
+from contract.errors import ToolUnavailableError
 from workers.engines.base import Completion, GenerationRequest
+from workers.metrics import TOOL_DECISIONS
 from workers.prompts import (
     ANSWER_FUNCTION,
     ANSWER_QUESTION_SPEC,
-    TOOL_LIMIT_REACHED,
     direct_user_prompt,
     think_user_prompt,
-    tool_result_message,
     tool_user_prompt,
 )
 from workers.strategies.context import Candidate, Mode, SolveContext
 from workers.strategies.tool_choice import LOOP_SHARE, fit_tools
+from workers.tools.loop import run_tool_loop
 
 log = logging.getLogger(__name__)
 POLICY = "policy"
-MAX_TOOL_RESULT_CHARS = 4000  # a tool result fed back to the model; the trace keeps it all
 
 
 async def sample(ctx: SolveContext, mode: Mode, prompt: str) -> tuple[list[Candidate], Completion]:
@@ -48,8 +43,9 @@ class PromptGenerate:
 
     name = "generate"
 
-    def __init__(self, mode: Mode):
+    def __init__(self, mode: Mode, note: dict[str, Any] | None = None):
         self.mode = mode
+        self.note = note or {}  # extra detail for the trace event (why this mode ran)
 
     async def run(self, ctx: SolveContext, candidates: list[Candidate]) -> list[Candidate]:
         render = think_user_prompt if self.mode == "think" else direct_user_prompt
@@ -61,6 +57,7 @@ class PromptGenerate:
                 samples=len(fresh),
                 answers=[c.answer for c in fresh],
                 finish_reasons=completion.finish_reasons,
+                **self.note,
             )
             if self.mode == "think":
                 detail["format_breaks"] = sum(c.thought is None for c in fresh)
@@ -94,9 +91,8 @@ class AdaptiveGenerate:
             # No tool servers configured is a deployment choice; unreachable ones are news.
             level = logging.DEBUG if ctx.tools is None else logging.WARNING
             log.log(level, "tools unavailable, answering directly: %s", exc.message)
-            fresh = await PromptGenerate("direct").run(ctx, candidates)
-            ctx.trace[-1].detail["tools_unavailable"] = exc.message
-            return fresh
+            direct = PromptGenerate("direct", note={"tools_unavailable": exc.message})
+            return await direct.run(ctx, candidates)
         prompt = tool_user_prompt(
             ctx.request.problem, ctx.request.options, functions, required=self.required
         )
@@ -107,7 +103,7 @@ class AdaptiveGenerate:
                 candidate.decision = "tool" if candidate.pending_call else "direct"
                 TOOL_DECISIONS.labels(decision=candidate.decision).inc()
             names = {spec["function"]["name"] for spec in functions}
-            fresh = await self._tool_loop(ctx, fresh, role, names)
+            fresh = await run_tool_loop(ctx, fresh, role, names)
             detail.update(
                 mode="adaptive",
                 samples=len(fresh),
@@ -143,88 +139,3 @@ class AdaptiveGenerate:
                 f"this prompt and max_tokens={ctx.max_tokens}."
             )
         return [*shown, *extra]
-
-    async def _tool_loop(
-        self, ctx: SolveContext, candidates: list[Candidate], role: str | None, names: set[str]
-    ) -> list[Candidate]:
-        """Step every candidate whose last output is a tool call until it answers or
-        spends its calls; the last step asks for `answer_question`."""
-        assert ctx.tools is not None
-        for step in range(ctx.max_tool_calls + 1):
-            looping = [
-                (index, call)
-                for index, candidate in enumerate(candidates)
-                if (call := candidate.pending_call) is not None
-            ]
-            if not looping:
-                break
-            if step < ctx.max_tool_calls:  # the candidates' calls run concurrently
-                results = await asyncio.gather(
-                    *(self._invoke(ctx, call.name, call.parameters, names) for _, call in looping)
-                )
-                turns = []
-                for (index, call), result in zip(looping, results, strict=True):
-                    candidates[index].tool_calls.append(result)
-                    turns.append(tool_result_message(call.name, _payload(result)))
-                    ctx.usage.tool_tokens += ctx.count_tokens(turns[-1]["content"])
-            else:
-                turns = [{"role": "user", "content": TOOL_LIMIT_REACHED}] * len(looping)
-            requests, indices = [], []
-            for (index, _), turn in zip(looping, turns, strict=True):
-                candidate = candidates[index]
-                messages = [
-                    *candidate.messages,
-                    {"role": "assistant", "content": candidate.raw},
-                    turn,
-                ]
-                if not ctx.fits(messages):
-                    continue  # no room to continue: the candidate keeps its last output
-                requests.append(
-                    GenerationRequest(
-                        messages=messages, role=role, sampling=ctx.sampling(1, greedy=True)
-                    )
-                )
-                indices.append(index)
-            if not requests:
-                break
-            completions = await ctx.generate(requests)
-            for index, request, completion in zip(indices, requests, completions, strict=True):
-                assert request.messages is not None
-                candidates[index] = ctx.revise(
-                    candidates[index], list(request.messages), completion.texts[0]
-                )
-        return candidates
-
-    async def _invoke(
-        self, ctx: SolveContext, tool: str, arguments: dict[str, Any], names: set[str]
-    ) -> ToolCall:
-        """A tool error is an answer for the model to read, an unreachable server too:
-        the loop goes on and the model can answer without it. Only the tools this job
-        was shown (its `tools` servers) can run."""
-        assert ctx.tools is not None
-        if tool not in names:
-            known = ", ".join(sorted(names - {ANSWER_FUNCTION}))
-            return ToolCall(
-                tool,
-                "",
-                arguments,
-                None,
-                f"There is no tool named {tool!r}; the tools are: {known}.",
-                404,
-                0.0,
-            )
-        try:
-            call = await ctx.tools.invoke(tool, arguments)
-        except ToolUnavailableError as exc:
-            call = ToolCall(tool, "", arguments, None, exc.message, 503, 0.0)
-        ctx.note_tool(call)
-        return call
-
-
-def _payload(call: ToolCall) -> dict[str, Any]:
-    if call.ok:
-        text = json.dumps(call.result, ensure_ascii=False)
-        if len(text) > MAX_TOOL_RESULT_CHARS:
-            return {"result": text[:MAX_TOOL_RESULT_CHARS] + " …(truncated)"}
-        return {"result": call.result}
-    return {"error": call.error or f"HTTP {call.status_code}"}

@@ -3,8 +3,8 @@ each round one batched engine call over all candidates."""
 
 from __future__ import annotations
 
-from app.metrics import SELFCORRECT_FLIPS
 from workers.engines.base import GenerationRequest
+from workers.metrics import SELFCORRECT_FLIPS
 from workers.prompts import SCORE_INSTRUCTION
 from workers.strategies.context import Candidate, SolveContext
 

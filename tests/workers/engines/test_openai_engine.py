@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from adapters.registry import load_registry
-from app.embedded import free_port, wait_until_up
-from app.errors import EngineUnavailableError
+from contract.errors import EngineUnavailableError
+from entrypoints.embedded import free_port, wait_until_up
 from tests.conftest import Service
 from workers.engines.base import GenerationRequest, Sampling
 from workers.engines.openai_engine import OpenAIEngine

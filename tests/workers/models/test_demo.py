@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Settings
+from contract.settings import Settings
 from workers.models import demo
 from workers.models.demo import DEMO_MODELS, DemoModel, prepare_demo_model
 
@@ -91,7 +91,7 @@ def test_prepare_refuses_a_wrong_hash(
     reason="needs the prepared demo model; set SCISERVE_TEST_DEMO=1",
 )
 def test_demo_model_answers_natalia() -> None:  # pragma: no cover - opt-in, minutes
-    from app.embedded import EmbeddedServer, free_port
+    from entrypoints.embedded import EmbeddedServer, free_port
 
     problem = (
         "Natalia sold clips to 48 of her friends in April, and then she sold half as "

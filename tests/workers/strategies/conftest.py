@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from app.schemas import SolveRequest, SolveResult, TraceEvent
+from contract.schemas import SolveRequest, SolveResult, TraceEvent
 from tests.doubles import Rule, ScriptedEngine
-from tool_servers.client import ToolClient
 from workers.models.tiny import TinyModel
 from workers.pipeline import PipelineOptions, SolvePipeline
+from workers.tools.client import ToolClient
 
 Solve = Callable[..., tuple[SolveResult, ScriptedEngine, list[TraceEvent]]]
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from app.answers import is_correct
-from app.evaluation.metrics import ScoreDeltas, ToolTable, art_refine_rate, truster_win_rate
-from app.evaluation.runner import parse_strategy
+from contract.answers import is_correct
+from evaluation.metrics import ScoreDeltas, ToolTable, art_refine_rate, truster_win_rate
+from evaluation.runner import parse_strategy
 from workers.strategies.art import parse_asker, parse_truster
 from workers.strategies.reading import answer_call_text, parse_function_call, split_thought
 from workers.strategies.select import majority

@@ -10,7 +10,7 @@ import json
 import pytest
 from prometheus_client import REGISTRY
 
-from app.errors import InvalidStrategyError, ToolUnavailableError
+from contract.errors import InvalidStrategyError, ToolUnavailableError
 from tests.workers.strategies.conftest import Solve
 from workers.pipeline import PipelineOptions
 from workers.prompts import (

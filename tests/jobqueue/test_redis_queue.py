@@ -7,10 +7,10 @@ import asyncio
 
 import pytest
 
-from app.errors import QueueFullError, UnknownJobError
-from app.metrics import JOB_RETRIES
-from app.redis_queue import RedisQueue, connect
-from app.schemas import JobState, SolveRequest, SolveResult
+from contract.errors import QueueFullError, UnknownJobError
+from contract.schemas import JobState, SolveRequest, SolveResult
+from jobqueue.metrics import JOB_RETRIES
+from jobqueue.redis_streams import RedisQueue, connect
 from tests.conftest import REDIS_URL
 
 

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from app.config import Settings
 from app.main import create_worker_app
-from app.queue_factory import build_queue
+from contract.settings import Settings
+from jobqueue.factory import build_queue
 from workers.engines.factory import build_engine
 from workers.runtime import WorkerRuntime
 

@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
-from app.answers import is_correct, resolve_type
-from app.evaluation.datasets import Item
-from app.evaluation.metrics import ScoreDeltas, ToolTable, art_refine_rate, mean, truster_win_rate
-from app.schemas import Strategy
+from contract.answers import is_correct, resolve_type
+from contract.schemas import Strategy
+from evaluation.datasets import Item
+from evaluation.metrics import ScoreDeltas, ToolTable, art_refine_rate, mean, truster_win_rate
 
 REFINE_STAGES = ("selfcorrect", "art_ask", "art_refine", "art_trust")
 PRESETS: dict[str, dict[str, Any]] = {
@@ -34,6 +35,10 @@ def parse_strategy(spec: str) -> Strategy:
     e.g. `samples:5,attempts:2` or `adaptive,art`. The harness starts from direct
     answering (tools: never), so a spec names what it adds."""
     fields: dict[str, Any] = {"tools": "never"}
+    forms = (
+        f"use {', '.join(PRESETS)} or field:value pairs joined by commas "
+        f"(fields: {', '.join(Strategy.model_fields)}), e.g. samples:5,attempts:2"
+    )
     for part in (p.strip() for p in spec.split(",")):
         if not part:
             continue
@@ -43,10 +48,14 @@ def parse_strategy(spec: str) -> Strategy:
             key, value = part.split(":", 1)
             fields[key.strip()] = value.strip()
         else:
-            raise ValueError(
-                f"Unknown strategy part {part!r}: use {', '.join(PRESETS)} or field:value."
-            )
-    return Strategy.model_validate(fields)
+            raise ValueError(f"Unknown strategy {spec!r}: {forms}.")
+    try:
+        return Strategy.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc']) or 'strategy'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ValueError(f"Invalid strategy {spec!r} ({problems}): {forms}.") from None
 
 
 @dataclass

@@ -21,11 +21,13 @@ import contextlib
 import json
 import logging
 import os
+import re
 import socket
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -35,68 +37,23 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from app.errors import QueueFullError, UnknownJobError
-from app.metrics import JOB_RETRIES, WORKER_HEARTBEAT
-from app.queue import FINAL_STATES, ErrorCode, Job, QueueStats
-from app.schemas import JobState, JobStatus, SolveRequest, SolveResult
+from contract.errors import Outcome, QueueFullError, UnknownJobError, outcome_of
+from contract.schemas import JobState, JobStatus, SolveRequest, SolveResult
+from jobqueue.metrics import JOB_RETRIES, WORKER_HEARTBEAT
+from jobqueue.protocol import CANCELLED_MESSAGE, FINAL_STATES, Job, QueueStats, deadline_for
 
 log = logging.getLogger(__name__)
 GROUP = "workers"
 
-# Each script is one round trip and atomic; the path submit -> claim -> run ->
-# record -> wake costs a handful of round trips (see bench/queue.py).
 
-# Admit a job: idempotency key first (a repeat returns the first job), then the depth
-# bound, then the job hash and its stream entry.
-_SUBMIT = """
-if ARGV[6] == '1' then
-  local known = redis.call('GET', KEYS[3])
-  if known then return {2, known} end
-end
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return {0, ''} end
-if ARGV[6] == '1' then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[5]) end
-redis.call('HSET', KEYS[2], 'id', ARGV[2], 'status', 'queued', 'request', ARGV[3],
-           'submitted_at', ARGV[4], 'attempts', 0)
-redis.call('XADD', KEYS[1], '*', 'id', ARGV[2])
-return {1, ARGV[2]}
-"""
+def _load_scripts() -> dict[str, str]:
+    """The Lua sections of jobqueue/scripts.lua by name."""
+    text = resources.files("jobqueue").joinpath("scripts.lua").read_text()
+    sections = re.split(r"^-- name: (\w+)\n", text, flags=re.M)
+    return dict(zip(sections[1::2], sections[2::2], strict=True))
 
-# Turn a delivered entry into a run: nothing to run if the job expired or already
-# finished (an earlier delivery), else count the attempt and mark the job running.
-_TAKE = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if (not status) or status == 'succeeded' or status == 'failed' then return {} end
-local attempt = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'status', 'running')
-redis.call('RPUSH', KEYS[2], ARGV[1])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('PUBLISH', ARGV[3], ARGV[1])
-local fields = redis.call('HMGET', KEYS[1], 'request', 'submitted_at')
-return {fields[1], fields[2], attempt}
-"""
 
-# Record an outcome only if none is recorded yet: at-least-once delivery may run a
-# job twice, and the first finished run's outcome is the one that stands. Then settle
-# the stream entry and tell waiters; the published message carries the final status,
-# so a waiter needs no read after it.
-_RECORD_OUTCOME = """
-local status = redis.call('HGET', KEYS[1], 'status')
-local recorded = 0
-if status and status ~= 'succeeded' and status ~= 'failed' then
-  redis.call('HSET', KEYS[1], 'status', ARGV[1], 'result', ARGV[2], 'error', ARGV[3],
-             'error_code', ARGV[4], 'finished_at', ARGV[6])
-  redis.call('EXPIRE', KEYS[1], ARGV[5])
-  redis.call('RPUSH', KEYS[2], ARGV[8])
-  redis.call('EXPIRE', KEYS[2], ARGV[5])
-  redis.call('PUBLISH', ARGV[9], ARGV[10])
-  recorded = 1
-end
-if ARGV[7] ~= '' then
-  redis.call('XACK', KEYS[3], 'workers', ARGV[7])
-  redis.call('XDEL', KEYS[3], ARGV[7])
-end
-return recorded
-"""
+_SCRIPTS = _load_scripts()
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -122,6 +79,7 @@ class RedisQueue:
         prefix: str = "sciserve",
         max_depth: int = 1024,
         result_ttl_s: float = 3600.0,
+        default_timeout_s: float = 300.0,
         visibility_timeout_s: float = 30.0,
         max_attempts: int = 3,
         consumer: str | None = None,
@@ -133,6 +91,8 @@ class RedisQueue:
         self.channel = f"{prefix}:events"
         self.max_depth = max_depth
         self.result_ttl_s = int(result_ttl_s)
+        self.default_timeout_s = default_timeout_s
+        self._cancelled: asyncio.Queue[str] = asyncio.Queue()
         self.visibility_timeout_s = visibility_timeout_s
         self.max_attempts = max_attempts
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
@@ -141,9 +101,9 @@ class RedisQueue:
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._listener_task: asyncio.Task[None] | None = None
         self._watchers: dict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
-        self._submit = self.redis.register_script(_SUBMIT)
-        self._take_script = self.redis.register_script(_TAKE)
-        self._record_outcome = self.redis.register_script(_RECORD_OUTCOME)
+        self._submit = self.redis.register_script(_SCRIPTS["submit"])
+        self._take_script = self.redis.register_script(_SCRIPTS["take"])
+        self._record_outcome = self.redis.register_script(_SCRIPTS["record_outcome"])
         self._last_reclaim = 0.0
         self._closed = False
 
@@ -169,10 +129,13 @@ class RedisQueue:
         await self._ensure_group()
         job_id = uuid.uuid4().hex
         idem = f"{self.prefix}:idem:{idempotency_key or ''}"
+        now = time.time()
+        deadline = deadline_for(request, now, self.default_timeout_s)
         outcome, known = await self._submit(
             keys=[self.stream, self._job_key(job_id), idem],
-            args=[self.max_depth, job_id, request.model_dump_json(), repr(time.time()),
-                  self.result_ttl_s, "1" if idempotency_key is not None else "0"],
+            args=[self.max_depth, job_id, request.model_dump_json(), repr(now),
+                  self.result_ttl_s, "1" if idempotency_key is not None else "0",
+                  repr(deadline)],
         )  # fmt: skip
         if int(outcome) == 0:
             raise QueueFullError(
@@ -190,7 +153,7 @@ class RedisQueue:
             status=JobState(fields["status"]),
             result=SolveResult.model_validate_json(result) if result else None,
             error=fields.get("error") or None,
-            error_code=fields.get("error_code") or None,  # type: ignore[arg-type]
+            error_code=outcome_of(fields.get("error_code")),
         )
 
     async def wait(self, job_id: str, timeout: float) -> JobStatus:
@@ -254,6 +217,7 @@ class RedisQueue:
                         if message is None:
                             continue
                         event = json.loads(message["data"])
+                        self._notice_finished_elsewhere(event)
                         for inbox in list(self._watchers.get(event.get("job_id", ""), ())):
                             inbox.put_nowait(event)
             except asyncio.CancelledError:
@@ -261,6 +225,23 @@ class RedisQueue:
             except (RedisError, OSError) as exc:  # Redis away: waiters poll meanwhile
                 log.debug("event listener reconnecting after %s", exc)
                 await asyncio.sleep(1.0)
+
+    def _notice_finished_elsewhere(self, event: dict[str, Any]) -> None:
+        """A job this worker runs was finished by someone else (cancelled): report it.
+        This worker's own outcomes never land here: `_record` forgets the job first."""
+        if event.get("type") == "done" and event.get("job_id") in self._inflight:
+            self._cancelled.put_nowait(event["job_id"])
+
+    async def cancel(self, job_id: str) -> JobStatus:
+        status = await self.status(job_id)  # 404 for an unknown job
+        if status.status not in FINAL_STATES:
+            await self.fail(job_id, CANCELLED_MESSAGE, Outcome.cancelled)
+        return await self.status(job_id)
+
+    async def cancellations(self) -> AsyncIterator[str]:
+        self._start_listener()
+        while True:
+            yield await self._cancelled.get()
 
     async def stats(self) -> QueueStats:
         await self._ensure_group()
@@ -329,7 +310,14 @@ class RedisQueue:
         if not taken:
             await self._ack(entry_id)  # expired, or finished by an earlier delivery
             return None
-        request, submitted_at, attempt = taken[0], float(taken[1]), int(taken[2])
+        request = SolveRequest.model_validate_json(taken[0])
+        submitted_at, attempt = float(taken[1]), int(taken[2])
+        # A job stored by an older release has no deadline: derive it the same way.
+        deadline = (
+            float(taken[3])
+            if taken[3]
+            else deadline_for(request, submitted_at, self.default_timeout_s)
+        )
         if reclaimed:
             JOB_RETRIES.inc()
             log.warning("reclaimed job %s (attempt %d)", job_id, attempt)
@@ -339,11 +327,9 @@ class RedisQueue:
                             "whose workers stopped.")  # fmt: skip
             return None
         return Job(
-            id=job_id,
-            request=SolveRequest.model_validate_json(request),
-            submitted_at=submitted_at,
+            id=job_id, request=request, deadline=deadline, submitted_at=submitted_at,
             attempt=attempt,
-        )
+        )  # fmt: skip
 
     def _start_heartbeat(self) -> None:
         if self._heartbeat_task is None or self._heartbeat_task.done():
@@ -377,7 +363,7 @@ class RedisQueue:
     async def complete(self, job_id: str, result: SolveResult) -> None:
         await self._record(JobStatus(id=job_id, status=JobState.succeeded, result=result))
 
-    async def fail(self, job_id: str, error: str, code: ErrorCode = "worker_error") -> None:
+    async def fail(self, job_id: str, error: str, code: Outcome = Outcome.internal) -> None:
         await self._record(
             JobStatus(id=job_id, status=JobState.failed, error=error, error_code=code)
         )

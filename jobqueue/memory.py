@@ -1,9 +1,4 @@
-"""The gateway/worker boundary: a queue of jobs and a store of their states and results.
-
-Routers submit and wait; workers claim and record. Both sides see only the `JobQueue`
-protocol, so the embedded in-process queue and the Redis queue (app/redis_queue.py)
-are interchangeable.
-"""
+"""The embedded default queue: an asyncio queue plus an in-memory store with a TTL."""
 
 from __future__ import annotations
 
@@ -14,70 +9,11 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from app.errors import QueueFullError, UnknownJobError
-from app.schemas import JobState, JobStatus, SolveRequest, SolveResult
-
-ErrorCode = Literal["timeout", "worker_error", "shutdown", "invalid_request"]
-FINAL_STATES = (JobState.succeeded, JobState.failed)
-
-
-@dataclass
-class Job:
-    """A claimed unit of work."""
-
-    id: str
-    request: SolveRequest
-    submitted_at: float = field(default_factory=time.time)  # wall clock: crosses processes
-    attempt: int = 1
-
-
-@dataclass(frozen=True)
-class QueueStats:
-    depth: int
-    oldest_age_s: float
-
-
-class JobQueue(Protocol):
-    async def submit(self, request: SolveRequest, idempotency_key: str | None = None) -> str:
-        """Accept a job or raise `QueueFullError`; an accepted job is never dropped.
-        A repeated `idempotency_key` returns the first job's id and queues nothing."""
-        ...
-
-    async def claim(self, timeout: float) -> Job | None:
-        """The next job for this worker, marked running, or None after `timeout` s."""
-        ...
-
-    async def complete(self, job_id: str, result: SolveResult) -> None:
-        """Record a result; idempotent: the first recorded outcome stands."""
-        ...
-
-    async def fail(self, job_id: str, error: str, code: ErrorCode = "worker_error") -> None: ...
-
-    async def release(self, job_id: str) -> None:
-        """Hand an unfinished job back to the queue (a worker shutting down)."""
-        ...
-
-    async def publish(self, job_id: str, event: dict[str, Any]) -> None:
-        """Record a progress event for `GET /jobs/{id}/events`."""
-        ...
-
-    def events(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
-        """A job's events from the first, live until it finishes."""
-        ...
-
-    async def status(self, job_id: str) -> JobStatus: ...
-
-    async def wait(self, job_id: str, timeout: float) -> JobStatus:
-        """The job's status once it has finished, or as it stands after `timeout`."""
-        ...
-
-    async def stats(self) -> QueueStats: ...
-
-    async def health(self) -> tuple[bool, str]: ...
-
-    async def close(self) -> None: ...
+from contract.errors import Outcome, QueueFullError, UnknownJobError
+from contract.schemas import JobState, JobStatus, SolveRequest, SolveResult
+from jobqueue.protocol import CANCELLED_MESSAGE, Job, QueueStats, deadline_for
 
 
 @dataclass
@@ -97,8 +33,12 @@ class InProcessQueue:
     letting memory and latency grow without limit. Jobs live as long as the process.
     """
 
-    def __init__(self, max_depth: int = 1024, result_ttl_s: float = 3600.0):
+    def __init__(
+        self, max_depth: int = 1024, result_ttl_s: float = 3600.0, default_timeout_s: float = 300.0
+    ):
         self._pending: asyncio.Queue[Job] = asyncio.Queue(maxsize=max_depth)
+        self._cancelled: asyncio.Queue[str] = asyncio.Queue()
+        self.default_timeout_s = default_timeout_s
         self._records: OrderedDict[str, _Record] = OrderedDict()
         self._idempotency: dict[str, str] = {}
         self._ttl = result_ttl_s
@@ -108,7 +48,13 @@ class InProcessQueue:
             known = self._idempotency[idempotency_key]
             if known in self._records:
                 return known
-        job = Job(id=uuid.uuid4().hex, request=request)
+        now = time.time()
+        job = Job(
+            id=uuid.uuid4().hex,
+            request=request,
+            deadline=deadline_for(request, now, self.default_timeout_s),
+            submitted_at=now,
+        )
         try:
             self._pending.put_nowait(job)
         except asyncio.QueueFull:
@@ -121,21 +67,38 @@ class InProcessQueue:
         return job.id
 
     async def claim(self, timeout: float) -> Job | None:
-        try:
-            job = await asyncio.wait_for(self._pending.get(), timeout)
-        except TimeoutError:
-            return None
-        self._record(job.id).status.status = JobState.running
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                job = await asyncio.wait_for(self._pending.get(), max(0.0, end - time.monotonic()))
+            except TimeoutError:
+                return None
+            record = self._records.get(job.id)
+            if record is not None and not record.done.is_set():
+                break  # else cancelled (or expired) while queued: nothing to run
+        record.status.status = JobState.running
         await self.publish(job.id, {"type": "status", "status": "running"})
         return job
 
     async def complete(self, job_id: str, result: SolveResult) -> None:
         await self._finish(job_id, JobStatus(id=job_id, status=JobState.succeeded, result=result))
 
-    async def fail(self, job_id: str, error: str, code: ErrorCode = "worker_error") -> None:
+    async def fail(self, job_id: str, error: str, code: Outcome = Outcome.internal) -> None:
         await self._finish(
             job_id, JobStatus(id=job_id, status=JobState.failed, error=error, error_code=code)
         )
+
+    async def cancel(self, job_id: str) -> JobStatus:
+        record = self._record(job_id)
+        was_running = record.status.status == JobState.running
+        await self.fail(job_id, CANCELLED_MESSAGE, Outcome.cancelled)
+        if was_running and record.status.error_code == Outcome.cancelled:
+            self._cancelled.put_nowait(job_id)
+        return record.status.model_copy()
+
+    async def cancellations(self) -> AsyncIterator[str]:
+        while True:
+            yield await self._cancelled.get()
 
     async def release(self, job_id: str) -> None:
         record = self._record(job_id)
@@ -146,7 +109,7 @@ class InProcessQueue:
         try:
             self._pending.put_nowait(record.job)
         except asyncio.QueueFull:  # the freed slot was taken meanwhile: say so, never drop
-            await self.fail(job_id, "The worker shut down and the queue was full.", "shutdown")
+            await self.fail(job_id, "The worker shut down and the queue was full.")
 
     async def publish(self, job_id: str, event: dict[str, Any]) -> None:
         record = self._record(job_id)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.schemas import AnswerType
+from contract.schemas import AnswerType
 
 GSM_SYMBOLIC = "gsm_symbolic"
 

@@ -1,5 +1,9 @@
-"""Run the service for tests and benchmarks: the embedded app on a real port in a
-background thread (`EmbeddedServer`), or gateway/worker processes (`ServiceProcesses`).
+"""The embedded default, and running the service for tests and benchmarks.
+
+`create_embedded_app` wires one process: the gateway, the in-process queue, one worker
+with its engine and (unless they run elsewhere) every tool server under /tools/NAME.
+`EmbeddedServer` serves that app on a real port in a background thread;
+`ServiceProcesses` starts gateway/worker/tool-server processes.
 
 Tests and benchmarks need both real HTTP and the raw engine the server uses; the
 engine lives on the server's event loop, so `EmbeddedServer.call` runs a coroutine there.
@@ -20,10 +24,41 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from fastapi import FastAPI
 
-from app.config import Settings
+from contract.settings import Settings, get_settings
+from jobqueue.protocol import JobQueue
+from tool_servers.registry import ToolServer
 
 T = TypeVar("T")
+
+
+def create_embedded_app(settings: Settings | None = None, engine: Any = None) -> FastAPI:
+    """The gateway with a worker beside it; `engine` may be given (unstarted) to serve
+    instead of building one from settings."""
+    from app.main import create_app
+    from workers.engines.factory import build_engine
+    from workers.runtime import WorkerRuntime
+
+    settings = settings or get_settings()
+    tool_servers = embedded_tool_servers(settings)
+
+    def build_worker(queue: JobQueue) -> WorkerRuntime:
+        return WorkerRuntime(
+            engine or build_engine(settings), queue, settings, tools_mounted=bool(tool_servers)
+        )
+
+    return create_app(settings, build_worker=build_worker, side_apps=tool_servers)
+
+
+def embedded_tool_servers(settings: Settings) -> list[ToolServer]:
+    """Every tool server under /tools/NAME over the same HTTP port, unless tool servers
+    are configured elsewhere."""
+    if not settings.mount_tools or settings.tool_urls:
+        return []
+    from tool_servers.registry import SERVER_NAMES, build_tool_server
+
+    return [build_tool_server(name, settings) for name in SERVER_NAMES]
 
 
 def free_port() -> int:
@@ -61,9 +96,7 @@ class EmbeddedServer:
     def start(self) -> EmbeddedServer:
         import uvicorn
 
-        from app.main import create_app
-
-        self.app = create_app(self.settings, self._engine)
+        self.app = create_embedded_app(self.settings, self._engine)
         config = uvicorn.Config(
             self.app, host=self.settings.host, port=self.settings.port, log_level="warning"
         )
@@ -179,7 +212,7 @@ class ServiceProcesses:
         log = self.log_dir / f"{log_name}.log"
         with log.open("wb") as sink:
             process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", *arguments],
+                [sys.executable, "-m", "entrypoints.cli", *arguments],
                 env=environment,
                 stdout=sink,
                 stderr=subprocess.STDOUT,

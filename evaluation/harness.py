@@ -8,6 +8,8 @@ among the strategies, made once otherwise).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -15,9 +17,9 @@ from typing import Any
 import httpx
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from app.evaluation.datasets import Item
-from app.evaluation.runner import Row, parse_strategy, run_items, summarize
-from app.schemas import Strategy
+from contract.schemas import Strategy
+from evaluation.datasets import Item
+from evaluation.runner import Row, parse_strategy, run_items, summarize
 
 BASELINE = Strategy(tools="never")
 
@@ -88,17 +90,17 @@ def run_evaluation(
     items: list[Item],
     specs: list[str],
     url: str | None,
+    start_service: Callable[[], AbstractContextManager[str]] | None = None,
     **options: Any,
 ) -> dict[str, Any]:
-    """Against `url`, or the embedded service started here (SCISERVE_* settings)."""
+    """Against `url`, or else a service that `start_service` starts and yields the URL
+    of (the CLI passes the embedded one; the harness itself only speaks HTTP)."""
     if url is not None:
         return asyncio.run(evaluate(items, specs, url, **options))
-    from app.config import Settings
-    from app.embedded import EmbeddedServer, free_port
-
-    settings = Settings(port=free_port())
-    with EmbeddedServer(settings, ready_timeout_s=900) as server:
-        return asyncio.run(evaluate(items, specs, server.url, **options))
+    if start_service is None:
+        raise ValueError("Give the service's URL, or a way to start one.")
+    with start_service() as started_url:
+        return asyncio.run(evaluate(items, specs, started_url, **options))
 
 
 def metrics_table(report: dict[str, Any]) -> Any:

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from app.embedded import free_port
+from entrypoints.embedded import free_port
 from tests.conftest import Service
 
 PROBLEM = "What is 6 * 7?"
@@ -14,7 +14,10 @@ PROBLEM = "What is 6 * 7?"
 
 def _sciserve(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "entrypoints.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -42,7 +45,7 @@ def test_distributed_commands_need_redis() -> None:
     env = {k: v for k, v in os.environ.items() if k != "SCISERVE_REDIS_URL"}
     for command in (["gateway"], ["worker"], ["keys", "create", "x", "--scope", "solve"]):
         done = subprocess.run(
-            [sys.executable, "-m", "app.cli", *command],
+            [sys.executable, "-m", "entrypoints.cli", *command],
             capture_output=True, text=True, timeout=60, env=env,
         )  # fmt: skip
         assert done.returncode == 2, done.stderr
@@ -50,7 +53,7 @@ def test_distributed_commands_need_redis() -> None:
 
 
 def test_empty_environment_values_mean_unset(monkeypatch) -> None:
-    from app.config import Settings
+    from contract.settings import Settings
 
     monkeypatch.setenv("SCISERVE_REDIS_URL", "")
     monkeypatch.setenv("SCISERVE_MODEL", "")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
 
-from app.config import Settings
+from contract.settings import Settings
 
 cli = typer.Typer(help="sciserve: serve and solve scientific problems.", no_args_is_help=True)
 model_cli = typer.Typer(help="Prepare or build models.", no_args_is_help=True)
@@ -69,11 +71,12 @@ def _run_gateway(settings: Settings, host: str | None, port: int | None, with_wo
     import uvicorn
 
     from app.main import create_app
+    from entrypoints.embedded import create_embedded_app
 
     settings.host = host or settings.host
     settings.port = port or settings.port
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    app = create_app(settings, with_worker=with_worker)
+    app = create_embedded_app(settings) if with_worker else create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
 
 
@@ -106,7 +109,7 @@ def worker(
     import asyncio
     import logging
 
-    from workers.process import serve_worker
+    from entrypoints.worker import serve_worker
 
     settings = _distributed_settings()
     if port is not None:
@@ -138,7 +141,7 @@ def tool_server(
 
 async def _with_key_store(settings: Settings, action: Any) -> Any:
     from app.auth import RedisKeyStore
-    from app.redis_queue import connect
+    from jobqueue.redis_streams import connect
 
     client = connect(str(settings.redis_url))
     try:
@@ -210,6 +213,15 @@ def solve(
     )
 
 
+@contextlib.contextmanager
+def _embedded_service() -> Iterator[str]:
+    """The embedded service on a free port, for `sciserve eval` without --url."""
+    from entrypoints.embedded import EmbeddedServer, free_port
+
+    with EmbeddedServer(Settings(port=free_port()), ready_timeout_s=900) as server:
+        yield server.url
+
+
 @cli.command("eval")
 def evaluate(
     dataset: Annotated[
@@ -249,11 +261,15 @@ def evaluate(
 
     from rich.console import Console
 
-    from app.evaluation.datasets import load_items
-    from app.evaluation.harness import default_plot_path, metrics_table, run_evaluation
-    from app.evaluation.plot import plot_runs
+    from evaluation.datasets import load_items
+    from evaluation.harness import default_plot_path, metrics_table, run_evaluation
+    from evaluation.plot import plot_runs
+    from evaluation.runner import parse_strategy
 
+    specs = strategy or ["direct"]
     try:
+        for spec in specs:
+            parse_strategy(spec)
         items = load_items(dataset, limit=limit, seed=seed)
     except ValueError as exc:
         typer.echo(str(exc), err=True)
@@ -261,8 +277,9 @@ def evaluate(
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     report = run_evaluation(
         items,
-        strategy or ["direct"],
+        specs,
         url,
+        start_service=_embedded_service,
         concurrency=concurrency,
         max_tokens=max_tokens,
         timeout_s=timeout_s,

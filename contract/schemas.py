@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from contract.errors import Outcome
+
 MAX_PROBLEM_CHARS = 20_000
 MAX_SAMPLES = 64
 MAX_ATTEMPTS = 4
@@ -118,7 +120,10 @@ class Timings(BaseModel):
 class TraceEvent(BaseModel):
     """One stage's record; stages append these in order. Token counts are what the
     stage added to `usage`; `detail` holds answers, decisions and tool calls, and
-    thoughts only when they may be revealed."""
+    thoughts only when they may be revealed. Frozen: a stage builds its event once, when
+    it ends, and nothing changes it after it is published."""
+
+    model_config = ConfigDict(frozen=True)
 
     stage: str
     role: str | None = None
@@ -147,7 +152,7 @@ class SolveResult(BaseModel):
     used_tools: list[str] = Field(default_factory=list)
     usage: Usage = Field(default_factory=Usage)
     timings: Timings = Field(default_factory=Timings)
-    trace: list[TraceEvent] | None = None
+    trace: tuple[TraceEvent, ...] | None = None
 
 
 class JobState(StrEnum):
@@ -164,7 +169,9 @@ class JobStatus(BaseModel):
     status: JobState
     result: SolveResult | None = None
     error: str | None = None
-    error_code: Literal["timeout", "worker_error", "shutdown", "invalid_request"] | None = None
+    error_code: Outcome | None = Field(
+        default=None, description="Why a failed job failed (one of a closed set)."
+    )
 
 
 class JobAccepted(BaseModel):

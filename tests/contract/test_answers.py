@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.answers import extract_answer, is_correct, resolve_type
+from contract.answers import extract_answer, is_correct, resolve_type
 
 QWEN_NATALIA = """To find out how many clips Natalia sold altogether, we add April and May.
 

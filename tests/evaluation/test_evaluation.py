@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app.evaluation.datasets import load_items
+from evaluation.datasets import load_items
 from tests.conftest import Service
 
 
@@ -67,7 +67,7 @@ def test_eval_cli_against_a_live_server(service: Service, tmp_path: Path) -> Non
     dataset.write_text("\n".join(json.dumps(row) for row in rows))
     out = tmp_path / "report.json"
     strategies = ["-s", "direct", "-s", "adaptive", "-s", "attempts:2,art"]
-    command = [sys.executable, "-m", "app.cli", "eval", str(dataset), "--url", service.url]
+    command = [sys.executable, "-m", "entrypoints.cli", "eval", str(dataset), "--url", service.url]
     command += [*strategies, "--max-tokens", "8", "--out", str(out)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

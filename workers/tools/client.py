@@ -19,8 +19,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from app.config import Settings
-from app.errors import ToolUnavailableError
+from contract.errors import ToolUnavailableError
+from contract.settings import Settings
 
 MANIFEST_TTL_S = 30.0  # a redeployed server's new tools show within this
 CONNECTION_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
@@ -59,7 +59,7 @@ class ToolClient:
     def from_settings(cls, settings: Settings) -> ToolClient:
         """The configured servers (`SCISERVE_TOOL_URLS`), or else the embedded default's
         mounts on this gateway, with `SCISERVE_TOOL_TIMEOUT_S` per call."""
-        from tool_servers.registry import SERVER_NAMES
+        from contract.schemas import TOOL_SERVER_NAMES as SERVER_NAMES
 
         if settings.tool_urls:
             servers = dict(settings.tool_urls)
@@ -115,7 +115,11 @@ class ToolClient:
                 specs.append(spec)
         return specs
 
-    async def invoke(self, tool: str, arguments: dict[str, Any]) -> ToolCall:
+    async def invoke(
+        self, tool: str, arguments: dict[str, Any], timeout_s: float | None = None
+    ) -> ToolCall:
+        """Run a tool; `timeout_s` (what remains of the job's deadline) caps the
+        configured per-call timeout."""
         if tool not in self._tool_server:
             await self.manifest()
         server = self._tool_server.get(tool)
@@ -130,8 +134,13 @@ class ToolClient:
                 404,
                 0.0,
             )
+        limit = self.timeout_s if timeout_s is None else max(0.001, min(self.timeout_s, timeout_s))
         response = await self._request(
-            server, "POST", "/invoke", json={"tool": tool, "arguments": arguments}
+            server,
+            "POST",
+            "/invoke",
+            json={"tool": tool, "arguments": arguments},
+            timeout=httpx.Timeout(limit, connect=min(5.0, limit)),
         )
         try:
             body = response.json()

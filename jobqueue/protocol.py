@@ -1,0 +1,98 @@
+"""The gateway/worker boundary: a queue of jobs and a store of their states and results.
+
+Routers submit and wait; workers claim and record. Both sides see only the `JobQueue`
+protocol, so the embedded in-process queue (jobqueue/memory.py) and the Redis queue
+(jobqueue/redis_streams.py) are interchangeable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from contract.errors import Outcome
+from contract.schemas import JobState, JobStatus, SolveRequest, SolveResult
+
+FINAL_STATES = (JobState.succeeded, JobState.failed)
+CANCELLED_MESSAGE = "The job was cancelled before it finished."
+
+
+def deadline_for(request: SolveRequest, submitted_at: float, default_timeout_s: float) -> float:
+    """A job's one deadline (Unix time), fixed at submit: every stage, engine call and
+    tool call gets what remains of it, and a reclaimed job keeps it."""
+    return submitted_at + (request.timeout_s or default_timeout_s)
+
+
+@dataclass
+class Job:
+    """A claimed unit of work."""
+
+    id: str
+    request: SolveRequest
+    deadline: float  # Unix time, fixed at submit (`deadline_for`)
+    submitted_at: float = field(default_factory=time.time)  # wall clock: crosses processes
+    attempt: int = 1
+
+    def remaining_s(self) -> float:
+        return self.deadline - time.time()
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    depth: int
+    oldest_age_s: float
+
+
+class JobQueue(Protocol):
+    async def submit(self, request: SolveRequest, idempotency_key: str | None = None) -> str:
+        """Accept a job or raise `QueueFullError`; an accepted job is never dropped.
+        A repeated `idempotency_key` returns the first job's id and queues nothing."""
+        ...
+
+    async def claim(self, timeout: float) -> Job | None:
+        """The next job for this worker, marked running, or None after `timeout` s."""
+        ...
+
+    async def complete(self, job_id: str, result: SolveResult) -> None:
+        """Record a result; idempotent: the first recorded outcome stands."""
+        ...
+
+    async def fail(self, job_id: str, error: str, code: Outcome = Outcome.internal) -> None:
+        """Record a failure with its outcome code; the first recorded outcome stands."""
+        ...
+
+    async def cancel(self, job_id: str) -> JobStatus:
+        """Finish a queued or running job as `cancelled` (no-op once it has finished)
+        and tell the worker running it; returns the job's final status."""
+        ...
+
+    def cancellations(self) -> AsyncIterator[str]:
+        """For a worker: ids of jobs it runs that were finished elsewhere (cancelled),
+        so it can stop spending engine time on them."""
+        ...
+
+    async def release(self, job_id: str) -> None:
+        """Hand an unfinished job back to the queue (a worker shutting down)."""
+        ...
+
+    async def publish(self, job_id: str, event: dict[str, Any]) -> None:
+        """Record a progress event for `GET /jobs/{id}/events`."""
+        ...
+
+    def events(self, job_id: str) -> AsyncIterator[dict[str, Any]]:
+        """A job's events from the first, live until it finishes."""
+        ...
+
+    async def status(self, job_id: str) -> JobStatus: ...
+
+    async def wait(self, job_id: str, timeout: float) -> JobStatus:
+        """The job's status once it has finished, or as it stands after `timeout`."""
+        ...
+
+    async def stats(self) -> QueueStats: ...
+
+    async def health(self) -> tuple[bool, str]: ...
+
+    async def close(self) -> None: ...

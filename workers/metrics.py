@@ -1,0 +1,72 @@
+"""Prometheus metrics of a worker: engine, pipeline stages and the claim loop, all
+named `sciserve_*`.
+
+Label values come from closed sets, so no client input can grow the number of series.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+ENGINE_TOKENS = Counter(
+    "sciserve_engine_tokens_total",
+    "Tokens through the engine by kind (prompt, completion).",
+    ["kind"],
+)
+ENGINE_CALLS = Counter(
+    "sciserve_engine_calls_total",
+    "Engine generate requests; one request with n=K counts once.",
+)
+ADAPTER_LOADED = Gauge(
+    "sciserve_adapter_loaded",
+    "1 when the role's LoRA adapter is loaded, 0 when the role falls back to the base model.",
+    ["role"],
+)
+STAGE_DURATION = Histogram(
+    "sciserve_stage_duration_seconds",
+    "Time of one pipeline stage (few_shot, generate, selfcorrect, art_ask, art_refine, "
+    "art_trust, select) of one job.",
+    ["stage"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 300),
+)
+SOLVE_TOKENS = Counter(
+    "sciserve_solve_tokens_total",
+    "Generated and fed-back tokens by kind: visible (completion the user may see), thought "
+    "(hidden TPO thoughts) and tool (tool results put into prompts).",
+    ["kind"],
+)
+TOOL_DECISIONS = Counter(
+    "sciserve_tool_decisions_total",
+    "AWL tool-vs-direct decisions of adaptive candidates (tool, direct).",
+    ["decision"],
+)
+SELFCORRECT_FLIPS = Counter(
+    "sciserve_selfcorrect_flips_total",
+    "SCoRe attempts whose correctness changed, when a reference is known (i_to_c, c_to_i).",
+    ["direction"],
+)
+ART_REFINE = Counter(
+    "sciserve_art_refine_total", "ART Asker decisions per candidate (refine, skip).", ["decision"]
+)
+TRUSTER_CHOICE = Counter(
+    "sciserve_truster_choice_total",
+    "ART Truster choices between a candidate's initial and refined solution.",
+    ["choice"],
+)
+THOUGHT_FORMAT_BREAKS = Counter(
+    "sciserve_thought_format_breaks_total",
+    "TPO outputs without the response marker, served whole as the response.",
+)
+JOBS = Counter(
+    "sciserve_jobs_total",
+    "Jobs finished by a worker, by outcome: succeeded, released (handed back at shutdown) "
+    "or a failure's outcome code (invalid_request, prompt_too_long, tool_unavailable, "
+    "engine_unavailable, timeout, cancelled, internal).",
+    ["outcome"],
+)
+JOBS_CANCELLED = Counter(
+    "sciserve_jobs_cancelled_total",
+    "Running jobs this worker stopped because they were cancelled (DELETE /jobs/{id}, or "
+    "the /solve client disconnected).",
+)
+WORKER_BUSY_SLOTS = Gauge("sciserve_worker_busy_slots", "Jobs this worker is running now.")

@@ -1,0 +1,109 @@
+"""The AWL tool loop: call → result → continue, for the candidates that called a tool.
+
+A candidate whose last output is a tool call gets the tool's result as a `tool` turn
+and continues; it stops when it answers (`answer_question`) or has spent
+`ctx.max_tool_calls` calls, after which one last turn asks it to answer. Candidates
+still looping share one batched engine call per step, and their tool calls run
+concurrently. Each tool call gets what remains of the job's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from contract.errors import ToolUnavailableError
+from workers.engines.base import GenerationRequest
+from workers.prompts import ANSWER_FUNCTION, TOOL_LIMIT_REACHED, tool_result_message
+from workers.strategies.context import Candidate, SolveContext
+from workers.tools.client import ToolCall
+
+MAX_TOOL_RESULT_CHARS = 4000  # a tool result fed back to the model; the trace keeps it all
+
+
+async def run_tool_loop(
+    ctx: SolveContext, candidates: list[Candidate], role: str | None, names: set[str]
+) -> list[Candidate]:
+    """Step every candidate whose last output is a tool call until it answers or
+    spends its calls; the last step asks for `answer_question`."""
+    assert ctx.tools is not None
+    for step in range(ctx.max_tool_calls + 1):
+        looping = [
+            (index, call)
+            for index, candidate in enumerate(candidates)
+            if (call := candidate.pending_call) is not None
+        ]
+        if not looping:
+            break
+        if step < ctx.max_tool_calls:  # the candidates' calls run concurrently
+            results = await asyncio.gather(
+                *(invoke(ctx, call.name, call.parameters, names) for _, call in looping)
+            )
+            turns = []
+            for (index, call), result in zip(looping, results, strict=True):
+                candidates[index].tool_calls.append(result)
+                turns.append(tool_result_message(call.name, _payload(result)))
+                ctx.usage.tool_tokens += ctx.count_tokens(turns[-1]["content"])
+        else:
+            turns = [{"role": "user", "content": TOOL_LIMIT_REACHED}] * len(looping)
+        requests, indices = [], []
+        for (index, _), turn in zip(looping, turns, strict=True):
+            candidate = candidates[index]
+            messages = [
+                *candidate.messages,
+                {"role": "assistant", "content": candidate.raw},
+                turn,
+            ]
+            if not ctx.fits(messages):
+                continue  # no room to continue: the candidate keeps its last output
+            requests.append(
+                GenerationRequest(
+                    messages=messages, role=role, sampling=ctx.sampling(1, greedy=True)
+                )
+            )
+            indices.append(index)
+        if not requests:
+            break
+        completions = await ctx.generate(requests)
+        for index, request, completion in zip(indices, requests, completions, strict=True):
+            assert request.messages is not None
+            candidates[index] = ctx.revise(
+                candidates[index], list(request.messages), completion.texts[0]
+            )
+    return candidates
+
+
+async def invoke(
+    ctx: SolveContext, tool: str, arguments: dict[str, Any], names: set[str]
+) -> ToolCall:
+    """A tool error is an answer for the model to read, an unreachable server too:
+    the loop goes on and the model can answer without it. Only the tools this job
+    was shown (its `tools` servers) can run."""
+    assert ctx.tools is not None
+    if tool not in names:
+        known = ", ".join(sorted(names - {ANSWER_FUNCTION}))
+        return ToolCall(
+            tool,
+            "",
+            arguments,
+            None,
+            f"There is no tool named {tool!r}; the tools are: {known}.",
+            404,
+            0.0,
+        )
+    try:
+        call = await ctx.tools.invoke(tool, arguments, timeout_s=ctx.remaining_s())
+    except ToolUnavailableError as exc:
+        call = ToolCall(tool, "", arguments, None, exc.message, 503, 0.0)
+    ctx.note_tool(call)
+    return call
+
+
+def _payload(call: ToolCall) -> dict[str, Any]:
+    if call.ok:
+        text = json.dumps(call.result, ensure_ascii=False)
+        if len(text) > MAX_TOOL_RESULT_CHARS:
+            return {"result": text[:MAX_TOOL_RESULT_CHARS] + " …(truncated)"}
+        return {"result": call.result}
+    return {"error": call.error or f"HTTP {call.status_code}"}
