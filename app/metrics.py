@@ -23,6 +23,11 @@ QUEUE_DEPTH = Gauge("sciserve_queue_depth", "Jobs queued or running, not yet fin
 QUEUE_OLDEST_AGE = Gauge(
     "sciserve_queue_oldest_age_seconds", "Age of the oldest job still waiting in the queue."
 )
+QUEUE_EXPECTED_SEQUENCES = Gauge(
+    "sciserve_queue_expected_engine_sequences",
+    "Engine sequences the unfinished jobs' strategies imply (samples x stages): the "
+    "strategy-weighted backlog the worker autoscaler scales on.",
+)
 AUTH_FAILURES = Counter(
     "sciserve_auth_failures_total",
     "Refused requests by reason (missing_key, bad_key, scope, rate_limited).",

@@ -58,6 +58,22 @@ class Strategy(Strict):
             return "selfcorrect"
         return "direct" if self.tools == "never" else "adaptive"
 
+    def expected_engine_sequences(self) -> int:
+        """Engine sequences this strategy implies at least: the work a queued job stands
+        for, so autoscaling sees that `samples: 8` is eight times a direct answer.
+
+        One per sample for generate (one request with n=K is still K decodes), one per
+        sample for each SCoRe round after the first, one per sample for each ART stage
+        (ask, refine, trust), and one more per sample with `tools: always` (the answer
+        after the first tool result). A lower bound: `tools: auto` may call tools too.
+        """
+        per_sample = 1 + (self.attempts - 1)
+        if self.art:
+            per_sample += 3
+        if self.tools == "always":
+            per_sample += 1
+        return self.samples * per_sample
+
 
 AnswerType = Literal["auto", "number", "choice", "expression", "text"]
 

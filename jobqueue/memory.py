@@ -145,8 +145,16 @@ class InProcessQueue:
         queued = [
             r.job.submitted_at for r in self._records.values() if r.status.status == JobState.queued
         ]
+        unfinished = (JobState.queued, JobState.running)
+        backlog = sum(
+            r.job.request.strategy.expected_engine_sequences()
+            for r in self._records.values()
+            if r.status.status in unfinished
+        )
         return QueueStats(
-            depth=self._pending.qsize(), oldest_age_s=now - min(queued) if queued else 0.0
+            depth=self._pending.qsize(),
+            oldest_age_s=now - min(queued) if queued else 0.0,
+            expected_sequences=backlog,
         )
 
     async def health(self) -> tuple[bool, str]:

@@ -43,6 +43,9 @@ class Job:
 class QueueStats:
     depth: int
     oldest_age_s: float
+    # Sum of `Strategy.expected_engine_sequences()` over unfinished jobs: the backlog
+    # the worker autoscaler scales on (a samples:8 job weighs 8, a direct one 1).
+    expected_sequences: int = 0
 
 
 class JobQueue(Protocol):

@@ -106,6 +106,7 @@ class RedisQueue:
         self._record_outcome = self.redis.register_script(_SCRIPTS["record_outcome"])
         self._last_reclaim = 0.0
         self._closed = False
+        self._weights: dict[str, int] = {}  # job id -> expected engine sequences (stats)
 
     # --- keys ---
     def _job_key(self, job_id: str) -> str:
@@ -251,7 +252,31 @@ class RedisQueue:
         if oldest:
             entry_ms = int(oldest[0][0].split("-")[0])
             age = max(0.0, time.time() - entry_ms / 1000)
-        return QueueStats(depth=depth, oldest_age_s=age)
+        return QueueStats(
+            depth=depth, oldest_age_s=age, expected_sequences=await self._backlog_sequences()
+        )
+
+    async def _backlog_sequences(self) -> int:
+        """Expected engine sequences of the unfinished jobs (the stream's entries).
+
+        Bounded: submit keeps the stream at `max_depth` entries at most. A job's weight
+        never changes, so it is read from its request once per process and cached; each
+        scrape then costs one XRANGE plus a read of the jobs it has not seen yet.
+        """
+        entries = await self.redis.xrange(self.stream, count=self.max_depth)
+        job_ids = [fields["id"] for _, fields in entries if "id" in fields]
+        unseen = [job_id for job_id in job_ids if job_id not in self._weights]
+        if unseen:
+            pipe = self.redis.pipeline(transaction=False)
+            for job_id in unseen:
+                pipe.hget(self._job_key(job_id), "request")
+            for job_id, raw in zip(unseen, await pipe.execute(), strict=True):
+                if raw is not None:  # else expired: it weighs nothing
+                    request = SolveRequest.model_validate_json(raw)
+                    self._weights[job_id] = request.strategy.expected_engine_sequences()
+        live = set(job_ids)
+        self._weights = {k: v for k, v in self._weights.items() if k in live}
+        return sum(self._weights.values())
 
     async def health(self) -> tuple[bool, str]:
         try:

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
 from app.deps import Readiness, get_queue, get_readiness
-from app.metrics import QUEUE_DEPTH, QUEUE_OLDEST_AGE
+from app.metrics import QUEUE_DEPTH, QUEUE_EXPECTED_SEQUENCES, QUEUE_OLDEST_AGE
 from jobqueue.protocol import JobQueue
 
 router = APIRouter(tags=["ops"])
@@ -39,4 +39,5 @@ async def metrics(queue: JobQueue = Depends(get_queue)) -> Response:
         stats = await queue.stats()
         QUEUE_DEPTH.set(stats.depth)
         QUEUE_OLDEST_AGE.set(stats.oldest_age_s)
+        QUEUE_EXPECTED_SEQUENCES.set(stats.expected_sequences)
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
