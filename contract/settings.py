@@ -48,7 +48,12 @@ class Settings(BaseSettings):
     enforce_eager: bool | None = Field(
         default=None, description="Unset: eager on CPU (fastest there), CUDA graphs on GPU."
     )
-    max_num_seqs: int = Field(default=64, ge=1)
+    max_num_seqs: int | None = Field(
+        default=None,
+        ge=1,
+        description="Engine batch size. Unset: 64 on CPU (measured), vLLM's own "
+        "hardware-sized default on GPU (as `vllm serve`).",
+    )
     enable_lora: bool = True
     max_lora_rank: int = Field(default=16, ge=1)
     max_loras: int = Field(
@@ -87,8 +92,11 @@ class Settings(BaseSettings):
     )
     default_max_tokens: int = Field(default=1024, ge=1)
     default_timeout_s: float = Field(default=300.0, gt=0)
-    worker_concurrency: int = Field(
-        default=32, ge=1, description="Jobs one worker runs at once; keeps the engine batch full."
+    worker_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="Jobs one worker runs at once; keeps the engine batch full. Unset: 32 on "
+        "CPU, at least the engine's batch capacity (max_num_seqs) on GPU.",
     )
     queue_max_depth: int = Field(default=1024, ge=1)
     result_ttl_s: float = Field(default=3600.0, gt=0)
@@ -137,6 +145,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "model",
+        "max_num_seqs",
+        "worker_concurrency",
         "engine_url",
         "redis_url",
         "adapter_registry",

@@ -25,8 +25,16 @@ from workers.models.tiny import TinyModel, build_tiny_model
 
 Spawn = Callable[..., tuple[subprocess.Popen[bytes], str]]
 ADMIN_KEY = "test-admin-key"
-# CI sets this so a broken vLLM install fails the run instead of skipping its tests.
-REQUIRE_VLLM = os.environ.get("SCISERVE_REQUIRE_VLLM") == "1"
+# The device the engine tests run on: `cpu` (default) or `cuda` (SCISERVE_TEST_DEVICE).
+# The dtype follows it: vLLM's GPU LoRA kernels take only fp16/bf16, so CUDA runs
+# bfloat16; the CPU runs float32, where greedy tokens match the reference exactly.
+TEST_DEVICE = os.environ.get("SCISERVE_TEST_DEVICE", "cpu")
+if TEST_DEVICE not in ("cpu", "cuda"):
+    raise RuntimeError(f"SCISERVE_TEST_DEVICE must be cpu or cuda, not {TEST_DEVICE!r}.")
+TEST_DTYPE = "bfloat16" if TEST_DEVICE == "cuda" else "float32"
+# CI sets this so a broken vLLM install fails the run instead of skipping its tests; a
+# CUDA run never skips them either.
+REQUIRE_VLLM = os.environ.get("SCISERVE_REQUIRE_VLLM") == "1" or TEST_DEVICE == "cuda"
 
 
 @pytest.fixture(scope="session")
@@ -35,11 +43,12 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> TinyModel:
 
 
 def tiny_settings(model: TinyModel, **overrides: Any) -> Settings:
-    """Settings for the tiny model: float32 + greedy keeps outputs deterministic."""
+    """Settings for the tiny model on the test device: float32 + greedy on CPU keeps
+    outputs deterministic; bfloat16 on CUDA (LoRA kernels)."""
     values: dict[str, Any] = {
         "model": str(model.model_dir),
         "adapter_registry": model.registry,
-        "dtype": "float32",
+        "dtype": TEST_DTYPE,
         "max_model_len": 4096,
         "kv_cache_bytes": 64 * 1024 * 1024,
         "max_loras": 4,  # 3 roles + 1 free slot: vLLM CPU LoRA slot -1 bug
@@ -61,6 +70,11 @@ def _import_vllm() -> None:
         if REQUIRE_VLLM:
             raise
         pytest.skip(f"vLLM is not importable here: {exc}")
+    if TEST_DEVICE == "cuda":
+        from vllm.platforms import current_platform
+
+        if not current_platform.is_cuda_alike():
+            raise RuntimeError("SCISERVE_TEST_DEVICE=cuda, but vLLM's platform is not CUDA.")
 
 
 @pytest.fixture(scope="session")

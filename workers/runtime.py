@@ -17,6 +17,7 @@ from contract.schemas import AdapterInfo, AdapterLoad
 from contract.settings import Settings
 from jobqueue.protocol import JobQueue
 from workers.engines.base import Engine
+from workers.engines.factory import default_worker_concurrency
 from workers.loop import run_worker
 from workers.pipeline import SolvePipeline
 
@@ -50,11 +51,13 @@ class WorkerRuntime:
             return
         self.state = "ready"
         pipeline = SolvePipeline.from_settings(self.engine, self.settings, self.tools_mounted)
+        concurrency = self.settings.worker_concurrency or default_worker_concurrency(self.engine)
+        log.info("worker ready: %d jobs at once", concurrency)
         try:
             await run_worker(
                 self.queue,
                 pipeline,
-                concurrency=self.settings.worker_concurrency,
+                concurrency=concurrency,
                 stop=self._stop,
                 drain_timeout_s=self.settings.drain_timeout_s,
             )
@@ -66,7 +69,7 @@ class WorkerRuntime:
         while not self._stop.is_set():
             job = await self.queue.claim(1.0)
             if job is not None:
-                await self.queue.fail(job.id, reason, Outcome.engine_unavailable)
+                await self.queue.fail(job.id, reason, Outcome.internal)
 
     def start_background(self) -> None:
         self._task = asyncio.create_task(self.run())

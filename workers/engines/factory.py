@@ -9,6 +9,9 @@ from contract.settings import Settings
 from workers.engines.base import Engine
 from workers.models.demo import demo_model_dir
 
+# The CPU batch size measured on the 2-core box; on GPU vLLM sizes it from the device.
+CPU_MAX_NUM_SEQS = 64
+CPU_WORKER_CONCURRENCY = 32
 # Folders above this size are "real" models; below, the tiny test model.
 _REAL_MODEL_BYTES = 200 * 1024 * 1024
 
@@ -34,11 +37,43 @@ def default_reserved_cores(model: str) -> int | None:
 
 
 def has_cuda() -> bool:
+    """Whether vLLM will run on a CUDA GPU, asked without initializing CUDA here.
+
+    `torch.cuda.is_available()` in this (parent) process initializes CUDA, and vLLM's
+    engine core started later by fork then fails with "Cannot re-initialize CUDA in
+    forked subprocess". vLLM's own platform detection asks NVML instead (and knows
+    that a CPU build on a GPU machine still runs on the CPU); without vLLM, NVML."""
     try:
-        import torch
-    except ImportError:
-        return False
-    return bool(torch.cuda.is_available())
+        from vllm.platforms import current_platform
+    except Exception:
+        return nvml_gpu_count() > 0
+    return bool(current_platform.is_cuda_alike())
+
+
+def nvml_gpu_count() -> int:
+    """GPUs seen by the driver through NVML (no CUDA context); 0 without NVML."""
+    try:
+        import pynvml  # type: ignore[import-not-found]
+
+        pynvml.nvmlInit()
+    except Exception:
+        return 0
+    try:
+        return int(pynvml.nvmlDeviceGetCount())
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def default_worker_concurrency(engine: Engine) -> int:
+    """Jobs one worker runs at once when SCISERVE_WORKER_CONCURRENCY is unset: 32 on CPU
+    (measured), and on GPU at least the started engine's batch capacity, so the jobs in
+    flight can fill every sequence slot vLLM schedules."""
+    capacity_of = getattr(engine, "batch_capacity", None)
+    options = getattr(engine, "options", None)
+    capacity = capacity_of() if callable(capacity_of) else None
+    if capacity is None or getattr(options, "device", "cpu") != "cuda":
+        return CPU_WORKER_CONCURRENCY
+    return max(CPU_WORKER_CONCURRENCY, int(capacity))
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -75,13 +110,16 @@ def build_engine(settings: Settings) -> Engine:
             max_model_len=settings.max_model_len,
             kv_cache_bytes=kv_cache_bytes,
             enforce_eager=enforce_eager,
-            max_num_seqs=settings.max_num_seqs,
+            max_num_seqs=settings.max_num_seqs
+            if settings.max_num_seqs is not None
+            else (None if gpu else CPU_MAX_NUM_SEQS),
             enable_lora=settings.enable_lora,
             max_loras=settings.max_loras,
             max_lora_rank=settings.max_lora_rank,
             cpu_reserved_cores=None
             if gpu
             else (reserved if reserved is not None else default_reserved_cores(model)),
+            device="cuda" if gpu else "cpu",
         ),
         adapters,
     )

@@ -33,12 +33,13 @@ class VllmOptions:
     max_model_len: int = 4096
     kv_cache_bytes: int | None = 1 << 30
     enforce_eager: bool = True
-    max_num_seqs: int = 64
+    max_num_seqs: int | None = 64  # None: vLLM's own default for the hardware
     enable_lora: bool = True
     max_loras: int = 4
     max_lora_rank: int = 16
     cpu_reserved_cores: int | None = None
     seed: int = 0
+    device: str = "cpu"  # "cuda" when vLLM's platform is a CUDA GPU
 
 
 class VllmEngine:
@@ -60,8 +61,12 @@ class VllmEngine:
         os.environ.setdefault("VLLM_ALLOW_RUNTIME_LORA_UPDATING", "True")
         if self.options.cpu_reserved_cores is not None:
             os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(self.options.cpu_reserved_cores)
+        if self.options.device == "cuda":
+            # The engine core must never inherit a CUDA context by fork.
+            os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
         from transformers import AutoTokenizer
         from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.usage.usage_lib import UsageContext
         from vllm.v1.engine.async_llm import AsyncLLM
 
         lora_args: dict[str, Any] = {}
@@ -79,11 +84,20 @@ class VllmEngine:
             enforce_eager=self.options.enforce_eager,
             max_num_seqs=self.options.max_num_seqs,
             seed=self.options.seed,
-            disable_log_stats=True,
+            # Stats on: vLLM's PrometheusStatLogger registers its `vllm:*` metrics in
+            # prometheus_client's default registry, which every /metrics here serves.
+            disable_log_stats=False,
             **lora_args,
         )
         self._tokenizer = AutoTokenizer.from_pretrained(self.options.model)
-        self._llm = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
+        # On GPU `vllm serve`'s usage context, so that unset batch sizes get the raw
+        # server's hardware-sized defaults; the CPU keeps the measured engine defaults.
+        context = (
+            UsageContext.OPENAI_API_SERVER
+            if self.options.device == "cuda"
+            else UsageContext.ENGINE_CONTEXT
+        )
+        self._llm = await asyncio.to_thread(AsyncLLM.from_engine_args, args, usage_context=context)
         for spec in self._initial_adapters:
             await self.load_adapter(spec)
 
@@ -175,6 +189,12 @@ class VllmEngine:
 
     def tokenizer(self) -> Any:
         return self._tokenizer
+
+    def batch_capacity(self) -> int | None:
+        """Sequences the started engine schedules at once (its resolved max_num_seqs)."""
+        if self._llm is None:
+            return None
+        return int(self._llm.vllm_config.scheduler_config.max_num_seqs)
 
     async def close(self) -> None:
         if self._llm is not None:
