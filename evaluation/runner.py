@@ -48,7 +48,7 @@ def parse_strategy(spec: str) -> Strategy:
             key, value = part.split(":", 1)
             fields[key.strip()] = value.strip()
         else:
-            raise ValueError(f"Unknown strategy {spec!r}: {forms}.")
+            raise ValueError(f"Unknown strategy part {part!r} in {spec!r}: {forms}.")
     try:
         return Strategy.model_validate(fields)
     except ValidationError as exc:

@@ -23,6 +23,15 @@ DIRECT_BOXED = (
     "Please answer the following question. Reason step by step, then give your final "
     "answer in \\boxed{}."
 )
+# The final-answer format sentence of each direct prompt: what the extractor reads.
+# Later turns (SCoRe) end with the same sentence so their answers stay extractable.
+CHOICE_FORMAT = "Your answer should end with 'the answer is A/B/C/D'."
+BOXED_FORMAT = "Reason step by step, then give your final answer in \\boxed{}."
+
+
+def answer_format(options: list[str] | None) -> str:
+    """The final-answer format sentence the first attempt was given."""
+    return CHOICE_FORMAT if options else BOXED_FORMAT
 
 
 def format_options(options: list[str]) -> str:
@@ -103,6 +112,16 @@ SCORE_INSTRUCTION = (
     "question. Please correct the error, if any, and rewrite the solution. Only output the "
     "final solution!"
 )
+
+
+def score_instruction(options: list[str] | None) -> str:
+    """SCoRe's instruction, then the first attempt's final-answer format sentence.
+
+    Version 2 (version 1 was the bare instruction): SCoRe's own prompts end with the
+    task's answer format, and without it the corrected solution often ends with no
+    `\\boxed{}` or "the answer is", so Acc@t2 read no answer at all.
+    """
+    return f"{SCORE_INSTRUCTION} {answer_format(options)}"
 
 # --- TPO hidden thoughts --------------------------------------------------------------
 THOUGHT_MARKER = "Here is my thought process:"

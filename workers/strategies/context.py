@@ -211,8 +211,21 @@ class SolveContext:
         fresh = Candidate(
             mode, messages, reading.visible, reading.text, None, reading.thought, reading.call
         )
-        fresh.answer = None if fresh.pending_call else self.extract(reading.text)
+        fresh.answer = None if fresh.pending_call else self._answer(reading)
         return fresh
+
+    def _answer(self, reading: Reading) -> str | None:
+        """`answer_question`'s own `answer` first: a `\\boxed{}` inside its solving
+        process is working, not the answer it gave. The rendered text is the fallback
+        for a call whose `answer` is empty or unreadable."""
+        call = reading.call
+        if call is not None and call.is_answer:
+            given = str(call.parameters.get("answer") or "").strip()
+            if given:
+                answer = self.extract(given)
+                if answer is not None:
+                    return answer
+        return self.extract(reading.text)
 
     def revise(
         self, candidate: Candidate, messages: list[dict[str, str]], output: str

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from workers.engines.base import GenerationRequest
 from workers.metrics import SELFCORRECT_FLIPS
-from workers.prompts import SCORE_INSTRUCTION
+from workers.prompts import score_instruction
 from workers.strategies.context import Candidate, SolveContext
 
 POLICY = "policy"
@@ -22,11 +22,12 @@ class SelfCorrect:
 
     async def run(self, ctx: SolveContext, candidates: list[Candidate]) -> list[Candidate]:
         role = ctx.role(POLICY)
+        instruction = score_instruction(ctx.request.options)
         for round_index in range(self.rounds):
             async with ctx.stage(self.name, role) as detail:
                 requests = [
                     GenerationRequest(
-                        messages=candidate.continued(SCORE_INSTRUCTION),
+                        messages=candidate.continued(instruction),
                         role=role,
                         sampling=ctx.sampling(len(candidates)),
                     )

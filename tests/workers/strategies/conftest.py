@@ -27,7 +27,8 @@ def tokenizer(tiny_model: TinyModel) -> Any:
 
 @pytest.fixture()
 def solve(tokenizer: Any) -> Solve:
-    """`solve(rules, problem=..., strategy=..., tool_urls=..., roles=..., **request)` →
+    """`solve(rules, problem=..., strategy=..., tool_urls=..., roles=..., pipeline_options=...,
+    **request)` →
     (result, engine, progress events). Trace is always requested."""
 
     def run(
@@ -35,7 +36,7 @@ def solve(tokenizer: Any) -> Solve:
         *,
         tool_urls: dict[str, str] | None = None,
         roles: Sequence[str] = ("policy", "asker", "truster"),
-        options: PipelineOptions | None = None,
+        pipeline_options: PipelineOptions | None = None,
         **fields: Any,
     ) -> tuple[SolveResult, ScriptedEngine, list[TraceEvent]]:
         engine = ScriptedEngine(tokenizer, rules, roles)
@@ -49,7 +50,7 @@ def solve(tokenizer: Any) -> Solve:
 
         async def go() -> SolveResult:
             tools = ToolClient(tool_urls, attempts=1) if tool_urls is not None else None
-            pipeline = SolvePipeline(engine, options or PipelineOptions(), tools)
+            pipeline = SolvePipeline(engine, pipeline_options or PipelineOptions(), tools)
             try:
                 return await pipeline.solve("job-1", request, progress)
             finally:

@@ -18,6 +18,9 @@ from workers.prompts import (
     SCORE_INSTRUCTION,
     TOOL_LIMIT_REACHED,
     TOOL_REQUIRED,
+    answer_format,
+    direct_user_prompt,
+    score_instruction,
 )
 
 NEVER = {"tools": "never"}
@@ -48,7 +51,7 @@ def test_direct_is_one_call_and_usage_matches_the_trace(solve: Solve) -> None:
         result.usage.prompt_tokens,
         result.usage.completion_tokens,
     )
-    assert result.usage.engine_calls == 1 and events == result.trace
+    assert result.usage.engine_calls == 1 and tuple(events) == result.trace
 
 
 def test_samples_are_one_engine_call_with_n_and_the_majority_wins(solve: Solve) -> None:
@@ -99,9 +102,23 @@ def test_selfcorrect_runs_attempts_minus_one_rounds_and_counts_flips(solve: Solv
     second = engine.calls[1].messages
     assert [m["role"] for m in second] == ["user", "assistant", "user"]
     assert (
-        second[1]["content"] == "I think \\boxed{5}" and second[2]["content"] == SCORE_INSTRUCTION
+        second[1]["content"] == "I think \\boxed{5}"
+        and second[2]["content"] == score_instruction(None)
     )
     assert len(engine.calls[2].messages) == 5
+
+
+@pytest.mark.parametrize("options", [None, ["3", "4", "5", "6"]])
+def test_the_second_attempt_ends_with_the_first_attempts_answer_format(
+    solve: Solve, options: list[str] | None
+) -> None:
+    """Without the format sentence a corrected solution had no extractable answer."""
+    rules = [(SCORE_INSTRUCTION, "Corrected."), ("2 + 2", "\\boxed{4}")]
+    _, engine, _ = solve(rules, strategy={**NEVER, "attempts": 2}, options=options)
+    first, second = (call.messages[-1]["content"] for call in engine.calls)
+    sentence = answer_format(options)
+    assert sentence in direct_user_prompt("2 + 2", options) and sentence in first
+    assert second.startswith(SCORE_INSTRUCTION) and second.endswith(sentence)
 
 
 def test_selfcorrect_counts_a_correct_to_incorrect_flip(solve: Solve) -> None:
@@ -184,7 +201,7 @@ def test_art_without_roles_and_without_fallback_is_refused(solve: Solve) -> None
             [],
             strategy={"art": True},
             roles=("policy",),
-            options=PipelineOptions(role_fallback=False),
+            pipeline_options=PipelineOptions(role_fallback=False),
         )
 
 
@@ -215,6 +232,26 @@ def test_adaptive_answers_directly_through_answer_question(
         assert f'"name": "{name}"' in prompt
     assert result.trace[0].detail["decisions"] == ["direct"]
     assert metric("sciserve_tool_decisions_total", decision="direct") == before + 1
+
+
+def test_answer_question_answer_wins_over_a_boxed_working_value(
+    solve: Solve, tool_servers: dict[str, str]
+) -> None:
+    call = json.dumps(
+        {
+            "name": "answer_question",
+            "parameters": {
+                "thought": "",
+                "sloving_process": "First \\boxed{2} apples, then two more.",
+                "answer": "4",
+            },
+        }
+    )
+    result, _, _ = solve([(AWL_TOOL_DECISION, call)], tool_urls=tool_servers, reference="4")
+    assert result.answer == "4" and result.correct is True
+    empty = call.replace('"answer": "4"', '"answer": ""')
+    result, _, _ = solve([(AWL_TOOL_DECISION, empty)], tool_urls=tool_servers)
+    assert result.answer == "2"  # no answer given: the rendered text is read
 
 
 def test_adaptive_tool_loop_feeds_the_result_back(
@@ -249,7 +286,7 @@ def test_adaptive_tool_loop_feeds_the_result_back(
 def test_the_tool_loop_stops_at_its_limit(solve: Solve, tool_servers: dict[str, str]) -> None:
     rules = [(TOOL_LIMIT_REACHED, AWL_DIRECT), ("", RUN_CODE)]
     result, engine, _ = solve(
-        rules, tool_urls=tool_servers, options=PipelineOptions(max_tool_calls=2)
+        rules, tool_urls=tool_servers, pipeline_options=PipelineOptions(max_tool_calls=2)
     )
     assert len(result.trace[0].detail["tool_calls"][0]) == 2
     assert len(engine.calls) == 4  # decide, 2 continues, one last "answer now"
@@ -336,7 +373,7 @@ def test_few_shot_prepends_the_most_similar_examples(solve: Solve, tmp_path: obj
             [("", "\\boxed{1}")],
             problem="A train travels 80 km in 2 hours. How far in 5 hours?",
             strategy={**NEVER, "few_shot": 2},
-            options=options,
+            pipeline_options=options,
         )
         messages = engine.calls[0].messages
         assert [m["role"] for m in messages] == ["user", "assistant", "user", "assistant", "user"]
@@ -355,7 +392,7 @@ def test_a_small_context_shows_the_most_relevant_tools_that_fit(
         [("", AWL_DIRECT)],
         problem=problem,
         tool_urls=tool_servers,
-        options=PipelineOptions(context_tokens=4096),
+        pipeline_options=PipelineOptions(context_tokens=4096),
         max_tokens=64,
     )
     shown = result.trace[0].detail["tools_shown"]
