@@ -19,7 +19,7 @@ from pathlib import Path
 from tests.conftest import TEST_DTYPE, _import_vllm
 from workers.models.tiny import TinyModel
 
-SCRIPT = r'''
+SCRIPT = r"""
 import asyncio, json, sys
 import torch
 
@@ -56,7 +56,7 @@ async def main() -> None:
 
 if __name__ == "__main__":
     asyncio.run(main())
-'''
+"""
 
 
 def test_building_and_starting_the_engine_leaves_cuda_uninitialized(
