@@ -18,6 +18,7 @@ MAX_SAMPLES = 64
 MAX_ATTEMPTS = 4
 # The tool servers (tool_servers/registry.py builds exactly these).
 TOOL_SERVER_NAMES = ("python", "pde", "mechanics", "climate", "epidemiology")
+MAX_TIMEOUT_S = 3600.0  # the longest deadline a request may ask for
 
 
 class Strict(BaseModel):
@@ -88,7 +89,7 @@ class SolveRequest(Strict):
     tools: list[str] | None = None
     reference: str | None = Field(default=None, max_length=MAX_PROBLEM_CHARS)
     max_tokens: int | None = Field(default=None, ge=1, le=32_768)
-    timeout_s: float | None = Field(default=None, gt=0, le=3600)
+    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
     return_trace: bool = False
     reveal_thoughts: bool = False
 

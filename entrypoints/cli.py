@@ -250,7 +250,11 @@ def evaluate(
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 8,
     max_tokens: Annotated[int | None, typer.Option(min=1, help="Per engine call.")] = None,
     timeout_s: Annotated[
-        float | None, typer.Option(help="Per question; default: the server's.")
+        float | None,
+        typer.Option(
+            help="Deadline per question in seconds. Default: as long as the job needs "
+            "(the longest deadline the service accepts, one hour)."
+        ),
     ] = None,
     api_key: Annotated[
         str | None, typer.Option(envvar="SCISERVE_API_KEY", help="Bearer key.")

@@ -17,7 +17,7 @@ import httpx
 from pydantic import ValidationError
 
 from contract.answers import is_correct, resolve_type
-from contract.schemas import Strategy
+from contract.schemas import MAX_TIMEOUT_S, Strategy
 from evaluation.datasets import Item
 from evaluation.metrics import ScoreDeltas, ToolTable, art_refine_rate, mean, truster_win_rate
 
@@ -140,8 +140,9 @@ async def run_items(
         }
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
-        if timeout_s is not None:  # a slow CPU run needs more than the server's default
-            body["timeout_s"] = timeout_s
+        # Without --timeout-s a question gets the longest deadline the contract allows,
+        # so a slow CPU never turns an evaluation into a row of 504s.
+        body["timeout_s"] = timeout_s if timeout_s is not None else MAX_TIMEOUT_S
         async with gate:
             started = time.perf_counter()
             try:

@@ -4,10 +4,11 @@ idempotent result writes, attempts limit, idempotency keys, backpressure, TTLs."
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from contract.errors import QueueFullError, UnknownJobError
+from contract.errors import Outcome, QueueFullError, UnknownJobError
 from contract.schemas import JobState, SolveRequest, SolveResult
 from jobqueue.metrics import JOB_RETRIES
 from jobqueue.redis_streams import RedisQueue, connect
@@ -126,5 +127,54 @@ async def test_events_replay_history_then_follow_live(redis_prefix: str) -> None
     await worker.publish(job_id, {"type": "stage", "stage": "generate"})
     await worker.complete(job_id, _result(job_id, "2"))
     assert await asyncio.wait_for(follower, 5) == ["status", "stage", "done"]
+    for queue in (gateway, worker):
+        await queue.close()
+
+
+async def test_a_reclaimed_job_keeps_its_deadline_and_fails_at_it(redis_prefix: str) -> None:
+    """One deadline, fixed at submit: the second worker gets what remains of it, not a
+    fresh budget, and the gateway's wait ends at the same instant. `StalledEngine`
+    (tests/workers/test_loop.py) is the named double of an engine that never returns."""
+    from tests.workers.test_loop import StalledEngine
+    from workers.loop import run_worker
+    from workers.pipeline import SolvePipeline
+
+    gateway, a, b = (_queue(redis_prefix, name) for name in ("gw", "a", "b"))
+    submitted = time.time()
+    job_id = await gateway.submit(SolveRequest(problem="slow", timeout_s=2.5))
+    first = await a.claim(1)
+    assert first is not None and first.deadline == pytest.approx(submitted + 2.5, abs=0.2)
+    await _dies(a)
+    await asyncio.sleep(0.6)  # past the visibility timeout: b reclaims it
+    worker = asyncio.create_task(run_worker(b, SolvePipeline(StalledEngine()), concurrency=1))
+    status = await gateway.wait(job_id, 10)
+    waited = time.time() - submitted
+    worker.cancel()
+    await asyncio.gather(worker, return_exceptions=True)
+    assert status.status == JobState.failed and status.error_code == Outcome.timeout
+    assert "deadline of 2.5 s" in (status.error or "")
+    assert 2.4 < waited < 3.3, f"failed {waited:.2f} s after submit, not at its 2.5 s deadline"
+    assert int(await b.redis.hget(b._job_key(job_id), "attempts")) == 2
+    for queue in (gateway, b):
+        await queue.close()
+
+
+async def test_cancel_reaches_the_worker_running_the_job(redis_prefix: str) -> None:
+    """`cancel` on the gateway's queue records `cancelled` at once and the worker that
+    claimed the job hears of it (pub/sub), so it can stop the job's engine work."""
+    gateway, worker = _queue(redis_prefix, "gw"), _queue(redis_prefix, "w")
+    queued = await gateway.submit(SolveRequest(problem="never claimed"))
+    running = await gateway.submit(SolveRequest(problem="claimed"))
+    await gateway.cancel(queued)
+    claimed = [await worker.claim(0.5) for _ in range(3)]  # the cancelled entry is skipped
+    assert [job.id for job in claimed if job is not None] == [running]
+    heard = worker.cancellations()
+    listening = asyncio.ensure_future(heard.__anext__())
+    await asyncio.sleep(0.3)  # the worker's subscription is up
+    status = await gateway.cancel(running)
+    assert status.status == JobState.failed and status.error_code == Outcome.cancelled
+    assert await asyncio.wait_for(listening, 5) == running
+    await worker.complete(running, _result(running, "too late"))  # the first outcome stands
+    assert (await gateway.status(running)).error_code == Outcome.cancelled
     for queue in (gateway, worker):
         await queue.close()

@@ -72,7 +72,7 @@ async def test_engine_crash_fails_the_job_with_its_reason() -> None:
     statuses = await _run_jobs(CrashingEngine(), [SolveRequest(problem="1+1?")] * 3)
     for status in statuses:
         assert status.status == JobState.failed
-        assert status.error_code == "worker_error"
+        assert status.error_code == "internal"
         assert "simulated engine crash" in (status.error or "")
 
 
