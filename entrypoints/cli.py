@@ -72,12 +72,14 @@ def _run_gateway(settings: Settings, host: str | None, port: int | None, with_wo
 
     from app.main import create_app
     from entrypoints.embedded import create_embedded_app
+    from entrypoints.limits import raise_open_file_limit, uvicorn_options
 
     settings.host = host or settings.host
     settings.port = port or settings.port
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    raise_open_file_limit()
     app = create_embedded_app(settings) if with_worker else create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", **uvicorn_options())
 
 
 @cli.command()

@@ -18,6 +18,7 @@ import uvicorn
 
 from app.main import create_worker_app
 from contract.settings import Settings
+from entrypoints.limits import raise_open_file_limit, uvicorn_options
 from jobqueue.factory import build_queue
 from workers.engines.factory import build_engine
 from workers.runtime import WorkerRuntime
@@ -37,6 +38,7 @@ class _Server(uvicorn.Server):
 async def serve_worker(settings: Settings) -> None:
     if settings.redis_url is None:
         raise ValueError("`sciserve worker` needs SCISERVE_REDIS_URL (the shared queue).")
+    raise_open_file_limit()
     queue = build_queue(settings)
     runtime = WorkerRuntime(build_engine(settings), queue, settings)
     stop = asyncio.Event()
@@ -52,6 +54,7 @@ async def serve_worker(settings: Settings) -> None:
             host=settings.host,
             port=settings.worker_port,
             log_level="warning",
+            **uvicorn_options(),
         )
         server = _Server(config)
         server_task = asyncio.create_task(server.serve())
