@@ -5,14 +5,23 @@ and the option nearest to (PDE: the interval holding) the tool's value is compar
 with AWL's correct letter. Questions we cannot map (qualitative "trend" options, or a
 template we do not parse) are counted as skipped, never as agreement.
 
-Run: `python -m bench.awl_tools --data ../shared/data/awl` (starts the two servers) or
-import `pde_agreement` / `mujoco_agreement` with running servers' URLs.
+Both numerics modes are measured: `awl` should reproduce AWL's answers (its tools made
+them), `converged` shows where physically right numbers differ. The MuJoCo questions
+are parsed into AWL's own arguments and answered from the tool's `awl` JSON with AWL's
+generator rules (last value, min/max range, max |v|, the trend label of
+src/Mujoco/make_mujoco/utils.py).
+
+Run: `python -m bench.awl_tools --data ../shared/data/awl` (starts the two servers;
+the data stays where it is) or import `pde_agreement` / `mujoco_agreement` with
+running servers' URLs.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +29,9 @@ import httpx
 
 NUMBER = r"(-?\d+(?:\.\d+)?)"
 LETTERS = "ABCDEFGH"
-# AWL does not state the checkerboard's cell size; a quarter of each side is our guess.
-CHECKERBOARD_CELLS_PER_SIDE = 4
+# The questions do not state the checkerboard's cell size; AWL's generator
+# (src/PDE/make_problems.py) always used 0.5 x 0.5.
+CHECKERBOARD_CELL = 0.5
 
 
 def _num(pattern: str, text: str) -> float | None:
@@ -57,8 +67,8 @@ def parse_pde(question: str) -> dict[str, Any] | None:
         args["ic_params"] = {
             "value1": float(m.group(1)),
             "value2": float(m.group(2)),
-            "cell_size_x": lengths[0] / CHECKERBOARD_CELLS_PER_SIDE,
-            "cell_size_y": lengths[1] / CHECKERBOARD_CELLS_PER_SIDE,
+            "cell_size_x": CHECKERBOARD_CELL,
+            "cell_size_y": CHECKERBOARD_CELL,
         }
     else:
         return None
@@ -76,7 +86,7 @@ def parse_pde(question: str) -> dict[str, Any] | None:
                 "top_value": top,
             }
         else:
-            m = re.search(NUMBER + r" [^,]*? at x=0 and " + NUMBER, question)
+            m = re.search(r"conditions with " + NUMBER + r" \S+ at x=0 and " + NUMBER, question)
             if not m:
                 return None
             args["bc_params"] = {"left_value": float(m.group(1)), "right_value": float(m.group(2))}
@@ -94,9 +104,9 @@ def parse_pde(question: str) -> dict[str, Any] | None:
         args["solution_type"] = "get_value_at_point"
         m2 = re.search(r"\(x,y\)=\(" + NUMBER + "," + NUMBER + r"\)", question)
         if m2:
-            args["x"], args["y"] = float(m2.group(1)), float(m2.group(2))
+            args["solution_x"], args["solution_y"] = float(m2.group(1)), float(m2.group(2))
         else:
-            args["x"] = _num(r"at x=" + NUMBER + r" \w+ after", question)
+            args["solution_x"] = _num(r"at x=" + NUMBER + r" \w+ after", question)
     if any(v is None for v in args.values()):
         return None
     return args
@@ -113,21 +123,27 @@ def _option_letter(options: list[Any], value: float) -> str | None:
     return None
 
 
-def pde_agreement(url: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+def pde_agreement(
+    url: str, items: list[dict[str, Any]], numerics: str | None = None
+) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for item in items:
         args = parse_pde(item["question"])
         if args is None:
-            rows.append({"status": "skipped"})
+            rows.append({"status": "skipped", "why": "parameters not read"})
             continue
+        if numerics:
+            args = {**args, "numerics": numerics}
         response = httpx.post(
             f"{url}/invoke", json={"tool": "setup_and_solve", "arguments": args}, timeout=120
         )
         if response.status_code != 200:
             rows.append({"status": "tool_error", "error": response.json().get("error")})
             continue
-        value = response.json()["result"]["value"]
-        chosen = _option_letter(item["options"], value)
+        result = response.json()["result"]
+        value = result["value"]
+        # AWL's answers are round(v, 2) of its tool's number (make_problems.py)
+        chosen = _option_letter(item["options"], round(value, 2) if value is not None else 0.0)
         rows.append(
             {
                 "status": "answered",
@@ -137,6 +153,7 @@ def pde_agreement(url: str, items: list[dict[str, Any]]) -> dict[str, Any]:
                 "agree": chosen == item["correct"],
                 "options": item["options"],
                 "question": item["question"],
+                "time_levels": result.get("time_levels"),
             }
         )
     return _summarise(rows)
@@ -144,173 +161,249 @@ def pde_agreement(url: str, items: list[dict[str, Any]]) -> dict[str, Any]:
 
 # --- mujoco ------------------------------------------------------------------------
 
-
-def _triple(text: str, label: str) -> list[float] | None:
-    m = re.search(re.escape(label) + r"\s*\(" + r",\s*".join([NUMBER] * 3) + r"\)", text)
-    return [float(g) for g in m.groups()] if m else None
+TRIPLE = r"\((-?[\d.]+),\s*(-?[\d.]+),\s*(-?[\d.]+)\)"
 
 
-def _field(text: str, label: str) -> float | None:
-    return _num(re.escape(label) + r"[^:\n]*:\s*" + NUMBER, text)
+def _labels(question: str) -> dict[str, str]:
+    """The "- Label: value" lines of an AWL MuJoCo scenario."""
+    out = {}
+    for line in question.split("\n"):
+        m = re.match(r"\s*- ([^:]+):\s*(.*)$", line)
+        if m:
+            out[m.group(1).strip()] = m.group(2).strip()
+    return out
+
+
+def _f(text: str) -> float:
+    m = re.search(NUMBER, text)
+    if not m:
+        raise ValueError(text)
+    return float(m.group(1))
+
+
+def _t(text: str) -> list[float]:
+    m = re.search(TRIPLE, text)
+    if not m:
+        raise ValueError(text)
+    return [float(g) for g in m.groups()]
+
+
+def _fric(lab: dict[str, str]) -> dict[str, float]:
+    return {
+        "sliding_fric": _f(lab["Sliding friction coefficient"]),
+        "torsional_fric": _f(lab["Torsional friction coefficient"]),
+        "rolling_fric": _f(lab["Rolling friction coefficient"]),
+    }
 
 
 def parse_mujoco(question: str) -> tuple[str, dict[str, Any], str] | None:
-    """(tool, arguments, what to read) for the templates we map; None otherwise."""
-    duration = _num(r"observed for " + NUMBER + r" seconds?", question)
-    g = _field(question, "Gravitational acceleration")
-    if duration is None or g is None:
+    """(tool, AWL arguments, json prefix) for an AWL MuJoCo question, or None.
+
+    Arguments are what AWL's generator (src/Mujoco/make_mujoco/*.py) passed. One
+    reading is ours: the rolling-ball set prints g as a positive magnitude although
+    the generator drew it from (-10, -9), so we pass -|g| (the answers need it).
+    """
+    head = question.split("\n")[0]
+    lab = _labels(question.split("\n\n")[0])
+    simend = _num(r"observed for " + NUMBER + r" seconds", question)
+    if simend is None:
         return None
-    ask = question.split("\n\n")[-1]
-    common: dict[str, Any] = {"simend": duration, "gra_acel": g, "sample_interval": 0.01}
-    if "two spheres" in question:
-        s1 = re.search(
-            r"Sphere 1: Position \((.*?)\), Radius: "
-            + NUMBER
-            + r" m, Mass: "
-            + NUMBER
-            + r" kg, Initial Velocity: \((.*?)\)",
-            question,
-        )
-        s2 = re.search(
-            r"Sphere 2: Position \((.*?)\), Radius: "
-            + NUMBER
-            + r" m, Mass: "
-            + NUMBER
-            + r" kg, Initial Velocity: \((.*?)\)",
-            question,
-        )
-        fr = re.search(r"\(sliding, torsional, rolling\): \((.*?)\)", question)
-        tc, dr = _field(question, "Time constant"), _num(r"Damping ratio: " + NUMBER, question)
-        if not (s1 and s2 and fr) or tc is None or dr is None:
-            return None
-        sliding, torsional, rolling = (float(v) for v in fr.group(1).split(","))
-        args = {
-            **common,
-            "sliding_fric": sliding,
-            "torsional_fric": torsional,
-            "rolling_fric": rolling,
-            "time_constant": tc,
-            "damping_ratio": max(dr, 1e-6),
-        }
-        for i, m in ((1, s1), (2, s2)):
-            args[f"position_{i}"] = [float(v) for v in m.group(1).split(",")]
-            args[f"radius_{i}"], args[f"mass_{i}"] = float(m.group(2)), float(m.group(3))
-            args[f"velocity_{i}"] = [float(v) for v in m.group(4).split(",")]
-        body = "sphere2" if "Sphere 2" in ask else "sphere1"
-        return "sphere_collision_simulation", args, f"{body}:{ask}"
-    if "box is placed on a plane" in question:
-        args = {
-            **common,
-            "damping": _field(question, "Damping"),
-            "initial_position": _triple(question, "Initial position:"),
-            "size": _field(question, "Size of the box"),
-            "mass": _field(question, "Mass of the box"),
-            "initial_velocity": _triple(question, "Initial velocity:"),
-        }
-        return ("box_plane_simulation", args, f"body:{ask}") if None not in args.values() else None
-    if "simple pendulum" in question or "double pendulum" in question:
-        double = "double pendulum" in question
-        args = {
-            **common,
-            "sliding_fric": _field(question, "Sliding friction coefficient"),
-            "torsional_fric": _field(question, "Torsional friction coefficient"),
-            "rolling_fric": _field(question, "Rolling friction coefficient"),
-        }
-        if double:
+    try:
+        common = {"simend": simend, "gra_acel": _f(lab["Gravitational acceleration"])}
+        if "two spheres" in head:
+            args: dict[str, Any] = {**common, "sliding_fric": 0, "torsional_fric": 0}
+            args["rolling_fric"] = 0
+            args["timeconst"] = _num(r"Time constant: " + NUMBER, question)
+            args["dampratio"] = _num(r"Damping ratio: " + NUMBER, question)
+            for i in (1, 2):
+                text = lab[f"Sphere {i}"]
+                (x, y, z), (vx, vy, vz) = _t(text), _t(text.split("Velocity:")[1])
+                args |= {f"x{i}": x, f"y{i}": y, f"z{i}": z}
+                args |= {f"x{i}_v": vx, f"y{i}_v": vy, f"z{i}_v": vz}
+                args[f"r{i}"] = _num(r"Radius: " + NUMBER, text)
+                args[f"mass{i}"] = _num(r"Mass: " + NUMBER, text)
+            return "sphere_collision_simulation", args, "sphere"
+        if "double pendulum" in head:
+            args = {**common, **_fric(lab)}
             for i, word in ((1, "first"), (2, "second")):
-                args[f"mass_capsule_{i}"] = _field(question, f"Mass of {word} pendulum rod")
-                args[f"mass_ball_{i}"] = _field(question, f"Mass of {word} pendulum bob")
-                args[f"initial_angle_{i}"] = _field(question, f"Initial angle of {word} pendulum")
-                args[f"initial_angular_velocity_{i}"] = _field(
-                    question, f"Initial angular velocity of {word} pendulum"
+                args[f"mass_capsule_{i}"] = _f(lab[f"Mass of {word} pendulum rod"])
+                args[f"mass_ball_{i}"] = _f(lab[f"Mass of {word} pendulum bob"])
+                args[f"initial_angle_{i}"] = _f(lab[f"Initial angle of {word} pendulum"])
+                args[f"initial_angular_velocity_{i}"] = _f(
+                    lab[f"Initial angular velocity of {word} pendulum"]
                 )
-            joint = "hinge2" if "second" in ask else "hinge1"
-            tool = "double_pendulum_simulation"
-        else:
-            args["mass_capsule"] = _field(question, "Mass of pendulum rod")
-            args["mass_ball"] = _field(question, "Mass of pendulum bob")
-            args["initial_angle"] = _field(question, "Initial angle")
-            args["initial_angular_velocity"] = _field(question, "Initial angular velocity")
-            joint, tool = "hinge1", "single_pendulum_simulation"
-        return (tool, args, f"{joint}:{ask}") if None not in args.values() else None
-    if "ball-plane" in question or "ball is released" in question:
-        args = {
-            **common,
-            "damping": _field(question, "Damping"),
-            "initial_position": _triple(question, "Initial position:"),
-            "radius": _field(question, "Radius"),
-            "mass": _field(question, "Mass"),
-            "initial_velocity": _triple(question, "Initial velocity:"),
-            "sliding_fric": _field(question, "Sliding friction coefficient"),
-            "torsional_fric": _field(question, "Torsional friction coefficient"),
-            "rolling_fric": _field(question, "Rolling friction coefficient"),
-        }
-        return ("ball_plane_simulation", args, f"body:{ask}") if None not in args.values() else None
-    return None
-
-
-def _axis(ask: str) -> int:
-    m = re.search(r"\b([xyzXYZ])[- ]?(?:position|velocity|direction|positions)", ask)
-    m = m or re.search(r"in the ([xyzXYZ])-direction", ask)
-    return "xyz".index(m.group(1).lower()) if m else 0
-
-
-def read_answer(result: dict[str, Any], target: str) -> float | None:
-    """The number the question asks for, from a simulation result."""
-    name, ask = target.split(":", 1)
-    trajectory = result["trajectory"].get(name, {})
-    if name.startswith("hinge"):
-        angles, speeds = trajectory["angle"], trajectory["angular_velocity"]
-        if "range" in ask:
-            return max(angles) - min(angles)
-        if "final position" in ask:
-            return float(angles[-1])
-        if "final velocity" in ask:
-            return float(speeds[-1])
+            return "double_pendulum_simulation", args, "double"
+        if "simple pendulum" in head:
+            args = {**common, **_fric(lab)}
+            args["mass_capsule"] = _f(lab["Mass of pendulum rod"])
+            args["mass_ball"] = _f(lab["Mass of pendulum bob"])
+            args["initial_angle"] = _f(lab["Initial angle"])
+            args["initial_angular_velocity"] = _f(lab["Initial angular velocity"])
+            return "single_pendulum_simulation", args, "single"
+        if "rolling ball" in head:
+            (x, y, z), velocity = _t(lab["Initial position"]), lab["Initial velocity"]
+            m = re.search(NUMBER + r" m/s \(X\), " + NUMBER + r" m/s \(Z\)", velocity)
+            if not m:
+                return None
+            args = {**common, **_fric(lab), "x": x, "y": y, "z": z}
+            args["gra_acel"] = -abs(args["gra_acel"])
+            args |= {"x_v": float(m.group(1)), "z_v": float(m.group(2))}
+            args["y_anv"] = _f(lab["Initial angular velocity"])
+            args |= {"r": _f(lab["Radius of the ball"]), "mass": _f(lab["Mass of the ball"])}
+            args["damping"] = _f(lab["Damping coefficient"])
+            return "roll_ball_simulation", args, "roll"
+        if "box is placed" in head:
+            (x, y, z), (vx, vy, vz) = _t(lab["Initial position"]), _t(lab["Initial velocity"])
+            args = {**common, "damping": _f(lab["Damping"]), "x": x, "y": y, "z": z}
+            args |= {"x_v": vx, "y_v": vy, "z_v": vz}
+            args |= {"r": _f(lab["Size of the box"]), "mass": _f(lab["Mass of the box"])}
+            return "box_plane_simulation", args, ""
+        if "ball game" in head:
+            vx, vy, vz = _t(lab["Initial velocity of the ball"])
+            args = {**common, "damping": _f(lab["Damping coefficient"])}
+            args |= {
+                "mass_ball": _f(lab["Mass of the ball"]),
+                "mass_box": _f(lab["Mass of the box"]),
+            }
+            args |= {"mass_post": _f(lab["Mass of the post"])}
+            args |= {"post_hight": _f(lab["Height of the post"]), "x_v": vx, "y_v": vy, "z_v": vz}
+            return "ball_game_simulation", args, "ball."
+        if "differential drive" in head:
+            args = {**common, **_fric(lab)}
+            args["left_vel"] = _f(lab["Left wheel velocity"])
+            args["right_vel"] = _f(lab["Right wheel velocity"])
+            return "diff_vehicle_simulation", args, ""
+        if "ball-plane" in head or "ball is released" in head:
+            (x, y, z), (vx, vy, vz) = _t(lab["Initial position"]), _t(lab["Initial velocity"])
+            args = {**common, **_fric(lab), "damping": _f(lab["Damping"])}
+            args |= {"x": x, "y": y, "z": z, "x_v": vx, "y_v": vy, "z_v": vz}
+            radius = lab.get("Radius of the ball", lab.get("Radius"))
+            mass = lab.get("Mass of the ball", lab.get("Mass"))
+            if radius is None or mass is None:
+                return None
+            args |= {"r": _f(radius), "mass": _f(mass)}
+            tool = "ball_plane_simulation" if "ball-plane" in head else "ball_simulation"
+            return tool, args, ""
+    except (KeyError, ValueError):
         return None
-    axis = _axis(ask)
-    positions = [p[axis] for p in trajectory["position"]]
-    velocities = [v[axis] for v in trajectory["velocity"]]
-    if "range" in ask:
-        return max(positions) - min(positions)
-    if "maximum absolute" in ask:
-        return max(abs(v) for v in velocities)
-    if "final" in ask and "velocity" in ask.lower():
-        return float(velocities[-1])
-    if "final" in ask and "position" in ask.lower():
-        return float(positions[-1])
     return None
 
 
-def mujoco_agreement(url: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+def series(awl: dict[str, Any], kind: str, ask: str) -> list[float] | None:
+    """The series of AWL's JSON that the question is about."""
+    low = ask.lower()
+    if kind == "single":
+        return awl["velocity" if "velocity" in low else "position"]
+    if kind == "double":
+        index = 2 if "second" in low else 1
+        return awl[f"{'velocity' if 'velocity' in low else 'position'}_{index}"]
+    if kind == "roll":
+        if "angular" in low:
+            return awl["angular_velocity_y"]
+        return awl["velocity_x" if "velocity" in low else "position_x"]
+    node = awl
+    if kind == "sphere":
+        node = awl["sphere2" if "sphere 2" in low else "sphere1"]
+    elif kind == "ball.":
+        node = awl["ball"]
+    m = re.search(r"\b([xyz])[- ]?(?:position|velocity)", low) or re.search(
+        r"in the ([xyz])-direction", low
+    )
+    m = m or re.search(r"(?:range of|final) ([xyz]) ", low) or re.search(r"'s ([xyz]) ", low)
+    m = m or re.search(r"\b([xyz]) (?:positions|velocity)", low)
+    if not m:
+        return None
+    return node["velocity" if "velocity" in low else "position"][m.group(1)]
+
+
+def awl_trend(numbers: list[float]) -> str:
+    """AWL's generate_trend_quant label (src/Mujoco/make_mujoco/utils.py)."""
+    start, end = numbers[0], numbers[-1]
+    change = (end - start) / start * 100
+    fluctuation = (max(numbers) - min(numbers)) / start * 100
+    if abs(change) < 3:
+        return "Fluctuating, overall stable" if fluctuation > 3 else "Stable"
+    trend = f"{'increase' if change > 0 else 'decrease'} by {abs(change):.1f}%"
+    steady, previous = True, None
+    for a, b in itertools.pairwise(numbers):
+        diff = b - a
+        if previous is not None and (diff > 0 > previous or diff < 0 < previous):
+            steady = False
+            break
+        previous = diff
+    return ("Steady " if steady else "Fluctuating, ") + trend
+
+
+def awl_trend_quali(numbers: list[float]) -> str:
+    """AWL's generate_trend_quali label (utils.py; used by the rolling-ball set):
+    3/10/20 % bands, "Steady "/"Fluctuating, " prefixed to the capitalised label."""
+    start, end = numbers[0], numbers[-1]
+    change = (end - start) / start * 100
+    fluctuation = (max(numbers) - min(numbers)) / start * 100
+    if abs(change) <= 3:
+        return "Fluctuating, overall stable" if fluctuation > 3 else "Stable"
+    size = "Slight" if abs(change) <= 10 else "Moderate" if abs(change) <= 20 else "Significant"
+    trend = f"{size} {'increase' if change > 0 else 'decrease'}"
+    steady = awl_trend(numbers).startswith("Steady")
+    return ("Steady " if steady else "Fluctuating, ") + trend
+
+
+def choose(options: list[Any], numbers: list[float], ask: str) -> tuple[str | None, Any]:
+    """The option AWL's generator would have marked for this series, and what we read."""
+    low = ask.lower()
+    if "trend" in low or low.startswith("how does"):
+        if not numbers or numbers[0] == 0:
+            return None, None
+        for label in (awl_trend(numbers), awl_trend_quali(numbers)):
+            if label in options:
+                return LETTERS[options.index(label)], label
+        return None, awl_trend(numbers)
+    if "range" in low:
+        lo, hi = min(numbers), max(numbers)
+        pairs = [[float(v) for v in o.strip("[]").split(",")] for o in options]
+        best = min(range(len(pairs)), key=lambda i: abs(pairs[i][0] - lo) + abs(pairs[i][1] - hi))
+        return LETTERS[best], [lo, hi]
+    value = max(abs(v) for v in numbers) if "maximum absolute" in low else numbers[-1]
+    if all(isinstance(o, int | float) for o in options):
+        best = min(range(len(options)), key=lambda i: abs(options[i] - value))
+        return LETTERS[best], value
+    return _option_letter(options, value), value
+
+
+def mujoco_agreement(
+    url: str, items: list[dict[str, Any]], numerics: str | None = None
+) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     for item in items:
-        options = item["Options"]
-        parsed = parse_mujoco(item["Question"])
-        if parsed is None or not all(isinstance(o, int | float) for o in options):
-            rows.append({"status": "skipped"})
+        question, options = item["Question"], item["Options"]
+        ask = question.split("\n\n")[-1]
+        parsed = parse_mujoco(question)
+        if parsed is None:
+            rows.append({"status": "skipped", "why": "parameters not read", "question": ask})
             continue
-        tool, args, target = parsed
-        response = httpx.post(f"{url}/invoke", json={"tool": tool, "arguments": args}, timeout=120)
+        tool, args, kind = parsed
+        if numerics:
+            args = {**args, "numerics": numerics}
+        response = httpx.post(f"{url}/invoke", json={"tool": tool, "arguments": args}, timeout=300)
         if response.status_code != 200:
             rows.append({"status": "tool_error", "error": response.json().get("error")})
             continue
-        value = read_answer(response.json()["result"], target)
-        if value is None:
-            rows.append({"status": "skipped"})
+        result = response.json()["result"]
+        numbers = series(result["awl"], kind, ask)
+        if numbers is None:
+            rows.append({"status": "skipped", "why": "question not mapped", "question": ask})
             continue
-        nearest = min(range(len(options)), key=lambda i: abs(options[i] - value))
-        chosen = LETTERS[nearest]
+        chosen, read = choose(options, numbers, ask)
         rows.append(
             {
                 "status": "answered",
                 "tool": tool,
-                "value": value,
+                "value": read,
                 "chosen": chosen,
                 "correct": item["Correct"],
                 "agree": chosen == item["Correct"],
                 "options": options,
-                "question": item["Question"][-160:],
+                "question": ask,
             }
         )
     return _summarise(rows)
@@ -329,6 +422,16 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def disagreements(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every answered question whose option differs from AWL's, with what we read."""
+    keep = ("tool", "question", "value", "chosen", "correct", "options", "time_levels")
+    return [
+        {k: r[k] for k in keep if k in r}
+        for r in summary["rows"]
+        if r["status"] == "answered" and not r["agree"]
+    ]
+
+
 def main() -> None:
     import argparse
     import tempfile
@@ -336,26 +439,36 @@ def main() -> None:
     from entrypoints.embedded import ServiceProcesses
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/awl"))
+    parser.add_argument("--data", type=Path, required=True, help="folder with pde/mujoco.json")
     parser.add_argument("--out", type=Path, default=Path("bench/results/awl_tools.json"))
+    parser.add_argument("--modes", nargs="+", default=["awl", "converged"])
     options = parser.parse_args()
+    sets = {n: json.loads((options.data / f"{n}.json").read_text()) for n in ("pde", "mujoco")}
     processes = ServiceProcesses(Path(tempfile.mkdtemp()), {})
+    report: dict[str, Any] = {}
     try:
         pde_url = processes.start_tool_server("pde")[1]
         mujoco_url = processes.start_tool_server("mechanics")[1]
-        pde = pde_agreement(pde_url, json.loads((options.data / "pde.json").read_text()))
-        mujoco = mujoco_agreement(
-            mujoco_url, json.loads((options.data / "mujoco.json").read_text())
-        )
+        for mode in options.modes:
+            t0 = time.perf_counter()
+            pde = pde_agreement(pde_url, sets["pde"], mode)
+            mujoco = mujoco_agreement(mujoco_url, sets["mujoco"], mode)
+            report[mode] = {
+                "pde": pde,
+                "mujoco": mujoco,
+                "disagreements": {"pde": disagreements(pde), "mujoco": disagreements(mujoco)},
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
+            for name, summary in (("pde", pde), ("mujoco", mujoco)):
+                print(
+                    f"{mode:9} {name:6}: answered {summary['answered']}/{summary['total']}, "
+                    f"agreement {summary['agreement']:.1%}, tool errors {summary['tool_errors']}"
+                )
     finally:
         processes.stop_all()
-    for name, summary in (("pde", pde), ("mujoco", mujoco)):
-        print(
-            f"{name}: answered {summary['answered']}/{summary['total']}, agreement "
-            f"{summary['agreement']:.1%}, tool errors {summary['tool_errors']}"
-        )
     options.out.parent.mkdir(parents=True, exist_ok=True)
-    options.out.write_text(json.dumps({"pde": pde, "mujoco": mujoco}, indent=1))
+    options.out.write_text(json.dumps(report, indent=1))
+    print(f"wrote {options.out}")
 
 
 if __name__ == "__main__":

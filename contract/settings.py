@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     sandbox_cpu_s: int = Field(default=5, ge=1, le=300, description="CPU seconds per run.")
     sandbox_memory_mb: int = Field(default=512, ge=64, le=16384, description="Per run.")
     sandbox_wall_s: float = Field(default=10.0, gt=0, le=600, description="Wall clock per run.")
+    tool_numerics: Literal["awl", "converged"] = Field(
+        default="converged",
+        description="Numerics of the pde and mechanics servers when a call names none: "
+        "'awl' reproduces AWL's reference code (its test answers), 'converged' is "
+        "physically right. Each server process reads its own.",
+    )
 
     @field_validator(
         "model",

@@ -36,9 +36,19 @@ class ToolArgumentError(ValueError):
 
 class ToolArguments(BaseModel):
     """Base for argument models: unknown keys are an error, and NaN or infinity is
-    refused everywhere, because a simulation fed NaN returns NaN, not an error."""
+    refused everywhere, because a simulation fed NaN returns NaN, not an error.
+
+    Every tool takes AWL's optional `thought` (its agents add it to every schema and
+    drop it before the call, `src/*/answer_agent.py`); it is accepted and ignored.
+    """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    thought: str | None = Field(
+        default=None,
+        max_length=8000,
+        description="Your internal reasoning and thoughts of why you call this function.",
+    )
 
 
 @dataclass(frozen=True)

@@ -1,459 +1,620 @@
-"""The `mechanics` tool server: AWL's MuJoCo simulation tools on the `mujoco` package.
+"""The `mechanics` tool server: AWL's MuJoCo tools with AWL's exact signatures.
 
-Each tool builds one small MJCF scene from its arguments, steps it with a 1 ms RK4
-step (as AWL's scenes do), and returns the final state of every body plus sampled
-trajectories and the extent of each body's motion, so that questions about final
-values, ranges and trends can all be answered from one call.
-Argument names follow AWL (`gra_acel`, `sliding_fric`, `simend`, ...).
+Argument names are AWL's (`src/Mujoco/tools/*.py` and `src/functions/mujoco.py`),
+typos included (`post_hight`, `y_anv`), so AWL-trained adapters call them unchanged.
+Every tool also takes:
+- `thought` (AWL's agents send it; it is dropped, as AWL drops it);
+- `stiffness` and, where AWL's schema lists it without using it, `damping`: AWL's
+  schemas list them but its functions reject them with a TypeError; we accept and
+  ignore them, so a schema-following call is answered;
+- `numerics`: `awl` or `converged` (tool_servers/mechanics_run.py says what differs);
+- `sample_interval`: the spacing of the rich trajectory beside AWL's text.
+
+The arguments of the earlier sciserve schema (`initial_position`, `initial_velocity`,
+`radius`, `size`, `position_1`, …, `left_wheel_velocity`, `post_height`) are still
+accepted as aliases and mapped onto AWL's names; the manifest shows AWL's only.
+
+The result holds AWL's return text (`text`), AWL's JSON (`awl`), and the final
+state, extent and sampled trajectory of every body or joint.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import mujoco
-import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from tool_servers.base import Tool, ToolArgumentError, ToolArguments
+from tool_servers.base import Tool, ToolArguments
+from tool_servers.mechanics_run import run_scene
+from tool_servers.mechanics_scenes import (
+    BALL_GAME_XML,
+    BALL_PLANE_XML,
+    BALL_XML,
+    BOX_PLANE_XML,
+    DIFF_VEHICLE_XML,
+    DOUBLE_PENDULUM_XML,
+    ROLL_BALL_XML,
+    SINGLE_PENDULUM_XML,
+    SPHERE_COLLISION_PLANE,
+    SPHERE_COLLISION_XML,
+    Scene,
+    Track,
+    f2,
+    quat2euler_z,
+    xyz,
+)
+from tool_servers.numerics import NUMERICS_FIELD, Numerics, resolve
 
-TIMESTEP_S = 0.001
 MAX_SIMULATED_S = 60.0
-MAX_SAMPLES = 5000
+AWL_WHEEL_RADIUS_M = 0.2  # AWL's diff_vehicle tyres: cylinder size ".2 0.05"
 
-Vector3 = tuple[float, float, float]
+Coordinate = Field(default=0.0, ge=-1e4, le=1e4)
+Speed = Field(default=0.0, ge=-1e4, le=1e4)
+Mass = Field(default=1.0, gt=0, le=1e6, description="kg")
+
+
+def _alias_vector(raw: dict[str, Any], old: str, new: tuple[str, str, str]) -> None:
+    """Move a legacy 3-vector argument onto AWL's three scalars."""
+    if old in raw:
+        vector = raw.pop(old)
+        if not isinstance(vector, list | tuple) or len(vector) != 3:
+            raise ValueError(f"{old} must be a list of 3 numbers")
+        for key, value in zip(new, vector, strict=True):
+            raw.setdefault(key, value)
+
+
+def _alias(raw: dict[str, Any], old: str, new: str, scale: float = 1.0) -> None:
+    if old in raw:
+        value = raw.pop(old)
+        raw.setdefault(new, value * scale if isinstance(value, int | float) else value)
 
 
 class Simulation(ToolArguments):
-    """Arguments every simulation shares."""
+    """What every simulation shares."""
 
     gra_acel: float = Field(
-        default=-9.81, ge=-100, le=100, description="Gravitational acceleration along z, m/s²."
+        default=-9.8, ge=-100, le=100, description="Gravitational acceleration along z, m/s²."
     )
-    simend: float = Field(gt=0, le=MAX_SIMULATED_S, description="Simulated duration, s.")
+    simend: float = Field(
+        gt=0,
+        le=MAX_SIMULATED_S,
+        description="Simulation end time in seconds (AWL numerics cast it to an integer).",
+    )
+    stiffness: float | None = Field(
+        default=None, description="Listed by AWL's schema; not used by the simulation."
+    )
+    numerics: Numerics | None = NUMERICS_FIELD
     sample_interval: float = Field(
-        default=0.1, gt=0, le=MAX_SIMULATED_S, description="Spacing of the returned samples, s."
+        default=0.1,
+        gt=0,
+        le=MAX_SIMULATED_S,
+        description="Spacing of the returned trajectory, s (AWL's text logs every 200 steps).",
     )
 
 
 class Friction(ToolArguments):
-    sliding_fric: float = Field(default=1.0, ge=0, le=10)
-    torsional_fric: float = Field(default=0.005, ge=0, le=10)
-    rolling_fric: float = Field(default=0.0001, ge=0, le=10)
+    sliding_fric: float = Field(default=0.0, ge=0, le=10)
+    torsional_fric: float = Field(default=0.0, ge=0, le=10)
+    rolling_fric: float = Field(default=0.0, ge=0, le=10)
 
 
-class FreeBody(Simulation, Friction):
-    """A ball or box with a free joint."""
+class FreeBall(Simulation, Friction):
+    """AWL's ball / ball_plane / box_plane arguments."""
 
-    initial_position: Vector3 = Field(description="(x, y, z) in metres.")
-    initial_velocity: Vector3 = Field(default=(0.0, 0.0, 0.0), description="m/s.")
-    initial_angular_velocity: Vector3 = Field(default=(0.0, 0.0, 0.0), description="rad/s.")
-    radius: float = Field(default=0.1, gt=0, le=100, description="Ball radius, m.")
-    mass: float = Field(default=1.0, gt=0, le=1e6, description="kg.")
-    damping: float = Field(default=0.0, ge=0, le=100, description="Linear damping of the joint.")
+    damping: float = Field(default=0.0, ge=0, le=1e3, description="Quadratic drag coefficient.")
+    x: float = Coordinate
+    y: float = Coordinate
+    z: float = Field(default=5.0, ge=-1e4, le=1e4)
+    r: float = Field(default=0.1, gt=0, le=100, description="Radius (box: half side), m.")
+    mass: float = Mass
+    x_v: float = Speed
+    y_v: float = Speed
+    z_v: float = Speed
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            raw = dict(raw)
+            _alias_vector(raw, "initial_position", ("x", "y", "z"))
+            _alias_vector(raw, "initial_velocity", ("x_v", "y_v", "z_v"))
+            _alias(raw, "radius", "r")
+            _alias(raw, "size", "r", 0.5)  # the earlier box schema took the full edge
+        return raw
 
 
-class BallSimulation(FreeBody):
-    ground: bool = Field(default=False, description="Add a ground plane at z=0.")
+class BallSimulation(FreeBall):
+    ground: bool = Field(
+        default=False, description="Add AWL's ball_plane ground (AWL's ball scene has none)."
+    )
 
 
-class BoxPlaneSimulation(FreeBody):
-    size: float = Field(default=0.2, gt=0, le=100, description="Box edge length, m.")
+class RollBall(Simulation, Friction):
+    damping: float = Field(default=0.0, ge=0, le=1e3)
+    x: float = Coordinate
+    y: float = Coordinate
+    z: float = Field(default=0.1, ge=-1e4, le=1e4)
+    r: float = Field(default=0.1, gt=0, le=100)
+    mass: float = Mass
+    x_v: float = Speed
+    y_anv: float = Field(
+        default=0.0, ge=-1e4, le=1e4, description="Initial angular velocity about y, rad/s."
+    )
+    z_v: float = Speed
 
 
 class SphereCollision(Simulation, Friction):
-    """Two spheres with free joints, no ground (AWL's sphere collision scene)."""
-
-    position_1: Vector3
-    velocity_1: Vector3 = (0.0, 0.0, 0.0)
-    radius_1: float = Field(gt=0, le=100)
-    mass_1: float = Field(gt=0, le=1e6)
-    position_2: Vector3
-    velocity_2: Vector3 = (0.0, 0.0, 0.0)
-    radius_2: float = Field(gt=0, le=100)
-    mass_2: float = Field(gt=0, le=1e6)
-    time_constant: float = Field(default=0.02, gt=0, le=10, description="Contact solref.")
-    damping_ratio: float = Field(
-        default=1.0, gt=0, le=10, description="Contact solref (time constant, damping ratio)."
+    timeconst: float = Field(default=0.02, gt=0, le=10, description="Contact solref time.")
+    dampratio: float = Field(default=1.0, ge=0, le=10, description="Contact damping ratio.")
+    x1: float = Coordinate
+    y1: float = Coordinate
+    z1: float = Coordinate
+    r1: float = Field(default=0.1, gt=0, le=100)
+    mass1: float = Mass
+    x2: float = Coordinate
+    y2: float = Coordinate
+    z2: float = Coordinate
+    r2: float = Field(default=0.1, gt=0, le=100)
+    mass2: float = Mass
+    x1_v: float = Speed
+    y1_v: float = Speed
+    z1_v: float = Speed
+    x2_v: float = Speed
+    y2_v: float = Speed
+    z2_v: float = Speed
+    ground: bool = Field(default=True, description="AWL's plane at z=0; false removes it.")
+    contact_damping: float = Field(
+        default=0.0,
+        ge=0,
+        le=1e6,
+        description="With stiffness (converged only): a direct spring-damper contact "
+        "instead of timeconst/dampratio; contact_damping=0 is an elastic bounce.",
     )
-    stiffness: float | None = Field(
-        default=None,
-        gt=0,
-        le=1e9,
-        description="Direct contact stiffness, N/m; replaces time_constant/damping_ratio. "
-        "With contact_damping=0 the collision is elastic.",
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and any(k in raw for k in ("position_1", "radius_1")):
+            raw = dict(raw)
+            for i in (1, 2):
+                _alias_vector(raw, f"position_{i}", (f"x{i}", f"y{i}", f"z{i}"))
+                _alias_vector(raw, f"velocity_{i}", (f"x{i}_v", f"y{i}_v", f"z{i}_v"))
+                _alias(raw, f"radius_{i}", f"r{i}")
+                _alias(raw, f"mass_{i}", f"mass{i}")
+            _alias(raw, "time_constant", "timeconst")
+            _alias(raw, "damping_ratio", "dampratio")
+            raw.setdefault("ground", False)  # the earlier scene had no ground
+        return raw
+
+
+class Unused(ToolArguments):
+    damping: float | None = Field(
+        default=None, description="Listed by AWL's schema; not used by the simulation."
     )
-    contact_damping: float = Field(default=0.0, ge=0, le=1e6, description="With stiffness.")
 
 
-class SinglePendulum(Simulation, Friction):
-    """A 1 m rod (capsule) with a 0.1 m bob at its end, hinged about y at height 2 m."""
-
+class SinglePendulum(Simulation, Friction, Unused):
     mass_capsule: float = Field(default=0.1, gt=0, le=1e4)
     mass_ball: float = Field(default=0.1, gt=0, le=1e4)
-    initial_angle: float = Field(default=0.0, ge=-10, le=10, description="rad.")
+    initial_angle: float = Field(default=0.0, ge=-100, le=100, description="rad.")
     initial_angular_velocity: float = Field(default=0.0, ge=-1e3, le=1e3, description="rad/s.")
 
 
-class DoublePendulum(Simulation, Friction):
+class DoublePendulum(Simulation, Friction, Unused):
     mass_capsule_1: float = Field(default=0.1, gt=0, le=1e4)
     mass_ball_1: float = Field(default=0.1, gt=0, le=1e4)
     mass_capsule_2: float = Field(default=0.1, gt=0, le=1e4)
     mass_ball_2: float = Field(default=0.1, gt=0, le=1e4)
-    initial_angle_1: float = Field(default=0.0, ge=-10, le=10)
+    initial_angle_1: float = Field(default=0.0, ge=-100, le=100)
     initial_angular_velocity_1: float = Field(default=0.0, ge=-1e3, le=1e3)
-    initial_angle_2: float = Field(default=0.0, ge=-10, le=10)
+    initial_angle_2: float = Field(default=0.0, ge=-100, le=100)
     initial_angular_velocity_2: float = Field(default=0.0, ge=-1e3, le=1e3)
 
 
-class DiffVehicle(Simulation, Friction):
-    """A two-wheeled differential-drive vehicle with a caster, driven at fixed wheel
-    surface speeds."""
+class DiffVehicle(Simulation, Friction, Unused):
+    left_vel: float = Field(
+        default=0.0, ge=-1e3, le=1e3, description="Left wheel servo target, rad/s."
+    )
+    right_vel: float = Field(
+        default=0.0, ge=-1e3, le=1e3, description="Right wheel servo target, rad/s."
+    )
 
-    left_wheel_velocity: float = Field(ge=-50, le=50, description="Wheel surface speed, m/s.")
-    right_wheel_velocity: float = Field(ge=-50, le=50, description="Wheel surface speed, m/s.")
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            raw = dict(raw)  # the earlier schema took wheel surface speeds in m/s
+            _alias(raw, "left_wheel_velocity", "left_vel", 1 / AWL_WHEEL_RADIUS_M)
+            _alias(raw, "right_wheel_velocity", "right_vel", 1 / AWL_WHEEL_RADIUS_M)
+        return raw
 
 
 class BallGame(Simulation):
-    """A ball thrown from the origin towards a post (at x=2 m) with a box on top."""
-
-    damping: float = Field(default=0.0, ge=0, le=100)
-    mass_ball: float = Field(default=0.5, gt=0, le=1e4)
-    mass_post: float = Field(default=10.0, gt=0, le=1e5)
+    damping: float = Field(default=0.0, ge=0, le=1e3)
+    mass_ball: float = Field(default=1.0, gt=0, le=1e4)
+    mass_post: float = Field(default=1.0, gt=0, le=1e5)
     mass_box: float = Field(default=1.0, gt=0, le=1e4)
-    post_height: float = Field(default=2.0, gt=0, le=50)
-    initial_velocity: Vector3
+    post_hight: float = Field(default=0.5, gt=0, le=50, description="Post height, m (sic).")
+    x_v: float = Speed
+    y_v: float = Speed
+    z_v: float = Speed
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            raw = dict(raw)
+            _alias(raw, "post_height", "post_hight")
+            _alias_vector(raw, "initial_velocity", ("x_v", "y_v", "z_v"))
+        return raw
 
 
-# --- scene building --------------------------------------------------------------
+# --- scenes ------------------------------------------------------------------------
 
 
-def _v(values: Any) -> str:
-    return " ".join(f"{float(v):.10g}" for v in values)
+def _fric(a: Friction) -> dict[str, float]:
+    return {
+        "sliding_fric": a.sliding_fric,
+        "torsional_fric": a.torsional_fric,
+        "rolling_fric": a.rolling_fric,
+    }
 
 
-def _scene(
-    args: Simulation,
-    body_xml: str,
-    *,
-    friction: Friction | None,
-    ground: bool,
-    extra: str = "",
-    integrator: str = "RK4",
-    joint_damping: float = 0.0,
-) -> str:
-    fric = (
-        _v([friction.sliding_fric, friction.torsional_fric, friction.rolling_fric])
-        if friction
-        else "1 0.005 0.0001"
-    )
-    floor = '<geom name="ground" type="plane" size="0 0 1"/>' if ground else ""
-    return f"""<mujoco>
-  <option gravity="0 0 {args.gra_acel:.10g}" integrator="{integrator}" timestep="{TIMESTEP_S}"/>
-  <default><joint damping="{joint_damping:.10g}"/><geom friction="{fric}" condim="6"/></default>
-  <worldbody>{floor}{body_xml}</worldbody>{extra}
-</mujoco>"""
+def _set_qvel(values: list[float], at: int = 0) -> Callable[[mujoco.MjData], None]:
+    def prepare(data: mujoco.MjData) -> None:
+        data.qvel[at : at + len(values)] = values
+
+    return prepare
 
 
-@dataclass
-class Recorder:
-    """Samples named bodies' positions and velocities during the run."""
-
-    bodies: list[str]
-    joints: list[str] = field(default_factory=list)
-    time: list[float] = field(default_factory=list)
-    positions: dict[str, list[list[float]]] = field(default_factory=dict)
-    velocities: dict[str, list[list[float]]] = field(default_factory=dict)
-    angles: dict[str, list[float]] = field(default_factory=dict)
-    angular_velocities: dict[str, list[float]] = field(default_factory=dict)
-
-    def sample(self, model: mujoco.MjModel, data: mujoco.MjData) -> None:
-        self.time.append(round(float(data.time), 6))
-        for name in self.bodies:
-            self.positions.setdefault(name, []).append(_body_position(model, data, name))
-            self.velocities.setdefault(name, []).append(_body_velocity(model, data, name))
-        for name in self.joints:
-            joint = model.joint(name)
-            self.angles.setdefault(name, []).append(float(data.qpos[joint.qposadr[0]]))
-            self.angular_velocities.setdefault(name, []).append(float(data.qvel[joint.dofadr[0]]))
-
-
-def _body_position(model: mujoco.MjModel, data: mujoco.MjData, name: str) -> list[float]:
-    return [float(v) for v in data.body(name).xpos]
-
-
-def _body_velocity(model: mujoco.MjModel, data: mujoco.MjData, name: str) -> list[float]:
-    """World-frame linear velocity of the body's frame origin."""
-    velocity = np.zeros(6)
-    mujoco.mj_objectVelocity(
-        model, data, mujoco.mjtObj.mjOBJ_BODY, model.body(name).id, velocity, 0
-    )
-    return [float(v) for v in velocity[3:]]
-
-
-def simulate(
-    xml: str,
-    args: Simulation,
-    recorder: Recorder,
-    prepare: Callable[[mujoco.MjModel, mujoco.MjData], None],
-    control: Callable[[mujoco.MjModel, mujoco.MjData], None] | None = None,
-) -> dict[str, Any]:
-    """Run the scene for `simend` seconds and summarise it."""
-    samples = args.simend / args.sample_interval
-    if samples > MAX_SAMPLES:
-        raise ToolArgumentError(
-            f"simend/sample_interval asks for {samples:.0f} samples; the limit is {MAX_SAMPLES}, "
-            "so raise sample_interval"
-        )
-    try:
-        model = mujoco.MjModel.from_xml_string(xml)
-    except ValueError as exc:
-        raise ToolArgumentError(f"the scene could not be built: {exc}") from exc
-    data = mujoco.MjData(model)
-    prepare(model, data)
-    mujoco.mj_forward(model, data)
-    steps = round(args.simend / TIMESTEP_S)
-    every = max(1, round(args.sample_interval / TIMESTEP_S))
-    recorder.sample(model, data)
-    for step in range(1, steps + 1):
-        if control is not None:
-            control(model, data)
-        mujoco.mj_step(model, data)
-        if step % every == 0 or step == steps:
-            recorder.sample(model, data)
-    return _summary(recorder)
-
-
-def _summary(r: Recorder) -> dict[str, Any]:
-    final: dict[str, Any] = {}
-    extent: dict[str, Any] = {}
-    for name in r.bodies:
-        pos = np.array(r.positions[name])
-        final[name] = {"position": r.positions[name][-1], "velocity": r.velocities[name][-1]}
-        extent[name] = {
-            "min_position": pos.min(axis=0).tolist(),
-            "max_position": pos.max(axis=0).tolist(),
-        }
-    for name in r.joints:
-        final[name] = {
-            "angle": r.angles[name][-1],
-            "angular_velocity": r.angular_velocities[name][-1],
-        }
-    trajectory: dict[str, Any] = {"time": r.time}
-    for name in r.bodies:
-        trajectory[name] = {"position": r.positions[name], "velocity": r.velocities[name]}
-    for name in r.joints:
-        trajectory[name] = {"angle": r.angles[name], "angular_velocity": r.angular_velocities[name]}
-    return {"final": final, "extent": extent, "trajectory": trajectory, "time": r.time[-1]}
-
-
-# --- the tools ---------------------------------------------------------------------
-
-
-def _free_body(args: FreeBody, geom: str, *, ground: bool) -> dict[str, Any]:
-    body = (
-        f'<body name="body" pos="{_v(args.initial_position)}"><freejoint name="free"/>{geom}</body>'
-    )
-    xml = _scene(args, body, friction=args, ground=ground, joint_damping=args.damping)
-
-    def prepare(model: mujoco.MjModel, data: mujoco.MjData) -> None:
-        data.qvel[0:3] = args.initial_velocity
-        data.qvel[3:6] = args.initial_angular_velocity
-
-    return simulate(xml, args, Recorder(["body"]), prepare)
-
-
-def ball_simulation(args: BallSimulation) -> dict[str, Any]:
-    geom = f'<geom type="sphere" size="{args.radius:.10g}" mass="{args.mass:.10g}"/>'
-    return _free_body(args, geom, ground=args.ground)
-
-
-def ball_plane_simulation(args: FreeBody) -> dict[str, Any]:
-    geom = f'<geom type="sphere" size="{args.radius:.10g}" mass="{args.mass:.10g}"/>'
-    return _free_body(args, geom, ground=True)
-
-
-def roll_ball_simulation(args: FreeBody) -> dict[str, Any]:
-    """A ball rolling on the ground; gravity is taken as pulling down whatever its sign,
-    as AWL's rolling-ball questions state it as a positive magnitude."""
-    args = args.model_copy(update={"gra_acel": -abs(args.gra_acel)})
-    geom = f'<geom type="sphere" size="{args.radius:.10g}" mass="{args.mass:.10g}"/>'
-    return _free_body(args, geom, ground=True)
-
-
-def box_plane_simulation(args: BoxPlaneSimulation) -> dict[str, Any]:
-    half = args.size / 2
-    geom = f'<geom type="box" size="{half:.10g} {half:.10g} {half:.10g}" mass="{args.mass:.10g}"/>'
-    return _free_body(args, geom, ground=True)
-
-
-def sphere_collision_simulation(args: SphereCollision) -> dict[str, Any]:
-    # MuJoCo's soft contact loses or gains energy at a small damping ratio; a direct
-    # spring (negative solref) is how to ask it for an elastic bounce.
-    if args.stiffness is not None:
-        solref = f'solref="{-args.stiffness:.10g} {-args.contact_damping:.10g}"'
-    else:
-        solref = f'solref="{args.time_constant:.10g} {args.damping_ratio:.10g}"'
-    spheres = "".join(
-        f'<body name="sphere{i}" pos="{_v(pos)}"><freejoint/>'
-        f'<geom type="sphere" size="{r:.10g}" mass="{m:.10g}" {solref}/></body>'
-        for i, pos, r, m in (
-            (1, args.position_1, args.radius_1, args.mass_1),
-            (2, args.position_2, args.radius_2, args.mass_2),
-        )
-    )
-    xml = _scene(args, spheres, friction=args, ground=False)
-
-    def prepare(model: mujoco.MjModel, data: mujoco.MjData) -> None:
-        data.qvel[0:3] = args.velocity_1
-        data.qvel[6:9] = args.velocity_2
-
-    return simulate(xml, args, Recorder(["sphere1", "sphere2"]), prepare)
-
-
-def _pendulum_link(index: int, mass_rod: float, mass_bob: float, inner: str = "") -> str:
+def _free_line(label: str, d: mujoco.MjData) -> str:
+    q, v = d.qpos, d.qvel
     return (
-        f'<joint name="hinge{index}" type="hinge" axis="0 1 0"/>'
-        f'<geom type="capsule" size="0.05" fromto="0 0 0 0 0 -1" mass="{mass_rod:.10g}"/>'
-        f'<body name="bob{index}" pos="0 0 -1">'
-        f'<geom type="sphere" size="0.1" mass="{mass_bob:.10g}"/></body>{inner}'
+        f"Time: {label} s, Position: x: {f2(q[0])} y: {f2(q[1])} z: {f2(q[2])}, "
+        f"Velocity: x: {f2(v[0])} y: {f2(v[1])} z: {f2(v[2])}"
     )
 
 
-def single_pendulum_simulation(args: SinglePendulum) -> dict[str, Any]:
-    body = f'<body name="pendulum1" pos="0 0 2">{_pendulum_link(1, args.mass_capsule, args.mass_ball)}</body>'  # noqa: E501
-    xml = _scene(args, body, friction=args, ground=False)
-
-    def prepare(model: mujoco.MjModel, data: mujoco.MjData) -> None:
-        data.qpos[0] = args.initial_angle
-        data.qvel[0] = args.initial_angular_velocity
-
-    return simulate(xml, args, Recorder(["bob1"], ["hinge1"]), prepare)
+def _free_channels(d: mujoco.MjData) -> dict[str, float]:
+    return {**xyz("position", d.qpos[0:3]), **xyz("velocity", d.qvel[0:3])}
 
 
-def double_pendulum_simulation(args: DoublePendulum) -> dict[str, Any]:
-    second = f'<body name="pendulum2" pos="0 0 -1">{_pendulum_link(2, args.mass_capsule_2, args.mass_ball_2)}</body>'  # noqa: E501
-    first = _pendulum_link(1, args.mass_capsule_1, args.mass_ball_1, inner=second)
-    xml = _scene(
-        args, f'<body name="pendulum1" pos="0 0 2">{first}</body>', friction=args, ground=False
+def _free_scene(xml: str, a: FreeBall, dt: float) -> Scene:
+    text = xml.format(gra_acel=a.gra_acel, x=a.x, y=a.y, z=a.z, r=a.r, mass=a.mass, **_fric(a))
+    return Scene(
+        xml=text,
+        timestep=dt,
+        prepare=_set_qvel([a.x_v, a.y_v, a.z_v]),
+        line=_free_line,
+        channels=_free_channels,
+        tracks=(Track("body", "body", 1),),
+        damping=a.damping,
     )
 
-    def prepare(model: mujoco.MjModel, data: mujoco.MjData) -> None:
-        data.qpos[0:2] = (args.initial_angle_1, args.initial_angle_2)
-        data.qvel[0:2] = (args.initial_angular_velocity_1, args.initial_angular_velocity_2)
 
-    return simulate(xml, args, Recorder(["bob1", "bob2"], ["hinge1", "hinge2"]), prepare)
+def _run(scene: Scene, a: Simulation, default: Numerics) -> dict[str, Any]:
+    return run_scene(scene, resolve(a.numerics, default), a.simend, a.sample_interval)
 
 
-WHEEL_RADIUS_M = 0.1
+def ball_scene(a: BallSimulation) -> Scene:
+    return _free_scene(BALL_PLANE_XML if a.ground else BALL_XML, a, 0.001)
 
 
-def diff_vehicle_simulation(args: DiffVehicle) -> dict[str, Any]:
-    r = WHEEL_RADIUS_M
-    vehicle = f"""
-<body name="vehicle" pos="0 0 {r + 0.01}"><freejoint/>
-  <geom type="box" size="0.2 0.12 0.04" mass="2"/>
-  <geom type="sphere" size="{r / 2}" pos="-0.15 0 {-r / 2}" mass="0.1" friction="0 0 0"/>
-  <body name="left_wheel" pos="0.05 0.16 0">
-    <joint name="left" type="hinge" axis="0 1 0" armature="0.01"/>
-    <geom type="cylinder" size="{r} 0.02" euler="90 0 0" mass="0.2"/></body>
-  <body name="right_wheel" pos="0.05 -0.16 0">
-    <joint name="right" type="hinge" axis="0 1 0" armature="0.01"/>
-    <geom type="cylinder" size="{r} 0.02" euler="90 0 0" mass="0.2"/></body>
-</body>"""
-    actuators = """<actuator>
-  <velocity name="left" joint="left" kv="5"/><velocity name="right" joint="right" kv="5"/>
-</actuator>"""
-    # Velocity servos are stiff; the implicit integrator keeps them stable at 1 ms.
-    xml = _scene(
-        args, vehicle, friction=args, ground=True, extra=actuators, integrator="implicitfast"
+def ball_plane_scene(a: FreeBall) -> Scene:
+    return _free_scene(BALL_PLANE_XML, a, 0.001)
+
+
+def box_plane_scene(a: FreeBall) -> Scene:
+    return _free_scene(BOX_PLANE_XML, a, 0.0001)
+
+
+def roll_ball_scene(a: RollBall, numerics: Numerics) -> Scene:
+    # AWL's rolling-ball questions print g as a positive magnitude although their
+    # answers were simulated with g < 0; converged numerics take it as pulling down
+    # whatever its sign, awl numerics use it as given (AWL's tool does).
+    g = a.gra_acel if numerics == "awl" else -abs(a.gra_acel)
+    xml = ROLL_BALL_XML.format(gra_acel=g, x=a.x, y=a.y, z=a.z, r=a.r, mass=a.mass, **_fric(a))
+
+    def line(label: str, d: mujoco.MjData) -> str:
+        return (
+            f"Time: {label} s, Position (X): {f2(d.qpos[0])}, "
+            f"Velocity (v_x, angular_velocity_y): {f2(d.qvel[0])} {f2(d.qvel[2])}"
+        )
+
+    def channels(d: mujoco.MjData) -> dict[str, float]:
+        return {
+            "position_x": d.qpos[0],
+            "velocity_x": d.qvel[0],
+            "angular_velocity_y": d.qvel[2],
+        }
+
+    return Scene(
+        xml=xml,
+        timestep=0.0001,
+        # AWL: qvel = (x_v, z_v, y_anv) for the slide-x, slide-z and hinge joints
+        prepare=_set_qvel([a.x_v, a.z_v, a.y_anv]),
+        line=line,
+        channels=channels,
+        tracks=(Track("body", "body", 1),),
+        damping=a.damping,
+        drag_on_qvel=False,
     )
 
-    def control(model: mujoco.MjModel, data: mujoco.MjData) -> None:
-        data.ctrl[0] = args.left_wheel_velocity / r
-        data.ctrl[1] = args.right_wheel_velocity / r
 
-    return simulate(xml, args, Recorder(["vehicle"]), lambda m, d: None, control)
+def sphere_collision_scene(a: SphereCollision, numerics: Numerics) -> Scene:
+    timeconst, dampratio = a.timeconst, a.dampratio
+    if numerics == "converged" and a.stiffness is not None:
+        # MuJoCo's direct spring: negative solref is (-stiffness, -damping)
+        timeconst, dampratio = -a.stiffness, -a.contact_damping
+    xml = SPHERE_COLLISION_XML.format(
+        timeconst=timeconst,
+        dampratio=dampratio,
+        gra_acel=a.gra_acel,
+        ground=SPHERE_COLLISION_PLANE if a.ground else "",
+        **{k: getattr(a, k) for k in ("x1", "y1", "z1", "r1", "mass1")},
+        **{k: getattr(a, k) for k in ("x2", "y2", "z2", "r2", "mass2")},
+        **_fric(a),
+    )
+
+    def line(label: str, d: mujoco.MjData) -> str:
+        q, v = d.qpos, d.qvel
+        return (
+            f"Time: {label} s, Sphere1 Pos: x: {f2(q[0])} y: {f2(q[1])} z: {f2(q[2])}, "
+            f"Vel: x: {f2(v[0])} y: {f2(v[1])} z: {f2(v[2])}\n"
+            f"Time: {label} s, Sphere2 Pos: x: {f2(q[7])} y: {f2(q[8])} z: {f2(q[9])}, "
+            f"Vel: x: {f2(v[6])} y: {f2(v[7])} z: {f2(v[8])}"
+        )
+
+    def channels(d: mujoco.MjData) -> dict[str, float]:
+        return {
+            **xyz("sphere1.position", d.qpos[0:3]),
+            **xyz("sphere1.velocity", d.qvel[0:3]),
+            **xyz("sphere2.position", d.qpos[7:10]),
+            **xyz("sphere2.velocity", d.qvel[6:9]),
+        }
+
+    def prepare(data: mujoco.MjData) -> None:
+        data.qvel[0:3] = [a.x1_v, a.y1_v, a.z1_v]
+        data.qvel[6:9] = [a.x2_v, a.y2_v, a.z2_v]
+
+    return Scene(
+        xml=xml,
+        timestep=0.0001,
+        prepare=prepare,
+        line=line,
+        channels=channels,
+        tracks=(Track("sphere1", "body", 1), Track("sphere2", "body", 2)),
+    )
 
 
-def ball_game_simulation(args: BallGame) -> dict[str, Any]:
-    h = args.post_height
-    scene = f"""
-<body name="ball" pos="0 0 0.2"><freejoint/>
-  <geom type="sphere" size="0.1" mass="{args.mass_ball:.10g}"/></body>
-<body name="post" pos="2 0 {h / 2}"><freejoint/>
-  <geom type="cylinder" size="0.1 {h / 2:.10g}" mass="{args.mass_post:.10g}"/></body>
-<body name="box" pos="2 0 {h + 0.15:.10g}"><freejoint/>
-  <geom type="box" size="0.15 0.15 0.15" mass="{args.mass_box:.10g}"/></body>"""
-    xml = _scene(args, scene, friction=None, ground=True, joint_damping=args.damping)
+def ball_game_scene(a: BallGame) -> Scene:
+    xml = BALL_GAME_XML.format(
+        gra_acel=a.gra_acel,
+        mass_ball=a.mass_ball,
+        mass_post=a.mass_post,
+        mass_box=a.mass_box,
+        half_hight=a.post_hight / 2,
+        box_hight=a.post_hight + 0.1,
+    )
 
-    def prepare(model: mujoco.MjModel, data: mujoco.MjData) -> None:
-        data.qvel[0:3] = args.initial_velocity
+    def line(label: str, d: mujoco.MjData) -> str:
+        q, v = d.qpos, d.qvel
+        return (
+            f"Time: {label} s, Ball Position: x: {f2(q[0])} y: {f2(q[1])} z: {f2(q[2])}, "
+            f"Ball Velocity: x: {f2(v[0])} y: {f2(v[1])} z: {f2(v[2])}, "
+            f"Post Position: x: {f2(q[7])} y: {f2(q[8])} z: {f2(q[9])}, "
+            f"Box Position: x: {f2(q[14])} y: {f2(q[15])} z: {f2(q[16])}"
+        )
 
-    return simulate(xml, args, Recorder(["ball", "post", "box"]), prepare)
+    def channels(d: mujoco.MjData) -> dict[str, float]:
+        return {
+            **xyz("ball.position", d.qpos[0:3]),
+            **xyz("ball.velocity", d.qvel[0:3]),
+            **xyz("post.position", d.qpos[7:10]),
+            **xyz("box.position", d.qpos[14:17]),
+        }
+
+    return Scene(
+        xml=xml,
+        timestep=0.001,
+        prepare=_set_qvel([a.x_v, a.y_v, a.z_v]),
+        line=line,
+        channels=channels,
+        tracks=(Track("ball", "body", 1), Track("post", "body", 2), Track("box", "body", 3)),
+        damping=a.damping,
+        game_over_z=True,
+        extra_json={"game_over": False, "game_over_time": None},
+    )
 
 
-_FREE = (
-    "Returns the final position and velocity of every body, their extent, and sampled trajectories."
+def single_pendulum_scene(a: SinglePendulum) -> Scene:
+    xml = SINGLE_PENDULUM_XML.format(
+        gra_acel=a.gra_acel, mass_capsule=a.mass_capsule, mass_ball=a.mass_ball, **_fric(a)
+    )
+
+    def prepare(data: mujoco.MjData) -> None:
+        data.qpos[0] = a.initial_angle
+        data.qvel[0] = a.initial_angular_velocity
+
+    def line(label: str, d: mujoco.MjData) -> str:
+        return f"Time: {label} s, Ball Position: {f2(d.qpos[0])}, Ball Velocity: {f2(d.qvel[0])}"
+
+    return Scene(
+        xml=xml,
+        timestep=0.001,
+        prepare=prepare,
+        line=line,
+        channels=lambda d: {"velocity": d.qvel[0], "position": d.qpos[0]},
+        tracks=(Track("hinge1", "joint", 0), Track("bob1", "geom", 1)),
+    )
+
+
+def double_pendulum_scene(a: DoublePendulum) -> Scene:
+    xml = DOUBLE_PENDULUM_XML.format(
+        gra_acel=a.gra_acel,
+        mass_capsule_1=a.mass_capsule_1,
+        mass_ball_1=a.mass_ball_1,
+        mass_capsule_2=a.mass_capsule_2,
+        mass_ball_2=a.mass_ball_2,
+        **_fric(a),
+    )
+
+    def prepare(data: mujoco.MjData) -> None:
+        data.qpos[0:2] = [a.initial_angle_1, a.initial_angle_2]
+        data.qvel[0:2] = [a.initial_angular_velocity_1, a.initial_angular_velocity_2]
+
+    def line(label: str, d: mujoco.MjData) -> str:
+        q, v = d.qpos, d.qvel
+        return (
+            f"Time: {label} s, Ball 1 Position: {f2(q[0])}, Ball 1 Velocity: {f2(v[0])}, "
+            f"Ball 2 Position: {f2(q[1])}, Ball 2 Velocity: {f2(v[1])}"
+        )
+
+    def channels(d: mujoco.MjData) -> dict[str, float]:
+        return {
+            "position_1": d.qpos[0],
+            "velocity_1": d.qvel[0],
+            "position_2": d.qpos[1],
+            "velocity_2": d.qvel[1],
+        }
+
+    return Scene(
+        xml=xml,
+        timestep=0.001,
+        prepare=prepare,
+        line=line,
+        channels=channels,
+        tracks=(
+            Track("hinge1", "joint", 0),
+            Track("hinge2", "joint", 1),
+            Track("bob1", "geom", 1),
+            Track("bob2", "geom", 3),
+        ),
+    )
+
+
+def diff_vehicle_scene(a: DiffVehicle) -> Scene:
+    xml = DIFF_VEHICLE_XML.format(gra_acel=a.gra_acel, **_fric(a))
+
+    def line(label: str, d: mujoco.MjData) -> str:
+        q, v = d.qpos, d.qvel
+        # AWL prints the orientation unformatted and "Vilocity" (sic)
+        return (
+            f"Time: {label} s, Position: x: {f2(q[0])} y: {f2(q[1])} z: {f2(q[2])}, "
+            f"Velocity: x: {f2(v[0])} y: {f2(v[1])} z: {f2(v[2])}, "
+            f"Vilocity of Wheels: l: {f2(d.ctrl[0])} r: {f2(d.ctrl[1])}, "
+            f"Orientation: {quat2euler_z(q[3:7])}"
+        )
+
+    def channels(d: mujoco.MjData) -> dict[str, float]:
+        return {
+            **xyz("position", d.qpos[0:3]),
+            **xyz("velocity", d.qvel[0:3]),
+            "wheel_velocity.left": d.ctrl[0],
+            "wheel_velocity.right": d.ctrl[1],
+            "orientation": quat2euler_z(d.qpos[3:7]),
+        }
+
+    return Scene(
+        xml=xml,
+        timestep=0.001,
+        prepare=lambda data: None,
+        line=line,
+        channels=channels,
+        tracks=(Track("chassis", "body", 1),),
+        ctrl=(a.left_vel, a.right_vel),  # AWL's controller sets these constants
+    )
+
+
+# --- tools -------------------------------------------------------------------------
+
+_RETURNS = (
+    " Returns AWL's log (`text`: position and velocity every 200 steps, 2 decimals), "
+    "AWL's JSON (`awl`), and the final state, extent and trajectory of each body."
 )
-MECHANICS_TOOLS = [
-    Tool(
-        "ball_simulation",
-        f"A ball in free flight (optionally above a ground plane). {_FREE}",
-        BallSimulation,
-        ball_simulation,
-    ),
-    Tool(
-        "ball_plane_simulation",
-        f"A ball released above a ground plane at z=0. {_FREE}",
-        FreeBody,
-        ball_plane_simulation,
-    ),
-    Tool(
-        "roll_ball_simulation",
-        f"A ball rolling on a ground plane with spin. {_FREE}",
-        FreeBody,
-        roll_ball_simulation,
-    ),
-    Tool(
-        "box_plane_simulation",
-        f"A box placed on or above a ground plane. {_FREE}",
-        BoxPlaneSimulation,
-        box_plane_simulation,
-    ),
-    Tool(
-        "sphere_collision_simulation",
-        f"Two spheres that may collide, no ground, soft contact set by time constant and "
-        f"damping ratio. {_FREE}",
-        SphereCollision,
-        sphere_collision_simulation,
-    ),
-    Tool(
-        "single_pendulum_simulation",
-        "A 1 m pendulum hinged about y; angles in rad from the downward vertical. Returns the "
-        "final angle and angular velocity, and the bob's trajectory.",
-        SinglePendulum,
-        single_pendulum_simulation,
-    ),
-    Tool(
-        "double_pendulum_simulation",
-        "Two 1 m links hinged about y; angles in rad, the second relative to the first. "
-        "Returns final angles, angular velocities and the bobs' trajectories.",
-        DoublePendulum,
-        double_pendulum_simulation,
-    ),
-    Tool(
-        "diff_vehicle_simulation",
-        f"A differential-drive vehicle driven at fixed wheel speeds on flat ground. {_FREE}",
-        DiffVehicle,
-        diff_vehicle_simulation,
-    ),
-    Tool(
-        "ball_game_simulation",
-        f"A ball thrown from the origin at a post 2 m away with a box on top. {_FREE}",
-        BallGame,
-        ball_game_simulation,
-    ),
-]
+
+
+def mechanics_tools(default: Numerics = "converged") -> list[Tool]:
+    """The nine AWL scenes, with `default` numerics for calls that name none."""
+
+    def tool(
+        name: str,
+        description: str,
+        arguments: type[Simulation],
+        scene: Callable[[Any, Numerics], Scene],
+    ) -> Tool:
+        def run(a: Any) -> dict[str, Any]:
+            mode = resolve(a.numerics, default)
+            return run_scene(scene(a, mode), mode, a.simend, a.sample_interval)
+
+        return Tool(name, description + _RETURNS, arguments, run, timeout_s=30.0)
+
+    return [
+        tool(
+            "ball_simulation",
+            "Simulates a single ball's motion using MuJoCo physics. There is nothing in "
+            "the space other than the ball.",
+            BallSimulation,
+            lambda a, m: ball_scene(a),
+        ),
+        tool(
+            "ball_plane_simulation",
+            "Simulates a single ball's motion using MuJoCo physics. There is a plane in "
+            "the space other than the ball.",
+            FreeBall,
+            lambda a, m: ball_plane_scene(a),
+        ),
+        tool(
+            "box_plane_simulation",
+            "Simulates a cube (half side r) moving on a plane using MuJoCo physics.",
+            FreeBall,
+            lambda a, m: box_plane_scene(a),
+        ),
+        tool(
+            "roll_ball_simulation",
+            "Simulates a ball rolling on a plane using MuJoCo physics.",
+            RollBall,
+            roll_ball_scene,
+        ),
+        tool(
+            "sphere_collision_simulation",
+            "Simulates two spheres that may collide above a plane using MuJoCo physics; "
+            "contacts are soft with solref (timeconst, dampratio).",
+            SphereCollision,
+            sphere_collision_scene,
+        ),
+        tool(
+            "ball_game_simulation",
+            "Simulates a ball game using MuJoCo physics. The game consists of a ball, a "
+            "post, and a box. The ball is released from a place. Your goal is to make the "
+            "ball hit the box and avoid hitting the post.",
+            BallGame,
+            lambda a, m: ball_game_scene(a),
+        ),
+        tool(
+            "single_pendulum_simulation",
+            "Simulates a single pendulum using MuJoCo physics (1 m rod hinged about y at "
+            "z=2 m; angles in rad).",
+            SinglePendulum,
+            lambda a, m: single_pendulum_scene(a),
+        ),
+        tool(
+            "double_pendulum_simulation",
+            "Simulates a double pendulum using MuJoCo physics (two 1 m links hinged about "
+            "y; the second angle is relative to the first).",
+            DoublePendulum,
+            lambda a, m: double_pendulum_scene(a),
+        ),
+        tool(
+            "diff_vehicle_simulation",
+            "Simulates a differential drive car using MuJoCo physics (wheel servo targets "
+            "in rad/s).",
+            DiffVehicle,
+            lambda a, m: diff_vehicle_scene(a),
+        ),
+    ]
+
+
+MECHANICS_TOOLS = mechanics_tools()

@@ -13,14 +13,17 @@ same transform also solves.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 from scipy import fft
 
+from tool_servers import pde_awl
 from tool_servers.base import Tool, ToolArgumentError, ToolArguments
+from tool_servers.numerics import NUMERICS_FIELD, Numerics, resolve
 
 MAX_DOMAIN = 1e6
 MAX_TIME = 1e7
@@ -35,12 +38,26 @@ IC_KEYS = {
 }
 
 
+def _json_object(value: Any) -> Any:
+    """AWL's agents may send ic_params/bc_params as a JSON string, even inside a
+    ```json fence (diffusion.py set_initial_condition accepts both)."""
+    if isinstance(value, str):
+        text = value.split("```json")[1].split("```")[0] if "```" in value else value
+        try:
+            return json.loads(text.replace("'", '"'))
+        except ValueError as exc:
+            raise ValueError(f"not a JSON object: {exc}") from exc
+    return value
+
+
 class SetupAndSolve(ToolArguments):
-    """AWL's `setup_and_solve` arguments (DESIGN §5 lists the keys)."""
+    """AWL's `setup_and_solve` arguments (`src/functions/pdes.py`; DESIGN §5 lists
+    the keys), with `numerics` and `grid_points` added. `x`/`y` are the earlier names
+    of `solution_x`/`solution_y` and still accepted."""
 
     dimension: Literal["1D", "2D"]
     D: float = Field(gt=0, le=1e6, description="Diffusion coefficient, > 0.")
-    T: float = Field(ge=0, le=MAX_TIME, description="Simulated time, same time unit as D.")
+    T: float = Field(ge=0, le=MAX_TIME, description="Final time of the simulation.")
     L: float | None = Field(default=None, gt=0, le=MAX_DOMAIN, description="1D domain length.")
     Lx: float | None = Field(default=None, gt=0, le=MAX_DOMAIN, description="2D length in x.")
     Ly: float | None = Field(default=None, gt=0, le=MAX_DOMAIN, description="2D length in y.")
@@ -53,7 +70,7 @@ class SetupAndSolve(ToolArguments):
     bc_params: dict[str, float] | None = Field(
         default=None,
         description="dirichlet: {left_value, right_value} plus {bottom_value, top_value} in "
-        "2D. Neumann (zero flux) and periodic take none.",
+        "2D. Neumann (zero flux) and periodic take none ({}).",
     )
     solution_type: Literal[
         "get_max_value",
@@ -62,16 +79,39 @@ class SetupAndSolve(ToolArguments):
         "get_value_at_point",
         "get_max_gradient",
     ]
-    x: float | None = Field(default=None, description="Point for get_value_at_point.")
-    y: float | None = Field(default=None, description="Point for get_value_at_point (2D).")
+    solution_x: float | None = Field(
+        default=None, description="The x-coordinate of the point to get the value."
+    )
+    solution_y: float | None = Field(
+        default=None, description="The y-coordinate of the point (only for 2D diffusion)."
+    )
+    numerics: Numerics | None = NUMERICS_FIELD
     grid_points: int | None = Field(
         default=None,
         ge=8,
-        description="Fix the grid (points per axis) instead of refining to convergence.",
+        description="Converged numerics: fix the grid (points per axis) instead of refining.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _awl_forms(cls, raw: Any) -> Any:
+        if isinstance(raw, dict):
+            raw = dict(raw)
+            for old, new in (("x", "solution_x"), ("y", "solution_y")):
+                if old in raw:
+                    raw.setdefault(new, raw.pop(old))
+            for key in ("ic_params", "bc_params"):
+                if key in raw:
+                    raw[key] = _json_object(raw[key])
+            if isinstance(raw.get("ic_type"), str):  # diffusion.py lower-cases both
+                raw["ic_type"] = raw["ic_type"].lower()
+            if isinstance(raw.get("bc_type"), str):
+                raw["bc_type"] = raw["bc_type"].lower()
+        return raw
 
     @model_validator(mode="after")
     def _consistent(self) -> SetupAndSolve:
+        """What both numerics refuse; `converged_checks` adds converged's own."""
         two_d = self.dimension == "2D"
         if two_d and (self.Lx is None or self.Ly is None):
             raise ValueError("2D needs Lx and Ly")
@@ -79,6 +119,26 @@ class SetupAndSolve(ToolArguments):
             raise ValueError("1D needs L")
         if self.ic_type == "checkerboard" and not two_d:
             raise ValueError("checkerboard initial conditions exist only in 2D")
+        missing = IC_KEYS[self.ic_type] - set(self.ic_params)
+        if missing:
+            raise ValueError(f"ic_params for {self.ic_type} needs {sorted(missing)}")
+        if "cell_size_x" in self.ic_params and (
+            self.ic_params["cell_size_x"] <= 0 or self.ic_params["cell_size_y"] <= 0
+        ):
+            raise ValueError("checkerboard cell sizes must be > 0")
+        limit = MAX_GRID_2D if two_d else MAX_GRID_1D
+        if self.grid_points is not None and self.grid_points > limit:
+            raise ValueError(f"grid_points must be at most {limit} in {self.dimension}")
+        if self.solution_type == "get_value_at_point" and (
+            self.solution_x is None or (two_d and self.solution_y is None)
+        ):
+            raise ValueError("get_value_at_point needs solution_x (and solution_y in 2D)")
+        return self
+
+    def converged_checks(self) -> None:
+        """Converged numerics hold the caller to a well-posed problem; AWL's code
+        defaults missing Dirichlet values to 0 and clamps points instead."""
+        two_d = self.dimension == "2D"
         _require_keys("ic_params", self.ic_params, IC_KEYS[self.ic_type])
         if self.bc_type == "dirichlet":
             keys = {"left_value", "right_value"} | (
@@ -86,32 +146,27 @@ class SetupAndSolve(ToolArguments):
             )
             _require_keys("bc_params", self.bc_params or {}, keys)
         elif self.bc_params:
-            raise ValueError(f"{self.bc_type} boundaries take no bc_params")
-        limit = MAX_GRID_2D if two_d else MAX_GRID_1D
-        if self.grid_points is not None and self.grid_points > limit:
-            raise ValueError(f"grid_points must be at most {limit} in {self.dimension}")
+            raise ToolArgumentError(f"{self.bc_type} boundaries take no bc_params")
         if self.solution_type == "get_value_at_point":
-            self._check_point()
-        return self
-
-    def _check_point(self) -> None:
-        if self.x is None or (self.dimension == "2D" and self.y is None):
-            raise ValueError("get_value_at_point needs x (and y in 2D)")
-        lx = self.Lx if self.dimension == "2D" else self.L
-        assert lx is not None and self.x is not None
-        if not 0 <= self.x <= lx:
-            raise ValueError(f"x={self.x} lies outside the domain [0, {lx}]")
-        if self.dimension == "2D":
-            assert self.Ly is not None and self.y is not None
-            if not 0 <= self.y <= self.Ly:
-                raise ValueError(f"y={self.y} lies outside the domain [0, {self.Ly}]")
+            lx = self.Lx if two_d else self.L
+            assert lx is not None and self.solution_x is not None
+            if not 0 <= self.solution_x <= lx:
+                raise ToolArgumentError(
+                    f"solution_x={self.solution_x} lies outside the domain [0, {lx}]"
+                )
+            if two_d:
+                assert self.Ly is not None and self.solution_y is not None
+                if not 0 <= self.solution_y <= self.Ly:
+                    raise ToolArgumentError(
+                        f"solution_y={self.solution_y} lies outside the domain [0, {self.Ly}]"
+                    )
 
 
 def _require_keys(name: str, given: dict[str, float], needed: set[str]) -> None:
     if set(given) != needed:
-        raise ValueError(f"{name} must have exactly the keys {sorted(needed)}, got {sorted(given)}")
-    if "cell_size_x" in given and (given["cell_size_x"] <= 0 or given["cell_size_y"] <= 0):
-        raise ValueError("checkerboard cell sizes must be > 0")
+        raise ToolArgumentError(
+            f"{name} must have exactly the keys {sorted(needed)}, got {sorted(given)}"
+        )
 
 
 # --- grids -------------------------------------------------------------------------
@@ -287,28 +342,34 @@ def quantity(args: SetupAndSolve, field: list[np.ndarray]) -> float:
     if kind == "get_mean_value":
         return _mean(coords, u)
     if kind == "get_value_at_point":
-        assert args.x is not None
-        return _point(coords, u, [args.x] if u.ndim == 1 else [args.x, args.y or 0.0])
+        assert args.solution_x is not None
+        at = [args.solution_x] if u.ndim == 1 else [args.solution_x, args.solution_y or 0.0]
+        return _point(coords, u, at)
     gradients = np.gradient(u, *coords)
     if u.ndim == 1:
         return float(np.abs(gradients).max())
     return float(np.sqrt(gradients[0] ** 2 + gradients[1] ** 2).max())
 
 
-def setup_and_solve(args: SetupAndSolve) -> dict[str, object]:
+def converged_solve(args: SetupAndSolve) -> dict[str, Any]:
     """Refine the grid until the answer stops changing, then report it."""
+    args.converged_checks()
     scale = max([abs(v) for v in args.ic_params.values()] + [1e-12])
     if args.bc_params:
         scale = max(scale, *[abs(v) for v in args.bc_params.values()])
     if args.grid_points is not None:
-        value = quantity(args, solve_field(args, args.grid_points))
-        return {"value": value, "grid_points": args.grid_points, "converged": None}
+        field = solve_field(args, args.grid_points)
+        value = quantity(args, field)
+        return {"value": value, "grid_points": args.grid_points, "converged": None} | (
+            _converged_text(field, value)
+        )
     two_d = args.dimension == "2D"
     n, limit = (64, MAX_GRID_2D) if two_d else (256, MAX_GRID_1D)
     previous = quantity(args, solve_field(args, n))
     while True:
         n *= 2
-        value = quantity(args, solve_field(args, n))
+        field = solve_field(args, n)
+        value = quantity(args, field)
         change = abs(value - previous)
         converged = change <= RELATIVE_TOLERANCE * max(abs(value), scale)
         if converged or n >= limit:
@@ -321,20 +382,72 @@ def setup_and_solve(args: SetupAndSolve) -> dict[str, object]:
         "grid_points": n,
         "converged": bool(converged),
         "estimated_error": change,
+    } | _converged_text(field, value)
+
+
+def _converged_text(field: list[np.ndarray], value: float) -> dict[str, Any]:
+    """AWL's return text for a converged field: the field shown on AWL's 10-node grid
+    (rows are y in 2D, as AWL prints it), then the number."""
+    from scipy.interpolate import RegularGridInterpolator
+
+    *coords, u = field
+    nodes = [np.linspace(c[0], c[-1], pde_awl.NX) for c in coords]
+    interpolate = RegularGridInterpolator(coords, u, method="linear")
+    if u.ndim == 1:
+        shown = interpolate(nodes[0][:, None])
+    else:
+        gx, gy = np.meshgrid(nodes[0], nodes[1])
+        shown = interpolate(np.stack([gx, gy], axis=-1))
+    return {"text": pde_awl.text(shown, value)}
+
+
+def awl_solve(args: SetupAndSolve) -> dict[str, Any]:
+    """AWL's explicit 10-node solver, quirks included (tool_servers/pde_awl.py)."""
+    problem = pde_awl.AwlProblem(
+        dimension=args.dimension,
+        D=args.D,
+        T=args.T,
+        Lx=float(args.L if args.dimension == "1D" else args.Lx),  # type: ignore[arg-type]
+        Ly=args.Ly,
+        ic_type=args.ic_type,
+        ic_params=args.ic_params,
+        bc_type=args.bc_type,
+        bc_params=args.bc_params or {},
+    )
+    u = pde_awl.solve(problem)
+    value = pde_awl.quantity(problem, u, args.solution_type, args.solution_x, args.solution_y)
+    return {
+        "value": value,
+        "grid_points": pde_awl.NX,
+        "time_levels": pde_awl.time_levels(problem),
+        "converged": False,
+        "text": pde_awl.text(u, value),
     }
 
 
-PDE_TOOLS = [
-    Tool(
-        name="setup_and_solve",
-        description=(
-            "Solve the diffusion (heat) equation u_t = D * laplacian(u) in 1D or 2D with a "
-            "constant, step or checkerboard initial condition and Dirichlet, Neumann (zero "
-            "flux) or periodic boundaries, and return one number about u at time T: its "
-            "max, min, mean, value at a point, or max gradient magnitude."
-        ),
-        arguments=SetupAndSolve,
-        run=setup_and_solve,
-        timeout_s=20.0,
-    )
-]
+def pde_tools(default: Numerics = "converged") -> list[Tool]:
+    """`setup_and_solve` with `default` numerics for calls that name none."""
+
+    def setup_and_solve(args: SetupAndSolve) -> dict[str, Any]:
+        mode = resolve(args.numerics, default)
+        result = awl_solve(args) if mode == "awl" else converged_solve(args)
+        return {**result, "numerics": mode}
+
+    return [
+        Tool(
+            name="setup_and_solve",
+            description=(
+                "Set up the PDE problem parameters and solve the diffusion equation "
+                "u_t = D * laplacian(u) in 1D or 2D (constant, step or checkerboard initial "
+                "condition; Dirichlet, Neumann (zero flux) or periodic boundaries), and return "
+                "one number about u at time T: its max, min, mean, value at a point, or max "
+                "gradient. The result has `value` and AWL's text (`text`)."
+            ),
+            arguments=SetupAndSolve,
+            run=setup_and_solve,
+            timeout_s=20.0,
+        )
+    ]
+
+
+PDE_TOOLS = pde_tools()

@@ -40,9 +40,13 @@ def build_tool_server(name: str, settings: Settings) -> ToolServer:
         return ToolServer(name, app, [pool.start], [pool.close])
     tools: list[Tool]
     if name == "pde":
-        from tool_servers.pde import PDE_TOOLS as tools
+        from tool_servers.pde import pde_tools
+
+        tools = pde_tools(settings.tool_numerics)
     elif name == "mechanics":
-        from tool_servers.mechanics import MECHANICS_TOOLS as tools
+        from tool_servers.mechanics import mechanics_tools
+
+        tools = mechanics_tools(settings.tool_numerics)
     elif name == "climate":
         from tool_servers.climate import CLIMATE_TOOLS as tools
     elif name == "epidemiology":
