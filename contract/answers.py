@@ -2,8 +2,9 @@
 
 Models end their solutions in many ways: `\\boxed{72}`, "the answer is (B)",
 "**Answer:** $1,234 dollars". Extraction finds the final answer; checking compares it
-with a reference: letters exactly, numbers within 5% relative tolerance, and
-expressions through math-verify.
+with a reference: letters exactly, numbers symmetrically as AWL's
+`math.isclose(rel_tol=0.05)` (the tolerance is the dataset's: exact for integer-answer
+sets such as gsm_symbolic), and expressions through math-verify.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("math_verify").setLevel(logging.ERROR)
 
 ResolvedType = Literal["number", "choice", "expression", "text"]
-RELATIVE_TOLERANCE = 0.05  # AWL/DESIGN §4: a number is right within 5% of the reference
+RELATIVE_TOLERANCE = 0.05  # AWL/DESIGN §4: math.isclose(rel_tol=0.05), the default
 
 _ANSWER_IS = re.compile(
     r"(?:final\s+answer|the\s+answer|answer)\s*(?:is|:)\s*:?\s*(.+)", re.IGNORECASE
@@ -166,10 +167,29 @@ def _math_verify(reference: str, answer: str) -> bool:
     return bool(verify(gold, target, timeout_seconds=None))
 
 
+def grading_rule(answer_type: ResolvedType, rel_tol: float = RELATIVE_TOLERANCE) -> str:
+    """The rule `is_correct` applies, in words, for reports to name."""
+    if answer_type == "number":
+        if rel_tol == 0:
+            return "number: exact"
+        return f"number: math.isclose(rel_tol={rel_tol:g})"
+    return {
+        "choice": "choice: same letter",
+        "expression": "expression: math-verify",
+        "text": "text: same text, case-insensitive",
+    }[answer_type]
+
+
 def is_correct(
-    answer: str | None, reference: str, answer_type: ResolvedType, options: list[str] | None = None
+    answer: str | None,
+    reference: str,
+    answer_type: ResolvedType,
+    options: list[str] | None = None,
+    rel_tol: float = RELATIVE_TOLERANCE,
 ) -> bool:
-    """Compare a normalized answer with a reference answer."""
+    """Compare a normalized answer with a reference answer. Numbers compare as AWL's
+    `math.isclose(answer, reference, rel_tol=rel_tol)`: symmetric, so 105.2 is right
+    for 100 exactly when 100 is right for 105.2; `rel_tol=0` is an exact match."""
     if answer is None:
         return False
     if answer_type == "choice":
@@ -179,13 +199,27 @@ def is_correct(
         got, want = parse_number(answer), parse_number(reference)
         if got is None or want is None:
             return False
-        if want == 0:
-            return abs(got) <= 1e-9
-        return abs(got - want) <= RELATIVE_TOLERANCE * abs(want)
+        return math.isclose(got, want, rel_tol=rel_tol)
     if answer_type == "text":
         return answer.strip().lower().rstrip(".") == reference.strip().lower().rstrip(".")
     try:
         return _math_verify(reference, answer)
     except Exception:  # math-verify raises on some malformed LaTeX; that is "not equal"
         log.debug("math-verify failed on %r vs %r", answer, reference, exc_info=True)
+        return False
+
+
+def equivalent(first: str, second: str, answer_type: ResolvedType) -> bool:
+    """Whether two normalized answers are the same answer, for grouping votes:
+    numbers and letters are already canonical; expressions go through math-verify, so
+    `\\frac{1}{2}` and `0.5` or `x+1` and `1+x` count as one."""
+    if first == second:
+        return True
+    if answer_type in ("number", "choice"):
+        return False
+    if answer_type == "text":
+        return first.strip().lower().rstrip(".") == second.strip().lower().rstrip(".")
+    try:
+        return _math_verify(first, second)
+    except Exception:  # math-verify raises on some malformed LaTeX; that is "not equal"
         return False

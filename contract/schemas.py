@@ -36,6 +36,11 @@ class Strategy(Strict):
     samples: int = Field(default=1, ge=1, le=MAX_SAMPLES)
     art: bool = False
     few_shot: int = Field(default=0, ge=0, le=16)
+    think_prompt: Literal["generic", "specific"] = Field(
+        default="generic",
+        description="TPO's thought prompt: generic (thoughts, then the response) or specific "
+        "(a draft response and its evaluation, then the final response).",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> Strategy:

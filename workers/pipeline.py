@@ -4,8 +4,8 @@ engine).
 
 Composition, in order:
 - `few_shot > 0`: retrieve examples (they prefix every generate prompt);
-- generate, one mode: `think` (TPO) if `think`; else `tools: never` → direct, `auto` →
-  adaptive (AWL decision), `always` → adaptive with a tool required;
+- generate, one mode: `tools: never` → direct (`think`: TPO), `auto` → adaptive (AWL
+  decision; `think`: inside TPO's prompt), `always` → adaptive with a tool required;
 - refine: SCoRe for `attempts - 1` rounds, then ART if `art`;
 - select: a vote when `samples > 1` (the Truster breaks ties when `art`).
 """
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from contract.answers import resolve_type
+from contract.answers import equivalent, resolve_type
 from contract.errors import InvalidStrategyError
 from contract.schemas import SolveRequest, SolveResult, Strategy
 from contract.settings import Settings
@@ -25,7 +25,7 @@ from workers.strategies.art import AskRefineTrust
 from workers.strategies.context import Candidate, Progress, SolveContext, Stage
 from workers.strategies.few_shot import ExampleBank, FewShot, build_bank
 from workers.strategies.generate import AdaptiveGenerate, PromptGenerate
-from workers.strategies.select import Select, majority
+from workers.strategies.select import Select, elect
 from workers.strategies.selfcorrect import SelfCorrect
 from workers.tools.client import ToolClient
 
@@ -39,6 +39,7 @@ class PipelineOptions:
     default_max_tokens: int = 1024
     context_tokens: int | None = None  # the model's context; None: unbounded (test doubles)
     sample_temperature: float = 0.7
+    sample_top_p: float = 1.0
     max_tool_calls: int = 4
     role_fallback: bool = True
     few_shot_bank: Path | None = None
@@ -50,6 +51,7 @@ class PipelineOptions:
             default_max_tokens=settings.default_max_tokens,
             context_tokens=settings.max_model_len,
             sample_temperature=settings.sample_temperature,
+            sample_top_p=settings.sample_top_p,
             max_tool_calls=settings.max_tool_calls,
             role_fallback=settings.role_fallback,
             few_shot_bank=settings.few_shot_bank,
@@ -63,12 +65,10 @@ def compose(strategy: Strategy, bank: ExampleBank | None) -> list[Stage]:
     if strategy.few_shot > 0:
         assert bank is not None
         stages.append(FewShot(bank))
-    if strategy.think:
-        stages.append(PromptGenerate("think"))
-    elif strategy.tools == "never":
-        stages.append(PromptGenerate("direct"))
+    if strategy.tools == "never":
+        stages.append(PromptGenerate("think" if strategy.think else "direct"))
     else:
-        stages.append(AdaptiveGenerate(required=strategy.tools == "always"))
+        stages.append(AdaptiveGenerate(required=strategy.tools == "always", think=strategy.think))
     if strategy.attempts > 1:
         stages.append(SelfCorrect(strategy.attempts - 1))
     if strategy.art:
@@ -140,6 +140,8 @@ class SolvePipeline:
             max_tokens=request.max_tokens or self.options.default_max_tokens,
             context_tokens=self.options.context_tokens,
             sample_temperature=self.options.sample_temperature,
+            sample_top_p=self.options.sample_top_p,
+            seed=job_id,
             tools=self.tools,
             max_tool_calls=self.options.max_tool_calls,
             progress=progress,
@@ -153,13 +155,18 @@ class SolvePipeline:
                 initial = [c.answer for c in candidates]
             candidates = await stage.run(ctx, candidates)
         [final] = candidates
-        leaders, _ = majority(initial or [final.answer])
+        first = initial or [final.answer]  # greedy first, as generate made them
+        election = elect(first, 0, lambda a, b: equivalent(a, b, ctx.answer_type))
         return SolveResult(
             id=job_id,
             answer=final.answer,
             answer_text=final.text,
             correct=ctx.correct(final.answer),
-            initial_answer=leaders[0] if leaders else None,
+            initial_answer=(
+                first[election.index]
+                if election.index is not None
+                else (election.leaders[0] if election.leaders else None)
+            ),
             used_tools=ctx.used_tools,
             usage=ctx.usage,
             thoughts=final.thought if ctx.reveal else None,

@@ -123,6 +123,7 @@ def score_instruction(options: list[str] | None) -> str:
     """
     return f"{SCORE_INSTRUCTION} {answer_format(options)}"
 
+
 # --- TPO hidden thoughts --------------------------------------------------------------
 THOUGHT_MARKER = "Here is my thought process:"
 RESPONSE_MARKER = "Here is my response:"
@@ -135,10 +136,37 @@ TPO_GENERIC = (
 )
 
 
-def think_user_prompt(problem: str, options: list[str] | None) -> str:
-    """TPO's prompt around the direct prompt, so the response still ends in the answer
-    format the extractor reads."""
-    return TPO_GENERIC.replace("{query}", direct_user_prompt(problem, options))
+# TPO's specific thought prompt (paper, Fig. 2): a draft and its evaluation, then the
+# final response after "<R>". Everything before the marker is the hidden thought.
+SPECIFIC_RESPONSE_MARKER = "<R>"
+TPO_SPECIFIC = (
+    "Respond to the following user query in a comprehensive and detailed way. But first "
+    "write down your internal thoughts. This must include your draft response and its "
+    f"evaluation. After this, write your final response after “{SPECIFIC_RESPONSE_MARKER}”."
+    "\n\nUser query: {query}"
+)
+ThinkPrompt = str  # "generic" | "specific" (contract.schemas.Strategy.think_prompt)
+
+
+def think_markers(variant: ThinkPrompt) -> tuple[str | None, str]:
+    """(thought marker, response marker) of a TPO prompt variant."""
+    if variant == "specific":
+        return None, SPECIFIC_RESPONSE_MARKER
+    return THOUGHT_MARKER, RESPONSE_MARKER
+
+
+def think_wrap(query: str, variant: ThinkPrompt = "generic") -> str:
+    """A TPO thought prompt around a user message (direct or tool prompt), so the
+    response still ends in the format the extractor or the tool loop reads."""
+    template = TPO_SPECIFIC if variant == "specific" else TPO_GENERIC
+    return template.replace("{query}", query)
+
+
+def think_user_prompt(
+    problem: str, options: list[str] | None, variant: ThinkPrompt = "generic"
+) -> str:
+    """TPO's prompt around the direct prompt."""
+    return think_wrap(direct_user_prompt(problem, options), variant)
 
 
 # --- ART: Ask, Refine, Trust (our prompts) --------------------------------------------

@@ -6,8 +6,11 @@ The prompts are ours (workers/prompts.py, `ART_PROMPT_VERSION`), since ART publi
 none. Output formats the Asker and Truster must follow:
 - Asker: lines `Q: …`, then a last line `Refine: yes` or `Refine: no`. No decision
   line means no refine: an unreadable Asker must not cost refine tokens.
-- Truster: `Solution N`. The initial solution is shown first, the refined one second;
-  an unreadable verdict keeps the initial solution.
+- Truster: `Solution N`. The solutions are shown in an order drawn from the job's
+  seeded random generator (a fixed order lets a position bias pass for judgement); the
+  verdict is read from the whole output (a verdict phrase, else the only solution
+  named), and an unreadable verdict keeps the initial solution. The trace records the
+  order shown and the position picked, so evaluations measure the position bias.
 """
 
 from __future__ import annotations
@@ -24,6 +27,26 @@ MAX_QUESTIONS = 3
 _QUESTION = re.compile(r"^\s*(?:[-*\d.)]+\s*)?Q\s*\d*\s*[:.]\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 _DECISION = re.compile(r"refine\s*:\s*\**\s*(yes|no)\b", re.IGNORECASE)
 _CHOICE = re.compile(r"solution\s*#?\s*(\d+)", re.IGNORECASE)
+_VERDICT_WORDS = (
+    r"best|correct|right|better|accurate|valid|choose|chose|pick|picked|trust|prefer|select"
+    r"|answer|verdict|winner"
+)
+# "the correct one is Solution 2", "I choose Solution 2", "Answer: Solution 2"
+_VERDICT_BEFORE = re.compile(
+    rf"\b(?:{_VERDICT_WORDS})\b[^.\n]{{0,40}}?\bsolution\s*#?\s*(\d+)", re.IGNORECASE
+)
+# "Solution 2 is correct", "Solution 2 is the better one"
+_VERDICT_AFTER = re.compile(
+    r"\bsolution\s*#?\s*(\d+)\s*(?:is|was|seems|looks|appears)\s+(?:to\s+be\s+)?"
+    r"(?:the\s+)?(?:more\s+|most\s+)?(?:correct|right|better|best|accurate|valid)\b",
+    re.IGNORECASE,
+)
+# "Solution 1 is wrong", "Solution 1 is not correct"
+_REJECTED = re.compile(
+    r"\bsolution\s*#?\s*(\d+)\s*(?:is|was)\s+(?:not\s+correct|incorrect|wrong|flawed|"
+    r"not\s+right)",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -43,33 +66,82 @@ def parse_asker(text: str) -> AskerVerdict:
 
 
 def parse_truster(text: str, count: int) -> int | None:
-    """The 0-based index of the chosen solution, or None when unreadable."""
-    for match in _CHOICE.finditer(text):
-        number = int(match.group(1))
-        if 1 <= number <= count:
-            return number - 1
-    stripped = text.strip()
-    if stripped[:1].isdigit() and 1 <= int(stripped[0]) <= count:
+    """The 0-based index of the chosen solution, or None when unreadable.
+
+    The whole output is read, not its first "Solution N": the last verdict phrase
+    ("Solution 2 is correct", "I choose Solution 2") that does not name a rejected
+    solution wins; without one, a single solution named (or a single one left after
+    rejections) is the choice; a bare leading digit is accepted; anything else, such
+    as two solutions named with no verdict, is unreadable.
+    """
+    plain = text.replace("*", "")
+
+    def numbers(pattern: re.Pattern[str]) -> list[tuple[int, int]]:
+        return [
+            (match.start(), int(match.group(1)) - 1)
+            for match in pattern.finditer(plain)
+            if 1 <= int(match.group(1)) <= count
+        ]
+
+    rejected = {index for _, index in numbers(_REJECTED)}
+    verdicts = sorted(numbers(_VERDICT_BEFORE) + numbers(_VERDICT_AFTER))
+    accepted = [index for _, index in verdicts if index not in rejected]
+    if accepted:
+        return accepted[-1]
+    named = {index for _, index in numbers(_CHOICE)}
+    if len(named) == 1 and not rejected:
+        return named.pop()
+    remaining = set(range(count)) - rejected
+    if rejected and len(remaining) == 1:
+        return remaining.pop()
+    stripped = plain.strip()
+    if not named and stripped[:1].isdigit() and 1 <= int(stripped[0]) <= count:
         return int(stripped[0]) - 1
     return None
 
 
-async def truster_pick(ctx: SolveContext, solution_sets: list[list[str]]) -> list[int | None]:
-    """One batched Truster call: for each set of solutions, the index it trusts."""
+@dataclass(frozen=True)
+class TrusterVerdict:
+    """One Truster call: the chosen solution as an index into what the caller gave
+    (None: unreadable), the order the solutions were shown in (indices into the
+    caller's list), and the 1-based position picked in that order."""
+
+    index: int | None
+    order: list[int]
+    position: int | None
+
+    def detail(self) -> dict[str, object]:
+        return {"order": self.order, "position": self.position}
+
+
+async def truster_pick(ctx: SolveContext, solution_sets: list[list[str]]) -> list[TrusterVerdict]:
+    """One batched Truster call: for each set of solutions, shown in a random order
+    (the job's seeded generator), the one it trusts."""
     role = ctx.role("truster")
+    orders = [ctx.rng.sample(range(len(solutions)), len(solutions)) for solutions in solution_sets]
     requests = [
         GenerationRequest(
-            messages=[{"role": "user", "content": truster_prompt(ctx.question, solutions)}],
+            messages=[
+                {
+                    "role": "user",
+                    "content": truster_prompt(ctx.question, [solutions[i] for i in order]),
+                }
+            ],
             role=role,
             sampling=ctx.sampling(1, greedy=True),
         )
-        for solutions in solution_sets
+        for solutions, order in zip(solution_sets, orders, strict=True)
     ]
     completions = await ctx.generate(requests)
-    return [
-        parse_truster(completion.texts[0], len(solutions))
-        for completion, solutions in zip(completions, solution_sets, strict=True)
-    ]
+    verdicts = []
+    for completion, order in zip(completions, orders, strict=True):
+        shown = parse_truster(completion.texts[0], len(order))
+        verdicts.append(
+            TrusterVerdict(
+                None if shown is None else order[shown], order, None if shown is None else shown + 1
+            )
+        )
+    return verdicts
 
 
 class AskRefineTrust:
@@ -146,18 +218,25 @@ class AskRefineTrust:
         chosen: list[int],
     ) -> list[Candidate]:
         async with ctx.stage("art_trust", ctx.role("truster")) as detail:
-            picks = await truster_pick(ctx, [[candidates[i].text, refined[i].text] for i in chosen])
+            verdicts = await truster_pick(
+                ctx, [[candidates[i].text, refined[i].text] for i in chosen]
+            )
             choices = []
             result = list(candidates)
-            for i, pick in zip(chosen, picks, strict=True):
-                choice = "refined" if pick == 1 else "initial"
+            for i, verdict in zip(chosen, verdicts, strict=True):
+                choice = "refined" if verdict.index == 1 else "initial"
                 TRUSTER_CHOICE.labels(choice=choice).inc()
                 choices.append(choice)
                 if choice == "refined":
                     result[i] = refined[i]
             detail.update(
                 choices=choices,
-                readable=[pick is not None for pick in picks],
+                readable=[v.index is not None for v in verdicts],
+                # which solution was shown first, and the 1-based position picked
+                shown_first=[("initial", "refined")[v.order[0]] for v in verdicts],
+                positions=[v.position for v in verdicts],
+                answers_initial=[candidates[i].answer for i in chosen],
+                answers_refined=[refined[i].answer for i in chosen],
                 correct_initial=[ctx.correct(candidates[i].answer) for i in chosen],
                 correct_refined=[ctx.correct(refined[i].answer) for i in chosen],
             )

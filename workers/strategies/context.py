@@ -9,6 +9,8 @@ duration metric, and reading an output into a visible response and a hidden thou
 
 from __future__ import annotations
 
+import hashlib
+import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -26,7 +28,7 @@ from workers.engines.base import (
     render_prompt_ids,
 )
 from workers.metrics import SOLVE_TOKENS, STAGE_DURATION, THOUGHT_FORMAT_BREAKS
-from workers.prompts import RESPONSE_MARKER, format_options
+from workers.prompts import format_options, think_markers
 from workers.strategies.reading import (
     FunctionCall,
     answer_call_text,
@@ -57,6 +59,7 @@ class Candidate:
     call: FunctionCall | None = None  # the function call in `raw`, if any
     tool_calls: list[ToolCall] = field(default_factory=list)
     decision: Literal["tool", "direct"] | None = None
+    greedy: bool = False  # the greedy sample: votes fall back to it (select.py)
 
     @property
     def pending_call(self) -> FunctionCall | None:
@@ -100,6 +103,8 @@ class SolveContext:
     max_tokens: int
     context_tokens: int | None = None
     sample_temperature: float = 0.7
+    sample_top_p: float = 1.0
+    seed: str = ""  # the job's: random choices (the Truster's order) replay with it
     tools: ToolClient | None = None
     max_tool_calls: int = 4
     few_shot: list[dict[str, str]] = field(default_factory=list)
@@ -108,6 +113,11 @@ class SolveContext:
     usage: Usage = field(default_factory=Usage)
     trace: list[TraceEvent] = field(default_factory=list)
     used_tools: list[str] = field(default_factory=list)
+    rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        digest = hashlib.sha256(self.seed.encode()).digest()
+        self.rng = random.Random(int.from_bytes(digest[:8], "big"))
 
     @property
     def reveal(self) -> bool:
@@ -134,10 +144,14 @@ class SolveContext:
         return name if name in self.engine.adapters() else None
 
     def sampling(self, n: int, *, greedy: bool = False) -> Sampling:
-        """Greedy for one sample; K samples need temperature to differ at all."""
+        """Greedy for one sample; K samples need temperature to differ at all. top_p is
+        1.0 (temperature-only) unless configured: nucleus sampling costs vLLM on CPU
+        1.5-1.7x per token."""
         temperature = 0.0 if greedy or n == 1 else self.sample_temperature
         return Sampling(
-            max_tokens=self.max_tokens, temperature=temperature, top_p=0.95 if temperature else 1.0
+            max_tokens=self.max_tokens,
+            temperature=temperature,
+            top_p=self.sample_top_p if temperature else 1.0,
         )
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
@@ -165,11 +179,12 @@ class SolveContext:
         tokens move from completion to thought tokens; a format break is counted."""
         thought, visible = None, text
         if mode == "think":
-            thought, visible, broke = split_thought(text)
+            thought_marker, response_marker = think_markers(self.request.strategy.think_prompt)
+            thought, visible, broke = split_thought(text, response_marker, thought_marker)
             if broke and format_asked:
                 THOUGHT_FORMAT_BREAKS.inc()
             if thought is not None:  # everything up to the response marker is hidden
-                hidden = text[: text.rfind(RESPONSE_MARKER) + len(RESPONSE_MARKER)]
+                hidden = text[: text.rfind(response_marker) + len(response_marker)]
                 thought_tokens = self.count_tokens(hidden)
                 self.usage.completion_tokens -= thought_tokens
                 self.usage.thought_tokens += thought_tokens
@@ -235,6 +250,7 @@ class SolveContext:
         # still hidden, but its absence is no format break.
         revised = self.candidate(candidate.mode, messages, output, first=False)
         revised.tool_calls, revised.decision = candidate.tool_calls, candidate.decision
+        revised.greedy = candidate.greedy
         if candidate.thought is not None and revised.thought is None:
             revised.thought = candidate.thought
         return revised

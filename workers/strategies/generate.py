@@ -1,6 +1,7 @@
-"""Generate: K candidates from one engine call with `n=K` (prefix caching shares the
-prompt), in one of three modes: direct, adaptive (AWL tool decision and tool loop),
-or think (TPO)."""
+"""Generate: K candidates from one batched engine call (prefix caching shares the
+prompt): one greedy sample and K-1 sampled ones, so a vote never has less than the
+greedy answer to fall back to. Modes: direct, adaptive (AWL tool decision and tool
+loop), think (TPO), and think with tools (TPO's prompt around the adaptive one)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ from dataclasses import asdict
 from typing import Any
 
 from contract.errors import ToolUnavailableError
-from workers.engines.base import Completion, GenerationRequest
+from workers.engines.base import GenerationRequest
 from workers.metrics import TOOL_DECISIONS
 from workers.prompts import (
     ANSWER_FUNCTION,
     ANSWER_QUESTION_SPEC,
     direct_user_prompt,
-    think_user_prompt,
+    think_wrap,
     tool_user_prompt,
 )
 from workers.strategies.context import Candidate, Mode, SolveContext
@@ -26,16 +27,55 @@ log = logging.getLogger(__name__)
 POLICY = "policy"
 
 
-async def sample(ctx: SolveContext, mode: Mode, prompt: str) -> tuple[list[Candidate], Completion]:
-    """K candidates of one user prompt from one engine request with `n=K`, after the
-    few-shot turns, so prefix caching shares the prompt."""
+async def sample(
+    ctx: SolveContext, mode: Mode, prompt: str, detail: dict[str, Any]
+) -> list[Candidate]:
+    """K candidates of one user prompt, after the few-shot turns: the first is greedy,
+    the other K-1 come from one request with `n=K-1`; both go to the engine in one
+    batch, so prefix caching shares the prompt.
+
+    Think mode: a candidate whose output broke TPO's format is resampled once; if the
+    resample breaks too, the first output is served whole as the response."""
     messages = [*ctx.few_shot, {"role": "user", "content": prompt}]
     samples = ctx.request.strategy.samples
-    request = GenerationRequest(
-        messages=messages, role=ctx.role(POLICY), sampling=ctx.sampling(samples), n=samples
-    )
-    [completion] = await ctx.generate([request])
-    return [ctx.candidate(mode, messages, text) for text in completion.texts], completion
+    role = ctx.role(POLICY)
+    requests = [
+        GenerationRequest(messages=messages, role=role, sampling=ctx.sampling(1, greedy=True))
+    ]
+    if samples > 1:
+        requests.append(
+            GenerationRequest(
+                messages=messages, role=role, sampling=ctx.sampling(samples), n=samples - 1
+            )
+        )
+    completions = await ctx.generate(requests)
+    texts = [text for completion in completions for text in completion.texts]
+    fresh = [ctx.candidate(mode, messages, text) for text in texts]
+    fresh[0].greedy = True
+    detail["finish_reasons"] = [r for c in completions for r in c.finish_reasons]
+    if mode == "think":
+        broken = [i for i, candidate in enumerate(fresh) if candidate.thought is None]
+        detail["format_breaks"] = len(broken)
+        if broken:
+            # Sampled, since a greedy resample of a greedy output would repeat it.
+            resampling = ctx.sampling(2)
+            redo = await ctx.generate(
+                [
+                    GenerationRequest(messages=messages, role=role, sampling=resampling)
+                    for _ in broken
+                ]
+            )
+            for index, completion in zip(broken, redo, strict=True):
+                again = ctx.candidate(mode, messages, completion.texts[0])
+                if again.thought is not None:
+                    again.greedy = fresh[index].greedy
+                    fresh[index] = again
+            detail["resampled"] = len(broken)
+            detail["format_breaks_after_resample"] = sum(c.thought is None for c in fresh)
+        thoughts = ctx.thoughts_detail(fresh)
+        if thoughts is not None:
+            detail["thoughts"] = thoughts
+    return fresh
 
 
 class PromptGenerate:
@@ -48,22 +88,13 @@ class PromptGenerate:
         self.note = note or {}  # extra detail for the trace event (why this mode ran)
 
     async def run(self, ctx: SolveContext, candidates: list[Candidate]) -> list[Candidate]:
-        render = think_user_prompt if self.mode == "think" else direct_user_prompt
-        prompt = render(ctx.request.problem, ctx.request.options)
+        prompt = direct_user_prompt(ctx.request.problem, ctx.request.options)
+        if self.mode == "think":
+            prompt = think_wrap(prompt, ctx.request.strategy.think_prompt)
         async with ctx.stage(self.name, ctx.role(POLICY)) as detail:
-            fresh, completion = await sample(ctx, self.mode, prompt)
-            detail.update(
-                mode=self.mode,
-                samples=len(fresh),
-                answers=[c.answer for c in fresh],
-                finish_reasons=completion.finish_reasons,
-                **self.note,
-            )
-            if self.mode == "think":
-                detail["format_breaks"] = sum(c.thought is None for c in fresh)
-                thoughts = ctx.thoughts_detail(fresh)
-                if thoughts is not None:
-                    detail["thoughts"] = thoughts
+            detail.update(mode=self.mode, **self.note)
+            fresh = await sample(ctx, self.mode, prompt, detail)
+            detail.update(samples=len(fresh), answers=[c.answer for c in fresh])
         return fresh
 
 
@@ -79,8 +110,9 @@ class AdaptiveGenerate:
 
     name = "generate"
 
-    def __init__(self, required: bool):
+    def __init__(self, required: bool, think: bool = False):
         self.required = required
+        self.think = think  # TPO's thought prompt around the tool prompt
 
     async def run(self, ctx: SolveContext, candidates: list[Candidate]) -> list[Candidate]:
         try:
@@ -91,21 +123,24 @@ class AdaptiveGenerate:
             # No tool servers configured is a deployment choice; unreachable ones are news.
             level = logging.DEBUG if ctx.tools is None else logging.WARNING
             log.log(level, "tools unavailable, answering directly: %s", exc.message)
-            direct = PromptGenerate("direct", note={"tools_unavailable": exc.message})
+            mode: Mode = "think" if self.think else "direct"
+            direct = PromptGenerate(mode, note={"tools_unavailable": exc.message})
             return await direct.run(ctx, candidates)
         prompt = tool_user_prompt(
             ctx.request.problem, ctx.request.options, functions, required=self.required
         )
+        if self.think:
+            prompt = think_wrap(prompt, ctx.request.strategy.think_prompt)
         role = ctx.role(POLICY)
         async with ctx.stage(self.name, role) as detail:
-            fresh, _ = await sample(ctx, "adaptive", prompt)
+            fresh = await sample(ctx, "think" if self.think else "adaptive", prompt, detail)
             for candidate in fresh:
                 candidate.decision = "tool" if candidate.pending_call else "direct"
                 TOOL_DECISIONS.labels(decision=candidate.decision).inc()
             names = {spec["function"]["name"] for spec in functions}
             fresh = await run_tool_loop(ctx, fresh, role, names)
             detail.update(
-                mode="adaptive",
+                mode="adaptive+think" if self.think else "adaptive",
                 samples=len(fresh),
                 tools_shown=sorted(names - {ANSWER_FUNCTION}),
                 decisions=[c.decision for c in fresh],

@@ -63,19 +63,21 @@ def answer_call_text(call: FunctionCall) -> str | None:
     return f"{process}\n\nThe answer is {answer}".strip()
 
 
-def split_thought(text: str) -> tuple[str | None, str, bool]:
+def split_thought(
+    text: str, response_marker: str = RESPONSE_MARKER, thought_marker: str | None = THOUGHT_MARKER
+) -> tuple[str | None, str, bool]:
     """TPO: (thought, response, format_break).
 
-    The response is everything after the last "Here is my response:". Without that
-    marker the whole output is the response and the format break is reported: a
-    broken output must never hide what the user should see, nor show what they
-    should not as a thought.
+    The response is everything after the last response marker ("Here is my
+    response:", or "<R>" for the specific prompt). Without that marker the whole
+    output is the response and the format break is reported: a broken output must
+    never hide what the user should see, nor show what they should not as a thought.
     """
-    marker = text.rfind(RESPONSE_MARKER)
+    marker = text.rfind(response_marker)
     if marker < 0:
         return None, text.strip(), True
     thought = text[:marker]
-    start = thought.find(THOUGHT_MARKER)
-    if start >= 0:
-        thought = thought[start + len(THOUGHT_MARKER) :]
-    return thought.strip(), text[marker + len(RESPONSE_MARKER) :].strip(), False
+    start = thought.find(thought_marker) if thought_marker else -1
+    if thought_marker and start >= 0:
+        thought = thought[start + len(thought_marker) :]
+    return thought.strip(), text[marker + len(response_marker) :].strip(), False

@@ -29,7 +29,7 @@ class SelfCorrect:
                     GenerationRequest(
                         messages=candidate.continued(instruction),
                         role=role,
-                        sampling=ctx.sampling(len(candidates)),
+                        sampling=ctx.sampling(len(candidates), greedy=candidate.greedy),
                     )
                     for candidate in candidates
                 ]

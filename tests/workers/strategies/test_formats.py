@@ -111,14 +111,26 @@ def test_art_rates_by_hand() -> None:
     [
         ("104.9", "100", True),
         ("105", "100", True),
-        ("105.1", "100", False),
+        # AWL's math.isclose(rel_tol=0.05) is symmetric: 5% of the larger of the two,
+        # so 105.2 passes for 100 (it failed the old one-sided rule), and 105.3 does not.
+        ("105.2", "100", True),
+        ("105.3", "100", False),
         ("95", "100", True),
         ("94.9", "100", False),
         ("-0.0001", "0", False),
+        ("0", "0", True),
     ],
 )
 def test_five_percent_tolerance(answer: str, reference: str, expected: bool) -> None:
     assert is_correct(answer, reference, "number") is expected
+    assert is_correct(reference, answer, "number") is expected  # symmetric
+
+
+def test_integer_answer_sets_grade_exactly() -> None:
+    """gsm_symbolic's tolerance is 0: 300 is not 310 (5% graded it correct)."""
+    assert is_correct("300", "310", "number") is True  # the default, AWL's 5%
+    assert is_correct("300", "310", "number", rel_tol=0.0) is False
+    assert is_correct("310.0", "310", "number", rel_tol=0.0) is True
 
 
 def test_eval_strategy_specs() -> None:
@@ -130,3 +142,28 @@ def test_eval_strategy_specs() -> None:
         parse_strategy("magic")
     with pytest.raises(ValueError):
         parse_strategy("samples:65")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Solution 1 is wrong because it adds. Solution 2 is correct.", 1),
+        ("Comparing Solution 1 and Solution 2: the correct one is Solution 1.", 0),
+        ("Solution 2 makes an error, so I choose Solution 1.", 0),
+        ("Solution 1 is incorrect.", 1),  # the other one of two
+        ("Solution 1 and Solution 2 both look plausible.", None),  # no verdict
+        ("**Solution 2**", 1),
+    ],
+)
+def test_the_truster_verdict_is_read_from_the_whole_output(text: str, expected: int | None) -> None:
+    assert parse_truster(text, 2) == expected
+
+
+def test_majority_groups_with_an_equivalence() -> None:
+    from contract.answers import equivalent
+
+    leaders, votes = majority(
+        ["\\frac{1}{2}", "0.5", "x+1", "1+x", "1/2"],
+        lambda a, b: equivalent(a, b, "expression"),
+    )
+    assert leaders == ["\\frac{1}{2}"] and votes == {"\\frac{1}{2}": 3, "x+1": 2}

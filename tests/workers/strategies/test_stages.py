@@ -54,11 +54,14 @@ def test_direct_is_one_call_and_usage_matches_the_trace(solve: Solve) -> None:
     assert result.usage.engine_calls == 1 and tuple(events) == result.trace
 
 
-def test_samples_are_one_engine_call_with_n_and_the_majority_wins(solve: Solve) -> None:
+def test_samples_are_one_greedy_and_k_minus_one_sampled_in_one_batch(solve: Solve) -> None:
     outputs = ["\\boxed{5}", "\\boxed{4}", "\\boxed{4.0}", "no idea", "\\boxed{4}"]
     result, engine, _ = solve([("2 + 2", outputs)], strategy={**NEVER, "samples": 5})
-    assert len(engine.calls) == 1 and engine.calls[0].n == 5
-    assert engine.calls[0].sampling.temperature > 0  # K samples must differ
+    greedy, sampled = engine.calls
+    assert (greedy.n, greedy.sampling.temperature) == (1, 0.0)
+    assert sampled.n == 4 and sampled.sampling.temperature > 0  # K samples must differ
+    assert sampled.sampling.top_p == 1.0  # temperature-only unless configured
+    assert result.usage.engine_calls == 2
     assert result.answer == "4"
     select = result.trace[-1]
     assert select.stage == "select" and select.detail["votes"] == {"5": 1, "4": 3}
@@ -101,10 +104,9 @@ def test_selfcorrect_runs_attempts_minus_one_rounds_and_counts_flips(solve: Solv
     # The second attempt continues the conversation: problem, first answer, instruction.
     second = engine.calls[1].messages
     assert [m["role"] for m in second] == ["user", "assistant", "user"]
-    assert (
-        second[1]["content"] == "I think \\boxed{5}"
-        and second[2]["content"] == score_instruction(None)
-    )
+    assert second[1]["content"] == "I think \\boxed{5}" and second[2][
+        "content"
+    ] == score_instruction(None)
     assert len(engine.calls[2].messages) == 5
 
 
@@ -136,8 +138,9 @@ def test_selfcorrect_with_samples_corrects_each_then_votes(solve: Solve) -> None
     ]
     result, engine, _ = solve(rules, strategy={**NEVER, "attempts": 2, "samples": 3})
     assert result.initial_answer == "5" and result.answer == "4"
-    assert [call.n for call in engine.calls] == [3, 1, 1, 1]
-    assert result.usage.engine_calls == 4
+    assert [call.n for call in engine.calls] == [1, 2, 1, 1, 1]
+    assert [call.sampling.temperature == 0 for call in engine.calls[2:]] == [True, False, False]
+    assert result.usage.engine_calls == 5
 
 
 def test_art_skips_refining_when_the_asker_says_no(solve: Solve) -> None:
@@ -336,12 +339,56 @@ def test_think_hides_the_thought_and_counts_its_tokens(solve: Solve, tokenizer: 
     assert result.thoughts is None
 
 
-def test_a_thought_format_break_serves_everything_as_response(solve: Solve) -> None:
+def test_a_thought_format_break_twice_serves_everything_as_response(solve: Solve) -> None:
     before = metric("sciserve_thought_format_breaks_total")
-    result, _, _ = solve([("2 + 2", "It is 4. \\boxed{4}")], strategy={"think": True})
+    result, engine, _ = solve([("2 + 2", "It is 4. \\boxed{4}")], strategy={"think": True})
     assert result.answer_text == "It is 4. \\boxed{4}" and result.usage.thought_tokens == 0
-    assert result.trace[0].detail["format_breaks"] == 1
-    assert metric("sciserve_thought_format_breaks_total") == before + 1
+    detail = result.trace[0].detail
+    assert (detail["format_breaks"], detail["resampled"]) == (1, 1)
+    assert detail["format_breaks_after_resample"] == 1 and len(engine.calls) == 2
+    assert engine.calls[1].sampling.temperature > 0  # a greedy resample would repeat itself
+    assert metric("sciserve_thought_format_breaks_total") == before + 2
+
+
+def test_a_thought_format_break_is_resampled_once(solve: Solve) -> None:
+    result, engine, _ = solve(
+        [("2 + 2", ["It is 4. \\boxed{4}", THOUGHT])], strategy={"think": True}
+    )
+    assert result.answer_text == "\\boxed{4}" and result.usage.thought_tokens > 0
+    assert result.trace[0].detail["format_breaks_after_resample"] == 0
+    assert len(engine.calls) == 2
+
+
+def test_the_specific_tpo_prompt_hides_the_draft(solve: Solve) -> None:
+    output = "Draft: 2 + 2 = 4. Evaluation: correct. <R> The sum is \\boxed{4}"
+    result, engine, _ = solve(
+        [("2 + 2", output)], strategy={"think": True, "think_prompt": "specific"}
+    )
+    prompt = engine.calls[0].messages[-1]["content"]
+    assert "draft response and its evaluation" in prompt and "“<R>”" in prompt
+    assert result.answer_text == "The sum is \\boxed{4}" and result.answer == "4"
+    assert "Draft" not in result.answer_text and result.usage.thought_tokens > 0
+
+
+def test_think_works_with_tools(solve: Solve, tool_servers: dict[str, str]) -> None:
+    """think + tools: auto wraps the tool prompt in TPO's; the call after the response
+    marker runs, its result comes back, and the final answer is read."""
+    final = json.dumps(
+        {
+            "name": "answer_question",
+            "parameters": {"sloving_process": "ran it", "answer": "7006652"},
+        }
+    )
+    call = f"Here is my thought process: use python. Here is my response: {RUN_CODE}"
+    rules = [("7006652", final), (AWL_TOOL_DECISION, call)]
+    result, engine, _ = solve(
+        rules, problem="What is 1234 * 5678?", tool_urls=tool_servers, strategy={"think": True}
+    )
+    prompt = engine.calls[0].messages[-1]["content"]
+    assert "Here is my thought process:" in prompt and '"name": "answer_question"' in prompt
+    assert result.used_tools == ["write_and_run_code"] and result.answer == "7006652"
+    assert result.trace[0].detail["mode"] == "adaptive+think"
+    assert result.usage.thought_tokens > 0 and "use python" not in result.answer_text
 
 
 def test_reveal_thoughts_returns_them(solve: Solve) -> None:
@@ -408,3 +455,79 @@ def test_a_refine_without_thought_markers_is_no_format_break(solve: Solve) -> No
     result, _, _ = solve(rules, strategy={"think": True, "attempts": 2})
     assert result.answer_text == "Corrected: \\boxed{4}" and result.usage.thought_tokens > 0
     assert metric("sciserve_thought_format_breaks_total") == before
+
+
+# --- voting never a step down from greedy ----------------------------------------------
+def test_a_vote_without_agreement_goes_to_the_greedy_answer(solve: Solve) -> None:
+    rules = [("2 + 2", ["\\boxed{4}", "\\boxed{5}", "\\boxed{6}"])]
+    result, engine, _ = solve(rules, strategy={**NEVER, "samples": 3})
+    assert engine.calls[0].sampling.temperature == 0  # the greedy one gave "4"
+    assert result.answer == "4" and result.trace[-1].detail["method"] == "greedy"
+    assert result.trace[-1].detail["greedy_answer"] == "4" and result.initial_answer == "4"
+
+
+def test_a_tie_goes_to_the_greedy_answer_and_a_majority_overrules_it(solve: Solve) -> None:
+    tie = ["\\boxed{9}", "\\boxed{4}", "\\boxed{4}", "\\boxed{9}"]
+    result, _, _ = solve([("2 + 2", tie)], strategy={**NEVER, "samples": 4})
+    assert result.answer == "9" and result.trace[-1].detail["method"] == "greedy"
+    majority_wins = ["\\boxed{9}", "\\boxed{4}", "\\boxed{4}"]
+    result, _, _ = solve([("2 + 2", majority_wins)], strategy={**NEVER, "samples": 3})
+    assert result.answer == "4" and result.trace[-1].detail["method"] == "vote"
+
+
+def test_votes_group_equivalent_expressions(solve: Solve) -> None:
+    outputs = ["\\boxed{\\frac{1}{3}}", "\\boxed{\\frac{1}{2}}", "\\boxed{0.5}"]
+    result, _, _ = solve(
+        [("half", outputs)],
+        problem="What is half?",
+        answer_type="expression",
+        strategy={**NEVER, "samples": 3},
+    )
+    select = result.trace[-1].detail
+    assert select["method"] == "vote" and select["votes"] == {"\\frac{1}{3}": 1, "\\frac{1}{2}": 2}
+    assert result.answer == "\\frac{1}{2}"
+
+
+def test_top_p_is_configurable(solve: Solve) -> None:
+    _, engine, _ = solve(
+        [("2 + 2", "\\boxed{4}")],
+        strategy={**NEVER, "samples": 2},
+        pipeline_options=PipelineOptions(sample_top_p=0.95, sample_temperature=0.5),
+    )
+    assert (engine.calls[1].sampling.top_p, engine.calls[1].sampling.temperature) == (0.95, 0.5)
+    assert engine.calls[0].sampling.top_p == 1.0
+
+
+# --- the Truster sees a random order -------------------------------------------------------
+def test_the_truster_order_is_random_per_job_and_its_verdict_maps_back(solve: Solve) -> None:
+    rules = [
+        (ASK, "Q: What is 2 + 2?\nRefine: yes"),
+        (REFINE, "2 + 2 = 4. \\boxed{4}"),
+        (TRUST, "Solution 1 looks careful, but Solution 1 is wrong. Solution 2 is correct."),
+        ("2 + 2", "\\boxed{5}"),
+    ]
+    result, engine, _ = solve(rules, strategy={**NEVER, "art": True}, reference="4")
+    trust = result.trace[-1].detail
+    prompt = engine.calls[-1].messages[0]["content"]
+    second = prompt.split("Solution 2:\n", 1)[1]
+    shown_second = "refined" if second.startswith("2 + 2 = 4.") else "initial"
+    assert trust["shown_first"] == ["initial" if shown_second == "refined" else "refined"]
+    assert trust["positions"] == [2] and trust["choices"] == [shown_second]
+    again, _, _ = solve(rules, strategy={**NEVER, "art": True}, reference="4")
+    assert again.trace[-1].detail["shown_first"] == trust["shown_first"]  # seeded by the job
+
+
+def test_the_truster_order_differs_across_jobs(tokenizer: object) -> None:
+    from contract.schemas import SolveRequest
+    from tests.doubles import ScriptedEngine
+    from workers.strategies.context import SolveContext
+
+    def first(seed: str) -> int:
+        ctx = SolveContext(
+            SolveRequest(problem="p"), "number", ScriptedEngine(tokenizer, []), 8, seed=seed
+        )
+        return ctx.rng.sample(range(2), 2)[0]
+
+    orders = [first(f"job-{i}") for i in range(40)]
+    assert orders == [first(f"job-{i}") for i in range(40)]  # reproducible per job
+    assert 10 <= sum(orders) <= 30  # both orders, about half each
