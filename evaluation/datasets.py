@@ -4,6 +4,11 @@ AWL's files differ in their keys (`Question/Options/Correct`, `question/options/
 correct`, `correct_option`, `problem/answer`, `problem_text/answer_number`); each
 layout is recognised by its keys. The open-ended sets have no reference answer and are
 refused with a message saying so.
+
+Numeric tolerance belongs to the dataset (`Item.rel_tol`): AWL's science sets (MATH,
+SciBench) are graded as AWL does, `math.isclose(rel_tol=0.05)`; gsm_symbolic's answers
+are integers, so they must match exactly (5% graded 300 right for 310); a JSONL row
+may carry its own `rel_tol` (default 0.05).
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from contract.answers import RELATIVE_TOLERANCE
 from contract.schemas import AnswerType
 
 GSM_SYMBOLIC = "gsm_symbolic"
+EXACT = 0.0  # integer-answer sets
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,7 @@ class Item:
     reference: str
     options: list[str] | None = None
     answer_type: AnswerType = "auto"
+    rel_tol: float = RELATIVE_TOLERANCE  # for numbers; the dataset's rule
 
 
 def load_items(dataset: str, *, limit: int | None = None, seed: int = 1234) -> list[Item]:
@@ -49,7 +57,7 @@ def _gsm_symbolic(size: int, seed: int) -> list[Item]:
 
     dataset = reasoning_gym.create_dataset(GSM_SYMBOLIC, seed=seed, size=size)
     return [
-        Item(f"gsm_symbolic-{seed}-{i}", row["question"], str(row["answer"]), None, "number")
+        Item(f"gsm_symbolic-{seed}-{i}", row["question"], str(row["answer"]), None, "number", EXACT)
         for i, row in enumerate(dataset)
     ]
 
@@ -63,6 +71,7 @@ def _jsonl_item(path: Path, index: int, row: dict[str, Any]) -> Item:
         str(row["answer"]),
         row.get("options"),
         row.get("answer_type", "auto"),
+        float(row.get("rel_tol", RELATIVE_TOLERANCE)),
     )
 
 

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from contract.schemas import Strategy
 from evaluation.datasets import Item
-from evaluation.runner import Row, parse_strategy, run_items, summarize
+from evaluation.runner import Row, item_rule, parse_strategy, run_items, summarize
 
 BASELINE = Strategy(tools="never")
 
@@ -37,6 +37,7 @@ async def evaluate(
     """The report: the first strategy's metrics at the top level (DESIGN §2), its
     rows under `items`, and every strategy under `runs`."""
     strategies = [(spec, parse_strategy(spec)) for spec in specs]
+    grading = sorted({item_rule(item) for item in items})
     runs: list[dict[str, Any]] = []
     cache: dict[str, list[Row]] = {}
     columns = (
@@ -73,7 +74,7 @@ async def evaluate(
                     {
                         "strategy": spec,
                         "config": strategy.model_dump(),
-                        "metrics": summarize(rows, strategy, baseline),
+                        "metrics": summarize(rows, strategy, baseline, grading),
                         "items": [asdict(row) for row in rows],
                     }
                 )
@@ -115,6 +116,7 @@ def metrics_table(report: dict[str, Any]) -> Any:
         "delta",
         "art_refine_rate",
         "truster_win_rate",
+        "truster_position_bias",
         "tokens_per_question",
         "seconds_per_question",
     )

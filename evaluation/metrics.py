@@ -9,7 +9,9 @@
   t2), Δc→i (share right at t1 and wrong at t2); Δ = Δi→c - Δc→i.
 - ART: refine rate = candidates the Asker sent to refine / candidates asked. Truster
   win rate = among Truster choices where the initial and refined answers differ in
-  correctness, the share where it chose the correct one.
+  correctness, the share where it chose the correct one. Truster first rate = among
+  readable verdicts, the share that picked the solution shown first (the order is
+  random, so an unbiased Truster is near 0.5); position bias = first rate - 0.5.
 """
 
 from __future__ import annotations
@@ -89,3 +91,8 @@ def truster_win_rate(
         if initial != refined
     ]
     return mean([1.0 if w else 0.0 for w in wins])
+
+
+def truster_first_rate(positions: Sequence[int | None]) -> float | None:
+    """`positions` are the 1-based positions picked (None: unreadable, not counted)."""
+    return mean([1.0 if p == 1 else 0.0 for p in positions if p is not None])

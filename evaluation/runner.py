@@ -16,10 +16,17 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 
-from contract.answers import is_correct, resolve_type
+from contract.answers import grading_rule, is_correct, resolve_type
 from contract.schemas import MAX_TIMEOUT_S, Strategy
 from evaluation.datasets import Item
-from evaluation.metrics import ScoreDeltas, ToolTable, art_refine_rate, mean, truster_win_rate
+from evaluation.metrics import (
+    ScoreDeltas,
+    ToolTable,
+    art_refine_rate,
+    mean,
+    truster_first_rate,
+    truster_win_rate,
+)
 
 REFINE_STAGES = ("selfcorrect", "art_ask", "art_refine", "art_trust")
 PRESETS: dict[str, dict[str, Any]] = {
@@ -78,22 +85,31 @@ class Row:
     truster_choices: list[str] = field(default_factory=list)
     truster_initial_correct: list[bool] = field(default_factory=list)
     truster_refined_correct: list[bool] = field(default_factory=list)
+    truster_positions: list[int | None] = field(default_factory=list)  # 1-based, as shown
     error: str | None = None
 
 
+def item_rule(item: Item) -> str:
+    """The grading rule of one item, in words (the report names it)."""
+    return grading_rule(resolve_type(item.answer_type, item.options, item.reference), item.rel_tol)
+
+
 def score(item: Item, body: dict[str, Any], seconds: float) -> Row:
-    """A row from a `/solve` response (trace included)."""
+    """A row from a `/solve` response (trace included). Correctness is graded here,
+    with the dataset's rule (`Item.rel_tol`), not the service's default tolerance."""
     answer_type = resolve_type(item.answer_type, item.options, item.reference)
+
+    def correct(answer: str | None) -> bool:
+        return is_correct(answer, item.reference, answer_type, item.options, item.rel_tol)
+
     usage = body.get("usage", {})
     row = Row(
         id=item.id,
         reference=item.reference,
         answer=body.get("answer"),
-        correct=bool(body.get("correct")),
+        correct=correct(body.get("answer")),
         initial_answer=body.get("initial_answer"),
-        initial_correct=is_correct(
-            body.get("initial_answer"), item.reference, answer_type, item.options
-        ),
+        initial_correct=correct(body.get("initial_answer")),
         used_tools=list(body.get("used_tools", [])),
         prompt_tokens=usage.get("prompt_tokens", 0),
         generated_tokens=usage.get("completion_tokens", 0) + usage.get("thought_tokens", 0),
@@ -110,8 +126,13 @@ def score(item: Item, body: dict[str, Any], seconds: float) -> Row:
             row.refine_decisions += detail.get("decisions", [])
         elif event["stage"] == "art_trust":
             row.truster_choices += detail.get("choices", [])
-            row.truster_initial_correct += [bool(x) for x in detail.get("correct_initial", [])]
-            row.truster_refined_correct += [bool(x) for x in detail.get("correct_refined", [])]
+            row.truster_positions += detail.get("positions", [])
+            if "answers_initial" in detail:  # regraded with the dataset's rule
+                row.truster_initial_correct += [correct(a) for a in detail["answers_initial"]]
+                row.truster_refined_correct += [correct(a) for a in detail["answers_refined"]]
+            else:
+                row.truster_initial_correct += [bool(x) for x in detail.get("correct_initial", [])]
+                row.truster_refined_correct += [bool(x) for x in detail.get("correct_refined", [])]
     return row
 
 
@@ -168,10 +189,14 @@ async def run_items(
 
 
 def summarize(
-    rows: list[Row], strategy: Strategy, baseline: list[Row] | None = None
+    rows: list[Row],
+    strategy: Strategy,
+    baseline: list[Row] | None = None,
+    grading: list[str] | None = None,
 ) -> dict[str, Any]:
     """The metrics under DESIGN §2's plain names; a metric the strategy cannot have
-    (TUA without tools, SCoRe deltas without refining, ART rates without ART) is null."""
+    (TUA without tools, SCoRe deltas without refining, ART rates without ART) is null.
+    `grading` names the correctness rules the items were graded by."""
     refines = strategy.attempts > 1 or strategy.art
     deltas = (
         ScoreDeltas.of([r.initial_correct for r in rows], [r.correct for r in rows])
@@ -183,8 +208,10 @@ def summarize(
         by_id = {row.id: row.correct for row in baseline}
         table = ToolTable.count([by_id[r.id] for r in rows], [bool(r.used_tools) for r in rows])
     decisions = [d for r in rows for d in r.refine_decisions]
+    first_rate = truster_first_rate([p for r in rows for p in r.truster_positions])
     return {
         "n": len(rows),
+        "grading": grading,
         "accuracy": mean([1.0 if r.correct else 0.0 for r in rows]),
         "tua": table.tua if table else None,
         "tua_table": asdict(table) if table else None,
@@ -200,6 +227,12 @@ def summarize(
             [c for r in rows for c in r.truster_refined_correct],
         )
         if strategy.art
+        else None,
+        # Share of readable Truster verdicts that picked the solution shown first; the
+        # bias is its distance from 0.5 (orders are random, so 0 is unbiased).
+        "truster_first_rate": first_rate if strategy.art else None,
+        "truster_position_bias": first_rate - 0.5
+        if strategy.art and first_rate is not None
         else None,
         "tokens_per_question": mean([float(r.generated_tokens) for r in rows]),
         "tokens_per_question_t1": mean([float(r.first_attempt_tokens) for r in rows])

@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from evaluation.datasets import load_items
+from contract.schemas import Strategy
+from evaluation.datasets import Item, load_items
+from evaluation.runner import item_rule, score, summarize
 from tests.conftest import Service
 
 
@@ -61,6 +65,67 @@ def test_shared_awl_sets_load_when_present() -> None:
     }
 
 
+def runs_of(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {run["strategy"]: run["metrics"] for run in report["runs"]}
+
+
+def test_gsm_symbolic_grades_exactly_and_the_report_names_the_rule() -> None:
+    """gsm_symbolic answers are integers: 300 for 310 was graded right by 5%."""
+    [item] = load_items("gsm_symbolic", limit=1, seed=1234)
+    assert item.rel_tol == 0.0 and item_rule(item) == "number: exact"
+    wrong = replace(item, reference="310")
+    body = {"answer": "300", "correct": True, "initial_answer": "310", "usage": {}}
+    row = score(wrong, body, 1.0)
+    assert row.correct is False and row.initial_correct is True  # the service said True
+    close = replace(item, reference="310", rel_tol=0.05)
+    assert score(close, body, 1.0).correct is True
+    assert item_rule(close) == "number: math.isclose(rel_tol=0.05)"
+
+
+def test_truster_position_bias_from_the_trace() -> None:
+    item = Item("q", "What is 2 + 2?", "4", None, "number", 0.0)
+    trust = {
+        "stage": "art_trust",
+        "completion_tokens": 1,
+        "thought_tokens": 0,
+        "detail": {
+            "choices": ["refined"],
+            "positions": [1],
+            "answers_initial": ["5"],
+            "answers_refined": ["4.1"],
+            "correct_initial": [False],
+            "correct_refined": [True],  # the service's 5%; the dataset is exact
+        },
+    }
+    rows = [
+        score(item, {"answer": "4.1", "usage": {}, "trace": [trust]}, 1.0),
+        score(
+            item,
+            {
+                "answer": "4",
+                "usage": {},
+                "trace": [{**trust, "detail": {**trust["detail"], "positions": [2]}}],
+            },
+            1.0,
+        ),
+        score(
+            item,
+            {
+                "answer": "4",
+                "usage": {},
+                "trace": [{**trust, "detail": {**trust["detail"], "positions": [1]}}],
+            },
+            1.0,
+        ),
+    ]
+    assert rows[0].truster_refined_correct == [False]  # regraded exactly
+    metrics = summarize(rows, Strategy(tools="never", art=True), grading=["number: exact"])
+    assert metrics["truster_first_rate"] == pytest.approx(2 / 3)
+    assert metrics["truster_position_bias"] == pytest.approx(2 / 3 - 0.5)
+    assert metrics["grading"] == ["number: exact"]
+    assert summarize(rows, Strategy(tools="never"))["truster_position_bias"] is None
+
+
 def test_eval_cli_against_a_live_server(service: Service, tmp_path: Path) -> None:
     dataset = tmp_path / "tiny.jsonl"
     rows = [{"problem": f"What is {a} + {a}?", "answer": str(2 * a)} for a in range(1, 5)]
@@ -89,6 +154,8 @@ def test_eval_cli_against_a_live_server(service: Service, tmp_path: Path) -> Non
     ):
         assert key in report, key
     assert report["n"] == 4 and len(report["items"]) == 4 and report["strategy"] == "direct"
+    assert report["grading"] == ["number: math.isclose(rel_tol=0.05)"]
+    assert "truster_position_bias" in runs_of(report)["attempts:2,art"]
     assert report["tua"] is None and report["acc_t1"] is None  # direct has neither
     runs = {run["strategy"]: run["metrics"] for run in report["runs"]}
     adaptive = runs["adaptive"]
