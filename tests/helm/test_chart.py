@@ -123,7 +123,10 @@ def test_external_redis_without_peers_is_refused() -> None:
 def test_external_redis_url_comes_from_a_secret(rendered: dict[str, list[dict[str, Any]]]) -> None:
     docs = rendered["external-redis"]
     assert not [d for d in docs if d["kind"] == "StatefulSet"]
-    for kind, name in (("Deployment", "rel-sciserve-gateway"), ("Deployment", "rel-sciserve-worker")):
+    for kind, name in (
+        ("Deployment", "rel-sciserve-gateway"),
+        ("Deployment", "rel-sciserve-worker"),
+    ):
         env = {
             e["name"]: e
             for e in next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)[

@@ -106,9 +106,8 @@ def test_clients_list_limits_who_reaches_the_gateway() -> None:
 def test_worker_reaches_the_model_store_only_when_listed() -> None:
     store = Pod({"app": "minio"}, "storage", {"kubernetes.io/metadata.name": "storage"})
     assert not allowed(_policies(render()), WORKER, store, 443)
-    docs = render(
-        "--set", "networkPolicy.modelStore[0].namespaceSelector.matchLabels.kubernetes\\.io/metadata\\.name=storage",
-    )  # fmt: skip
+    peer = "networkPolicy.modelStore[0].namespaceSelector.matchLabels"
+    docs = render("--set", f"{peer}.kubernetes\\.io/metadata\\.name=storage")
     assert allowed(_policies(docs), WORKER, store, 443)
     assert not allowed(_policies(docs), GATEWAY, store, 443)
 

@@ -63,9 +63,7 @@ def tool(name: str) -> str:
 
 def tools_python() -> str:
     if not TOOLS_PYTHON.exists():
-        pytest.fail(
-            f"{TOOLS_PYTHON} is missing: run scripts/install-ops-tools.sh.", pytrace=False
-        )
+        pytest.fail(f"{TOOLS_PYTHON} is missing: run scripts/install-ops-tools.sh.", pytrace=False)
     return str(TOOLS_PYTHON)
 
 
@@ -114,5 +112,7 @@ def pod_specs(docs: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     specs = []
     for doc in docs:
         if doc["kind"] in ("Deployment", "StatefulSet", "Job"):
-            specs.append((f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"]))
+            specs.append(
+                (f"{doc['kind']}/{doc['metadata']['name']}", doc["spec"]["template"]["spec"])
+            )
     return specs
