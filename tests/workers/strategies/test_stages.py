@@ -531,3 +531,21 @@ def test_the_truster_order_differs_across_jobs(tokenizer: object) -> None:
     orders = [first(f"job-{i}") for i in range(40)]
     assert orders == [first(f"job-{i}") for i in range(40)]  # reproducible per job
     assert 10 <= sum(orders) <= 30  # both orders, about half each
+
+
+def test_the_default_bank_never_serves_the_questions_own_template() -> None:
+    """gsm_symbolic evaluations (seed 1234) share templates with the bank (seed 0)."""
+    import reasoning_gym
+
+    from workers.strategies.few_shot import ExampleBank, gsm_symbolic_examples
+
+    bank = ExampleBank(gsm_symbolic_examples())
+    questions = reasoning_gym.create_dataset("gsm_symbolic", seed=1234, size=60)
+    shared = 0
+    for index, item in enumerate(questions):
+        template = questions.task_indices[index]
+        shared += any(example.template == template for example in bank.examples)
+        served = bank.nearest(item["question"], 4)
+        assert len(served) == 4
+        assert all(example.template != template for example, _ in served), index
+    assert shared >= 50  # the check is not empty: most templates are in the bank
