@@ -96,6 +96,12 @@ class QueueFullError(SciserveError):
     headers: ClassVar[dict[str, str] | None] = {"Retry-After": "2"}
 
 
+class IdempotencyConflictError(SciserveError):
+    """An Idempotency-Key reused with a different body (IETF Idempotency-Key draft)."""
+
+    status_code = 422
+
+
 class JobTimeoutError(SciserveError):
     """The job outran its time; it is marked failed, not dropped."""
 

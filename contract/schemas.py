@@ -19,12 +19,14 @@ MAX_ATTEMPTS = 4
 # The tool servers (tool_servers/registry.py builds exactly these).
 TOOL_SERVER_NAMES = ("python", "pde", "mechanics", "climate", "epidemiology")
 MAX_TIMEOUT_S = 3600.0  # the longest deadline a request may ask for
+MIN_TIMEOUT_S = 1.0  # shorter cannot even reach a worker; it would only ever be a 504
 
 
 class Strict(BaseModel):
-    """Base for request models: unknown fields are an error, not a silent no-op."""
+    """Base for request models: unknown fields are an error, not a silent no-op, and
+    types are strict: `"10"` is not a number and `"yes"` or `0` is not a boolean."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Strategy(Strict):
@@ -94,9 +96,16 @@ class SolveRequest(Strict):
     tools: list[str] | None = None
     reference: str | None = Field(default=None, max_length=MAX_PROBLEM_CHARS)
     max_tokens: int | None = Field(default=None, ge=1, le=32_768)
-    timeout_s: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_S)
+    timeout_s: float | None = Field(default=None, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
     return_trace: bool = False
     reveal_thoughts: bool = False
+
+    @field_validator("problem")
+    @classmethod
+    def _not_blank(cls, problem: str) -> str:
+        if not problem.strip():
+            raise ValueError("the problem is blank; send the question's text.")
+        return problem
 
     @field_validator("tools")
     @classmethod

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
         description="vLLM CPU cores kept for the runtime. Unset: 0 for real models, vLLM's "
         "default for tiny ones (measured faster each way).",
     )
+    gpu_memory_utilization: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Share of GPU memory vLLM may take (several engines on one GPU). Unset: "
+        "vLLM's default.",
+    )
     enforce_eager: bool | None = Field(
         default=None, description="Unset: eager on CPU (fastest there), CUDA graphs on GPU."
     )
@@ -160,6 +167,7 @@ class Settings(BaseSettings):
         "model",
         "max_num_seqs",
         "worker_concurrency",
+        "gpu_memory_utilization",
         "engine_url",
         "redis_url",
         "adapter_registry",

@@ -57,7 +57,7 @@ def parse_strategy(spec: str) -> Strategy:
         else:
             raise ValueError(f"Unknown strategy part {part!r} in {spec!r}: {forms}.")
     try:
-        return Strategy.model_validate(fields)
+        return Strategy.model_validate(fields, strict=False)  # "samples:5" carries text
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(x) for x in e['loc']) or 'strategy'}: {e['msg']}" for e in exc.errors()

@@ -13,7 +13,13 @@ from typing import Any
 
 from contract.errors import Outcome, QueueFullError, UnknownJobError
 from contract.schemas import JobState, JobStatus, SolveRequest, SolveResult
-from jobqueue.protocol import CANCELLED_MESSAGE, Job, QueueStats, deadline_for
+from jobqueue.protocol import (
+    CANCELLED_MESSAGE,
+    Job,
+    QueueStats,
+    deadline_for,
+    idempotency_conflict,
+)
 
 
 @dataclass
@@ -47,6 +53,8 @@ class InProcessQueue:
         if idempotency_key is not None and idempotency_key in self._idempotency:
             known = self._idempotency[idempotency_key]
             if known in self._records:
+                if self._records[known].job.request != request:
+                    raise idempotency_conflict(idempotency_key, known)
                 return known
         now = time.time()
         job = Job(

@@ -14,3 +14,8 @@ JOB_RETRIES = Counter(
 WORKER_HEARTBEAT = Gauge(
     "sciserve_worker_heartbeat_timestamp", "Unix time of this worker's last heartbeat."
 )
+REDIS_PERSISTENT = Gauge(
+    "sciserve_redis_persistent",
+    "1 when the queue's Redis persists data (AOF or snapshots), 0 when a restart loses "
+    "every accepted job and API key.",
+)

@@ -12,11 +12,18 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from contract.errors import Outcome
+from contract.errors import IdempotencyConflictError, Outcome
 from contract.schemas import JobState, JobStatus, SolveRequest, SolveResult
 
 FINAL_STATES = (JobState.succeeded, JobState.failed)
 CANCELLED_MESSAGE = "The job was cancelled before it finished."
+
+
+def idempotency_conflict(key: str, job_id: str) -> IdempotencyConflictError:
+    return IdempotencyConflictError(
+        f"The Idempotency-Key {key.rsplit(':', 1)[-1]!r} was used for job {job_id} with a "
+        "different request body; use a new key for a different request."
+    )
 
 
 def deadline_for(request: SolveRequest, submitted_at: float, default_timeout_s: float) -> float:

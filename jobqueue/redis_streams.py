@@ -35,15 +35,25 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from contract.errors import Outcome, QueueFullError, UnknownJobError, outcome_of
 from contract.schemas import JobState, JobStatus, SolveRequest, SolveResult
-from jobqueue.metrics import JOB_RETRIES, WORKER_HEARTBEAT
-from jobqueue.protocol import CANCELLED_MESSAGE, FINAL_STATES, Job, QueueStats, deadline_for
+from jobqueue.metrics import JOB_RETRIES, REDIS_PERSISTENT, WORKER_HEARTBEAT
+from jobqueue.protocol import (
+    CANCELLED_MESSAGE,
+    FINAL_STATES,
+    Job,
+    QueueStats,
+    deadline_for,
+    idempotency_conflict,
+)
 
 log = logging.getLogger(__name__)
 GROUP = "workers"
+# Every Redis call answers or fails within this (longer than the 1 s blocking reads),
+# so a frozen Redis costs an API call a few seconds and a 503, never a hang.
+SOCKET_TIMEOUT_S = 2.0
+RECLAIM_SCAN = 16  # idle entries looked at per reclaim pass
 
 
 def _load_scripts() -> dict[str, str]:
@@ -59,12 +69,13 @@ _SCRIPTS = _load_scripts()
 def connect(url: str) -> aioredis.Redis:
     """A client whose calls fail fast when Redis is down, instead of hanging requests,
     and retry once on a dropped connection: after a Redis restart every pooled
-    connection is stale, and one reconnect is all the first request needs."""
+    connection is stale, and one reconnect is all the first request needs. A timeout
+    is not retried: a frozen Redis would only double the wait."""
     return aioredis.Redis.from_url(
-        url, decode_responses=True, socket_connect_timeout=2, socket_timeout=10,
+        url, decode_responses=True, socket_connect_timeout=1.5, socket_timeout=SOCKET_TIMEOUT_S,
         health_check_interval=15,
         retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+        retry_on_error=[RedisConnectionError],
     )  # fmt: skip
 
 
@@ -97,6 +108,7 @@ class RedisQueue:
         self.max_attempts = max_attempts
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self._inflight: dict[str, str] = {}  # job id -> stream entry id, claimed here
+        self._finishing: set[str] = set()  # outcomes being written by this worker
         self._group_ready = False
         self._heartbeat_task: asyncio.Task[None] | None = None
         self._listener_task: asyncio.Task[None] | None = None
@@ -124,6 +136,25 @@ class RedisQueue:
             if "BUSYGROUP" not in str(exc):
                 raise
         self._group_ready = True
+        await self._warn_without_persistence()
+
+    async def _warn_without_persistence(self) -> None:
+        """Accepted jobs and API keys live in Redis: one without AOF or snapshots loses
+        them all on a restart. Say so once, loudly; a managed Redis that hides CONFIG
+        is given the benefit of the doubt."""
+        try:
+            config = await self.redis.config_get("appendonly")
+            config.update(await self.redis.config_get("save"))
+        except (RedisError, OSError):
+            return
+        persistent = config.get("appendonly") == "yes" or bool(config.get("save"))
+        REDIS_PERSISTENT.set(1 if persistent else 0)
+        if not persistent:
+            log.warning(
+                "Redis at %s has no persistence (appendonly no, save ''): a Redis restart "
+                "loses every accepted job and API key. Run it with --appendonly yes.",
+                self.redis.connection_pool.connection_kwargs.get("host", "?"),
+            )
 
     # --- gateway side ---
     async def submit(self, request: SolveRequest, idempotency_key: str | None = None) -> str:
@@ -136,8 +167,10 @@ class RedisQueue:
             keys=[self.stream, self._job_key(job_id), idem],
             args=[self.max_depth, job_id, request.model_dump_json(), repr(now),
                   self.result_ttl_s, "1" if idempotency_key is not None else "0",
-                  repr(deadline)],
+                  repr(deadline), f"{self.prefix}:job:"],
         )  # fmt: skip
+        if int(outcome) == 3:
+            raise idempotency_conflict(idempotency_key or "", str(known))
         if int(outcome) == 0:
             raise QueueFullError(
                 f"The queue holds {self.max_depth} unfinished jobs, its limit; retry shortly."
@@ -229,9 +262,14 @@ class RedisQueue:
 
     def _notice_finished_elsewhere(self, event: dict[str, Any]) -> None:
         """A job this worker runs was finished by someone else (cancelled): report it.
-        This worker's own outcomes never land here: `_record` forgets the job first."""
-        if event.get("type") == "done" and event.get("job_id") in self._inflight:
-            self._cancelled.put_nowait(event["job_id"])
+        This worker's own outcomes never land here: `_record` marks them finishing."""
+        job_id = event.get("job_id")
+        if (
+            event.get("type") == "done"
+            and job_id in self._inflight
+            and job_id not in self._finishing
+        ):
+            self._cancelled.put_nowait(job_id)
 
     async def cancel(self, job_id: str) -> JobStatus:
         status = await self.status(job_id)  # 404 for an unknown job
@@ -311,19 +349,32 @@ class RedisQueue:
         return None
 
     async def _reclaim_one(self) -> Job | None:
-        """Take over one entry whose worker stopped heartbeating."""
+        """Take over one entry whose worker is gone: idle past the visibility timeout
+        AND its worker's heartbeat key expired. The second condition is the fence that
+        keeps a live worker's job from being run twice when its entry looks idle (a
+        Redis restart, a heartbeat delayed by a busy loop or a short outage)."""
         min_idle_ms = int(self.visibility_timeout_s * 1000)
-        _next, entries, *_ = await self.redis.xautoclaim(
-            self.stream, GROUP, self.consumer, min_idle_ms, start_id="0-0", count=1
+        pending = await self.redis.xpending_range(
+            self.stream, GROUP, min="-", max="+", count=RECLAIM_SCAN, idle=min_idle_ms
         )
-        for entry_id, fields in entries:
-            if not fields:  # the entry was deleted meanwhile
-                await self.redis.xack(self.stream, GROUP, entry_id)
-                continue
-            job = await self._take(entry_id, fields["id"], reclaimed=True)
-            if job is not None:
-                return job
+        for entry in pending:
+            owner = entry["consumer"]
+            if owner != self.consumer and await self.redis.exists(self._worker_key(owner)):
+                continue  # its worker is alive: the job is running, not lost
+            claimed = await self.redis.xclaim(
+                self.stream, GROUP, self.consumer, min_idle_ms, [entry["message_id"]]
+            )
+            for entry_id, fields in claimed:
+                if not fields:  # the entry was deleted meanwhile
+                    await self._ack(entry_id)
+                    continue
+                job = await self._take(entry_id, fields["id"], reclaimed=True)
+                if job is not None:
+                    return job
         return None
+
+    def _worker_key(self, consumer: str) -> str:
+        return f"{self.prefix}:worker:{consumer}"
 
     async def _take(self, entry_id: str, job_id: str, *, reclaimed: bool) -> Job | None:
         """Turn a delivered entry into a Job, or settle it if there is nothing to run."""
@@ -374,9 +425,9 @@ class RedisQueue:
                     )
                 now = time.time()
                 await self.redis.set(
-                    f"{self.prefix}:worker:{self.consumer}",
+                    self._worker_key(self.consumer),
                     repr(now),
-                    ex=max(1, int(self.visibility_timeout_s)),
+                    px=max(1, int(self.visibility_timeout_s * 1000)),
                 )
                 WORKER_HEARTBEAT.set(now)
             except asyncio.CancelledError:
@@ -394,16 +445,24 @@ class RedisQueue:
         )
 
     async def _record(self, final: JobStatus) -> None:
+        """Write the outcome. The entry stays in flight (heartbeated) until the write
+        succeeds, so a caller that retries through a Redis outage never loses the job,
+        and this worker's own `done` event is not taken for a cancellation."""
         job_id = final.id
-        entry_id = self._inflight.pop(job_id, "")
+        entry_id = self._inflight.get(job_id, "")
         done = {"job_id": job_id, "type": "done", "status": final.status.value}
-        await self._record_outcome(
-            keys=[self._job_key(job_id), self._events_key(job_id), self.stream],
-            args=[final.status.value, final.result.model_dump_json() if final.result else "",
-                  final.error or "", final.error_code or "", self.result_ttl_s,
-                  repr(time.time()), entry_id, json.dumps(done), self.channel,
-                  json.dumps({**done, "final": final.model_dump(mode="json")})],
-        )  # fmt: skip
+        self._finishing.add(job_id)
+        try:
+            await self._record_outcome(
+                keys=[self._job_key(job_id), self._events_key(job_id), self.stream],
+                args=[final.status.value, final.result.model_dump_json() if final.result else "",
+                      final.error or "", final.error_code or "", self.result_ttl_s,
+                      repr(time.time()), entry_id, json.dumps(done), self.channel,
+                      json.dumps({**done, "final": final.model_dump(mode="json")})],
+            )  # fmt: skip
+            self._inflight.pop(job_id, None)
+        finally:
+            self._finishing.discard(job_id)
 
     async def release(self, job_id: str) -> None:
         """Re-queue as a fresh entry and settle the old one, in one transaction."""

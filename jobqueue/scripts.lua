@@ -8,7 +8,12 @@
 -- bound, then the job hash and its stream entry.
 if ARGV[6] == '1' then
   local known = redis.call('GET', KEYS[3])
-  if known then return {2, known} end
+  if known then
+    -- The same key with another body is a conflict (3), not the first job (2).
+    local first = redis.call('HGET', ARGV[8] .. known, 'request')
+    if first and first ~= ARGV[3] then return {3, known} end
+    return {2, known}
+  end
 end
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return {0, ''} end
 if ARGV[6] == '1' then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[5]) end

@@ -17,7 +17,9 @@ from contract.settings import Settings
 from jobqueue.protocol import JobQueue
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-ERRORS = {status: {"model": ErrorBody} for status in (401, 403, 404, 409, 413, 422, 429, 503)}
+ERRORS = {
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
+}
 
 
 @router.post("", status_code=202, response_model=JobAccepted, responses=ERRORS)  # type: ignore[arg-type]
@@ -54,7 +56,14 @@ async def cancel_job(
     return await cancel(queue, job_id)
 
 
-@router.get("/{job_id}/events", responses=ERRORS)  # type: ignore[arg-type]
+@router.get(
+    "/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={
+        **ERRORS,  # type: ignore[dict-item]
+        200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."},
+    },
+)
 async def job_events(
     job_id: str,
     queue: JobQueue = Depends(get_queue),

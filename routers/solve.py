@@ -12,7 +12,10 @@ from contract.settings import Settings
 from jobqueue.protocol import JobQueue
 
 router = APIRouter(tags=["solve"])
-ERRORS = {status: {"model": ErrorBody} for status in (401, 403, 409, 413, 422, 429, 500, 503, 504)}
+ERRORS = {
+    status: {"model": ErrorBody}
+    for status in (400, 401, 403, 409, 413, 415, 422, 429, 500, 503, 504)
+}
 
 
 @router.post("/solve", response_model=SolveResult, responses=ERRORS)  # type: ignore[arg-type]

@@ -32,6 +32,9 @@ TEST_DEVICE = os.environ.get("SCISERVE_TEST_DEVICE", "cpu")
 if TEST_DEVICE not in ("cpu", "cuda"):
     raise RuntimeError(f"SCISERVE_TEST_DEVICE must be cpu or cuda, not {TEST_DEVICE!r}.")
 TEST_DTYPE = "bfloat16" if TEST_DEVICE == "cuda" else "float32"
+# Several tiny-model engines share one GPU in a test run (the session's, `vllm serve`,
+# a worker process): each takes a small share instead of vLLM's default 90%.
+TEST_GPU_MEMORY_UTILIZATION = 0.15
 # CI sets this so a broken vLLM install fails the run instead of skipping its tests; a
 # CUDA run never skips them either.
 REQUIRE_VLLM = os.environ.get("SCISERVE_REQUIRE_VLLM") == "1" or TEST_DEVICE == "cuda"
@@ -56,6 +59,8 @@ def tiny_settings(model: TinyModel, **overrides: Any) -> Settings:
         "default_max_tokens": 24,
         "admin_key": ADMIN_KEY,
     }
+    if TEST_DEVICE == "cuda":
+        values["gpu_memory_utilization"] = TEST_GPU_MEMORY_UTILIZATION
     values.update(overrides)
     return Settings(**values)
 
@@ -136,7 +141,7 @@ def spawn(tiny_model: TinyModel, redis_prefix: str, tmp_path: Path) -> Iterator[
             "SCISERVE_MODEL": str(tiny_model.model_dir),
             "SCISERVE_ADAPTER_REGISTRY": str(tiny_model.registry),
             "SCISERVE_ENGINE": "hf",
-            "SCISERVE_DTYPE": "float32",
+            "SCISERVE_DTYPE": "float32",  # the transformers engine runs on the CPU
             "SCISERVE_DEFAULT_MAX_TOKENS": "48",
             "SCISERVE_VISIBILITY_TIMEOUT_S": "2",
             "SCISERVE_WORKER_CONCURRENCY": "4",

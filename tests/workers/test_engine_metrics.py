@@ -12,7 +12,14 @@ import re
 
 import httpx
 
-from tests.conftest import TEST_DTYPE, Spawn, _import_vllm, api_key_headers
+from tests.conftest import (
+    TEST_DEVICE,
+    TEST_DTYPE,
+    TEST_GPU_MEMORY_UTILIZATION,
+    Spawn,
+    _import_vllm,
+    api_key_headers,
+)
 
 VLLM_SERIES = (
     "vllm:num_requests_running",
@@ -36,8 +43,10 @@ def _value(text: str, name: str) -> float:
 def test_worker_metrics_carry_vllm_engine_series(spawn: Spawn, redis_prefix: str) -> None:
     _import_vllm()
     _, gateway = spawn("gateway")
+    gpu = {"gpu_memory_utilization": TEST_GPU_MEMORY_UTILIZATION} if TEST_DEVICE == "cuda" else {}
     _, worker = spawn(
         "worker",
+        **gpu,
         engine="vllm",
         dtype=TEST_DTYPE,
         kv_cache_bytes=64 * 1024 * 1024,

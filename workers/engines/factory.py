@@ -120,6 +120,7 @@ def build_engine(settings: Settings) -> Engine:
             if gpu
             else (reserved if reserved is not None else default_reserved_cores(model)),
             device="cuda" if gpu else "cpu",
+            gpu_memory_utilization=settings.gpu_memory_utilization,
         ),
         adapters,
     )

@@ -40,6 +40,7 @@ class VllmOptions:
     cpu_reserved_cores: int | None = None
     seed: int = 0
     device: str = "cpu"  # "cuda" when vLLM's platform is a CUDA GPU
+    gpu_memory_utilization: float | None = None  # None: vLLM's default
 
 
 class VllmEngine:
@@ -76,6 +77,8 @@ class VllmEngine:
                 "max_loras": self.options.max_loras,
                 "max_lora_rank": self.options.max_lora_rank,
             }
+        if self.options.gpu_memory_utilization is not None:
+            lora_args["gpu_memory_utilization"] = self.options.gpu_memory_utilization
         args = AsyncEngineArgs(
             model=self.options.model,
             dtype=self.options.dtype,  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import TEST_DTYPE, _import_vllm
+from tests.conftest import TEST_DEVICE, TEST_DTYPE, TEST_GPU_MEMORY_UTILIZATION, _import_vllm
 from workers.models.tiny import TinyModel
 
 SCRIPT = r"""
@@ -72,6 +72,8 @@ def test_building_and_starting_the_engine_leaves_cuda_uninitialized(
         "kv_cache_bytes": 64 * 1024 * 1024,
         "max_loras": 4,
     }
+    if TEST_DEVICE == "cuda":
+        settings["gpu_memory_utilization"] = TEST_GPU_MEMORY_UTILIZATION
     done = subprocess.run(
         [sys.executable, str(script), json.dumps(settings)],
         cwd=Path(__file__).resolve().parents[3],

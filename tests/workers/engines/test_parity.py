@@ -1,13 +1,27 @@
-"""vLLM (in-process, CPU, LoRA) against the transformers+peft reference, token for token."""
+"""vLLM (in-process, LoRA) against the transformers+peft reference (float32, CPU).
+
+On CPU (float32) vLLM's greedy tokens equal the reference's token for token. On CUDA
+vLLM runs bfloat16 (its LoRA kernels take nothing else) and greedy outputs drift apart
+after some tokens, so there the check is on the first token: vLLM's greedy choice must
+be within `GPU_FIRST_TOKEN_TOLERANCE` nats of the reference's best log-probability.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from typing import Any
 
 import pytest
 
-from tests.conftest import Service
-from workers.engines.base import GenerationRequest, Sampling
+from tests.conftest import TEST_DEVICE, Service
+from workers.engines.base import GenerationRequest, Sampling, render_prompt_ids
+
+# bfloat16 keeps ~3 significant digits; on the tiny model's logits that is a few
+# hundredths of a nat. A wrong adapter or template moves the choice by far more.
+GPU_FIRST_TOKEN_TOLERANCE = 0.1
+# On CUDA, batch composition changes bfloat16 rounding: compare this many tokens.
+GPU_PREFIX_TOKENS = 4
 
 PROMPTS = [
     "Natalia sold clips to 48 of her friends in April. How many in May?",
@@ -27,15 +41,44 @@ def _requests(role: str | None, max_tokens: int = 20) -> list[GenerationRequest]
     ]
 
 
+def _compared(tokens: list[int]) -> list[int]:
+    """What two runs must share: all tokens on CPU, a prefix on CUDA."""
+    return tokens[:GPU_PREFIX_TOKENS] if TEST_DEVICE == "cuda" else tokens
+
+
+def _reference_first_logprobs(hf: Any, request: GenerationRequest) -> Any:
+    """The reference model's log-probabilities of the first generated token, under the
+    request's adapter (the same adapter selection as HfEngine.generate)."""
+    import torch
+
+    ids = render_prompt_ids(hf.tokenizer(), request)
+    model = hf._model
+    entry = hf._slots.get(request.role)
+    context: Any = contextlib.nullcontext()
+    if entry is not None:
+        model.set_adapter(entry[0].role)
+    elif hasattr(model, "disable_adapter"):
+        context = model.disable_adapter()
+    with torch.no_grad(), context:
+        logits = model(torch.tensor([ids])).logits[0, -1].float()
+    return torch.log_softmax(logits, dim=-1)
+
+
 @pytest.mark.parametrize("role", ROLES, ids=lambda r: r or "base")
 def test_vllm_tokens_equal_reference_tokens(service: Service, hf_reference, role) -> None:
     hf, loop = hf_reference
     got = service.call(service.engine.generate(_requests(role)))
     want = loop.run_until_complete(hf.generate(_requests(role)))
-    for g, w in zip(got, want, strict=True):
+    for g, w, request in zip(got, want, _requests(role), strict=True):
         assert g.prompt_tokens == w.prompt_tokens
-        assert g.token_ids[0] == w.token_ids[0]
         assert len(g.token_ids[0]) > 0
+        if TEST_DEVICE == "cuda":
+            logprobs = _reference_first_logprobs(hf, request)
+            chosen = float(logprobs[g.token_ids[0][0]])
+            best = float(logprobs.max())
+            assert chosen >= best - GPU_FIRST_TOKEN_TOLERANCE, (chosen, best)
+        else:
+            assert g.token_ids[0] == w.token_ids[0]
 
 
 def test_adapters_change_the_output(service: Service) -> None:
@@ -57,7 +100,8 @@ def test_mixed_batch_base_output_equals_base_only_run(service: Service) -> None:
     results = service.call(mixed())
     for role, batch in zip(ROLES * 2, results, strict=True):
         if role is None:
-            assert [c.token_ids for c in batch] == [c.token_ids for c in base_only]
+            got = [_compared(c.token_ids[0]) for c in batch]
+            assert got == [_compared(c.token_ids[0]) for c in base_only]
 
 
 def test_n_samples_come_back_complete(service: Service) -> None:
