@@ -156,6 +156,15 @@ class Settings(BaseSettings):
     sandbox_cpu_s: int = Field(default=5, ge=1, le=300, description="CPU seconds per run.")
     sandbox_memory_mb: int = Field(default=512, ge=64, le=16384, description="Per run.")
     sandbox_wall_s: float = Field(default=10.0, gt=0, le=600, description="Wall clock per run.")
+    # --- training loop ---
+    trace_sink: Path | None = Field(
+        default=None,
+        description="Folder for trace records (JSONL, one per finished job) that become "
+        "training data. Unset: no records.",
+    )
+    trace_max_bytes: int = Field(
+        default=64 << 20, ge=1024, description="Size at which a trace file is rotated."
+    )
     tool_numerics: Literal["awl", "converged"] = Field(
         default="converged",
         description="Numerics of the pde and mechanics servers when a call names none: "
@@ -173,6 +182,7 @@ class Settings(BaseSettings):
         "adapter_registry",
         "tool_urls",
         "few_shot_bank",
+        "trace_sink",
         mode="before",
     )
     @classmethod

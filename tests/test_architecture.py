@@ -25,6 +25,7 @@ PLANTED = {
     "routers-workers-tools": ("routers/health.py", "import tool_servers.registry"),
     "tools-contract-only": ("tool_servers/base.py", "import jobqueue.protocol"),
     "evaluation-over-http": ("evaluation/runner.py", "import app.solving"),
+    "training-from-records": ("training/records.py", "import workers.traces"),
 }
 
 

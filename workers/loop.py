@@ -15,6 +15,7 @@ import time
 from contract.errors import Outcome, SciserveError
 from contract.schemas import TraceEvent
 from jobqueue.protocol import CANCELLED_MESSAGE, Job, JobQueue
+from workers import traces
 from workers.metrics import JOBS, JOBS_CANCELLED, WORKER_BUSY_SLOTS
 from workers.pipeline import SolvePipeline
 
@@ -170,6 +171,7 @@ async def run_job(
     result.timings.total_s = finished - job.submitted_at
     JOBS.labels(outcome="succeeded").inc()
     await queue.complete(job.id, result)
+    await traces.keep(job, result)  # opt-in training record (SCISERVE_TRACE_SINK)
 
 
 async def _record_failure(queue: JobQueue, job: Job, outcome: Outcome, message: str) -> None:

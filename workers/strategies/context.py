@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 from contract.answers import ResolvedType, extract_answer, is_correct
 from contract.errors import PromptTooLongError
 from contract.schemas import SolveRequest, TraceEvent, Usage
+from workers import traces
 from workers.engines.base import (
     Completion,
     Engine,
@@ -114,10 +115,14 @@ class SolveContext:
     trace: list[TraceEvent] = field(default_factory=list)
     used_tools: list[str] = field(default_factory=list)
     rng: random.Random = field(init=False, repr=False)
+    # (index of the stage's trace event, request, completion) of every engine call,
+    # for the trace sink's record (workers/traces.py); stages run one after another.
+    calls: list[tuple[int, GenerationRequest, Completion]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         digest = hashlib.sha256(self.seed.encode()).digest()
         self.rng = random.Random(int.from_bytes(digest[:8], "big"))
+        traces.watch(self)
 
     @property
     def reveal(self) -> bool:
@@ -168,6 +173,8 @@ class SolveContext:
                         "examples."
                     )
         completions = await self.engine.generate(requests)
+        stage = len(self.trace)  # the event this stage will append when it ends
+        self.calls.extend((stage, r, c) for r, c in zip(requests, completions, strict=True))
         self.usage.engine_calls += len(requests)
         for completion in completions:
             self.usage.prompt_tokens += completion.prompt_tokens

@@ -1,0 +1,196 @@
+"""The trace sink: every finished job as one JSON record, for training data.
+
+Opt-in (`SCISERVE_TRACE_SINK=/dir`). A record holds the request, the strategy, every
+stage's trace event with the engine calls it made (prompts as the engine saw them,
+outputs, token counts), the tool calls with arguments and results (in each stage's
+detail), the answers and, when a reference was given, correctness. The format is
+versioned (`FORMAT`, `VERSION`); `training/records.py` reads it and the README's
+"Training loop" section documents it.
+
+Thoughts follow the rule of responses: a job whose request may not reveal them
+(`reveal_thoughts` needs its scope at the gateway) is written with every think-mode
+output cut to its visible response, exactly as `SolveContext.read` serves it.
+
+The pipeline builds its `SolveContext` inside `SolvePipeline.solve`, out of the
+worker loop's reach, so each context announces itself here (`watch`) under its job id
+and the loop's one call (`keep`) takes it back when the job succeeded. Contexts of
+failed jobs are dropped once `OPEN_LIMIT` newer ones wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from contract.schemas import SolveResult
+from contract.settings import get_settings
+from workers.prompts import think_markers
+from workers.strategies.reading import split_thought
+
+if TYPE_CHECKING:
+    from jobqueue.protocol import Job
+    from workers.strategies.context import SolveContext
+
+log = logging.getLogger(__name__)
+FORMAT = "sciserve.trace"
+VERSION = 1
+OPEN_LIMIT = 1024  # contexts of running jobs kept for their record; far above concurrency
+
+
+class TraceSink:
+    """Appends records to JSONL files in `directory`, one file until it would pass
+    `max_bytes`, then the next (`traces-<UTC time>-<n>.jsonl`). Thread-safe: records
+    are written from a thread so a slow disk never stalls the event loop."""
+
+    def __init__(self, directory: Path, max_bytes: int = 64 << 20):
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._path: Path | None = None
+        self._size = 0
+        self._files = 0
+
+    def write(self, record: dict[str, Any]) -> Path:
+        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode()
+        with self._lock:
+            if self._path is None or (self._size and self._size + len(line) > self.max_bytes):
+                self._rotate()
+            assert self._path is not None
+            with self._path.open("ab") as handle:
+                handle.write(line)
+            self._size += len(line)
+            return self._path
+
+    def _rotate(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        self._files += 1
+        self._path = self.directory / f"traces-{stamp}-{self._files:04d}.jsonl"
+        while self._path.exists():  # a restarted worker never appends to an old file
+            self._files += 1
+            self._path = self.directory / f"traces-{stamp}-{self._files:04d}.jsonl"
+        self._size = 0
+
+
+_sink: TraceSink | None = None
+_configured = False
+_open: OrderedDict[str, SolveContext] = OrderedDict()
+
+
+def configure(sink: TraceSink | None) -> None:
+    """Set the process's sink explicitly (tests, embedders); None turns it off."""
+    global _sink, _configured
+    _sink, _configured = sink, True
+    _open.clear()
+
+
+def sink() -> TraceSink | None:
+    """The process's sink, from `SCISERVE_TRACE_SINK` on first use unless configured."""
+    global _sink, _configured
+    if not _configured:
+        settings = get_settings()
+        if settings.trace_sink is not None:
+            _sink = TraceSink(settings.trace_sink, settings.trace_max_bytes)
+        _configured = True
+    return _sink
+
+
+def watch(ctx: SolveContext) -> None:
+    """Called by every new SolveContext: keep it for its record when a sink is on."""
+    if sink() is None or not ctx.seed:
+        return
+    _open[ctx.seed] = ctx
+    while len(_open) > OPEN_LIMIT:
+        _open.popitem(last=False)
+
+
+async def keep(job: Job, result: SolveResult) -> None:
+    """Write the record of a job that succeeded. Never fails the job: a sink error is
+    logged, the result is served all the same."""
+    ctx = _open.pop(job.id, None)
+    target = sink()
+    if target is None or ctx is None:
+        return
+    try:
+        await asyncio.to_thread(target.write, build_record(job, result, ctx))
+    except Exception as exc:
+        log.warning("job %s: trace record not written (%s)", job.id, exc)
+
+
+def build_record(job: Job, result: SolveResult, ctx: SolveContext) -> dict[str, Any]:
+    """One job as a JSON-ready dict (format `sciserve.trace`, version 1)."""
+    request = job.request
+    reveal = ctx.reveal
+    strategy = request.strategy
+    markers = think_markers(strategy.think_prompt)
+    calls: dict[int, list[dict[str, Any]]] = {}
+    for stage_index, gen, completion in ctx.calls:
+        outputs = [
+            _visible(text, markers) if strategy.think and not reveal else text
+            for text in completion.texts
+        ]
+        calls.setdefault(stage_index, []).append(
+            {
+                "messages": [dict(m) for m in gen.messages or ()],
+                "prompt": gen.prompt,
+                "role": gen.role or "base",
+                "n": gen.n,
+                "temperature": gen.sampling.temperature,
+                "max_tokens": gen.sampling.max_tokens,
+                "outputs": outputs,
+                "finish_reasons": list(completion.finish_reasons),
+                "prompt_tokens": completion.prompt_tokens,
+                "completion_tokens": completion.completion_tokens,
+            }
+        )
+    stages = [
+        {**event.model_dump(), "calls": calls.get(index, [])}
+        for index, event in enumerate(ctx.trace)
+    ]
+    answer = result.model_dump(
+        include={"answer", "answer_text", "correct", "initial_answer", "used_tools"}
+    )
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "id": job.id,
+        "finished_at": time.time(),
+        "model": getattr(ctx.engine, "model_name", None),
+        "adapters": sorted(ctx.engine.adapters()),
+        "request": request.model_dump(),
+        "strategy": {**strategy.model_dump(), "name": strategy.name},
+        "answer_type": ctx.answer_type,
+        "result": answer,
+        "correct": result.correct,
+        "thoughts": result.thoughts if reveal else None,
+        "thoughts_revealed": reveal,
+        "usage": result.usage.model_dump(),
+        "timings": result.timings.model_dump(),
+        "stages": stages,
+        "tool_calls": _tool_calls(ctx),
+    }
+
+
+def _visible(text: str, markers: tuple[str | None, str]) -> str:
+    """A think-mode output as the user sees it: the response after the marker, or the
+    whole output when the format broke (then it was served whole)."""
+    thought_marker, response_marker = markers
+    _, visible, _ = split_thought(text, response_marker, thought_marker)
+    return visible
+
+
+def _tool_calls(ctx: SolveContext) -> list[dict[str, Any]]:
+    """Every tool call of the job in order (tool, server, arguments, result, error,
+    status, time), from the stages' details, where they are per candidate."""
+    found: list[dict[str, Any]] = []
+    for event in ctx.trace:
+        for per_candidate in event.detail.get("tool_calls") or []:
+            found.extend(dict(call) for call in per_candidate)
+    return found
