@@ -12,11 +12,13 @@ from typing import Protocol
 
 from fastapi import Depends, Header, Request
 
+from app.adapter_pool import PoolAdapterAdmin
 from app.auth import Principal, RateLimitedError
 from app.metrics import AUTH_FAILURES
 from contract.errors import AuthError, ConflictError, ForbiddenError
 from contract.schemas import AdapterInfo, AdapterLoad
 from contract.settings import Settings
+from jobqueue.adapter_set import AdapterSet
 from jobqueue.protocol import JobQueue
 
 
@@ -25,7 +27,7 @@ class AdapterAdmin(Protocol):
 
     async def unload_adapter(self, role: str) -> None: ...
 
-    def list_adapters(self) -> list[AdapterInfo]: ...
+    async def list_adapters(self) -> list[AdapterInfo]: ...
 
 
 class Readiness(Protocol):
@@ -63,13 +65,15 @@ def get_readiness(request: Request) -> Readiness:
 
 
 def get_adapter_admin(request: Request) -> AdapterAdmin:
+    """The worker beside this app (embedded service, or a worker's own port), else,
+    on a gateway over Redis, the whole pool through the adapter set in Redis."""
     admin: AdapterAdmin | None = getattr(request.app.state, "adapter_admin", None)
-    if admin is None:
-        raise ConflictError(
-            "This gateway runs no engine: manage adapters on each worker's /admin/adapters "
-            "(port SCISERVE_WORKER_PORT)."
-        )
-    return admin
+    if admin is not None:
+        return admin
+    redis = getattr(get_queue(request), "redis", None)
+    if redis is None:
+        raise ConflictError("This gateway runs no engine and no worker pool to manage.")
+    return PoolAdapterAdmin(AdapterSet(redis, get_settings(request).redis_prefix))
 
 
 def _presented_key(request: Request) -> str | None:

@@ -220,11 +220,37 @@ class AdapterLoad(Strict):
     rank: int = Field(ge=1)
 
 
+class WorkerAdapterState(BaseModel):
+    """One worker's state of one role, as it reported it to the pool."""
+
+    worker: str
+    loaded: bool
+    path: str | None = None
+    rank: int | None = None
+    error: str | None = Field(default=None, description="Why the last load failed.")
+
+
 class AdapterInfo(BaseModel):
+    """A role's adapter. On a worker (or the embedded service): its engine's state. On
+    a gateway over a pool: the pool's desired adapter, `loaded` when every live worker
+    has it, and each worker's state under `workers`."""
+
     role: str
     path: str | None
     rank: int | None
     loaded: bool
+    error: str | None = None
+    workers: list[WorkerAdapterState] | None = None
+
+
+class WorkerAdapterReport(BaseModel):
+    """What a worker publishes about its adapters: the pool version it has applied and
+    the state of every role."""
+
+    worker: str
+    version: int
+    reported_at: float
+    roles: dict[str, WorkerAdapterState] = Field(default_factory=dict)
 
 
 class ErrorBody(BaseModel):

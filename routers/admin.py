@@ -19,14 +19,18 @@ router = APIRouter(
 
 @router.get("", response_model=list[AdapterInfo])
 async def list_adapters(admin: AdapterAdmin = Depends(get_adapter_admin)) -> list[AdapterInfo]:
-    return admin.list_adapters()
+    """Each role's adapter; on a gateway over a pool, every live worker's state too."""
+    return await admin.list_adapters()
 
 
 @router.post("", response_model=AdapterInfo, responses={422: {"model": ErrorBody}})
 async def load_adapter(
     body: AdapterLoad, admin: AdapterAdmin = Depends(get_adapter_admin)
 ) -> AdapterInfo:
-    """Validate and load an adapter for a role, replacing the role's current one."""
+    """Validate and load an adapter for a role, replacing the role's current one. On a
+    gateway over a pool: on every worker, now and on any worker that starts later; the
+    answer comes once every live worker has applied it (or after 30 s) and carries
+    each worker's state, with the reason where a load failed."""
     return await admin.load_adapter(body)
 
 

@@ -7,15 +7,20 @@ own process (`sciserve worker`, workers/process.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import socket
 from pathlib import Path
 from typing import Literal
 
-from adapters.registry import ROLES, validate_adapter
+from adapters.registry import ROLES, AdapterSpec, validate_adapter
 from contract.errors import Outcome
 from contract.schemas import AdapterInfo, AdapterLoad
 from contract.settings import Settings
+from jobqueue.adapter_set import AdapterSet
 from jobqueue.protocol import JobQueue
+from workers.adapter_sync import ADAPTERS_LOADED, AdapterSync
 from workers.engines.base import Engine
 from workers.engines.factory import default_worker_concurrency
 from workers.loop import run_worker
@@ -39,6 +44,17 @@ class WorkerRuntime:
         self.error: str | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.adapter_sync = self._pool_sync()
+        ADAPTERS_LOADED.set_function(lambda: len(self.engine.adapters()))
+
+    def _pool_sync(self) -> AdapterSync | None:
+        """Over Redis, the worker follows the pool-wide adapter set; embedded, it has
+        only its own /admin/adapters."""
+        redis = getattr(self.queue, "redis", None)
+        if redis is None:
+            return None
+        name = getattr(self.queue, "consumer", None) or f"{socket.gethostname()}-{os.getpid()}"
+        return AdapterSync(self, AdapterSet(redis, self.settings.redis_prefix), str(name))
 
     async def run(self) -> None:
         """Load the engine, then claim jobs until stopped."""
@@ -49,6 +65,14 @@ class WorkerRuntime:
             self.state, self.error = "failed", f"The engine failed to start: {exc}"
             await self._fail_jobs_while_broken(self.error)
             return
+        sync_task = None
+        if self.adapter_sync is not None:
+            # The whole pool set before the first job: a new worker serves the same roles.
+            try:
+                await self.adapter_sync.apply()
+            except Exception as exc:
+                log.warning("could not read the pool's adapter set at start: %s", exc)
+            sync_task = asyncio.create_task(self.adapter_sync.run(self._stop))
         self.state = "ready"
         pipeline = SolvePipeline.from_settings(self.engine, self.settings, self.tools_mounted)
         concurrency = self.settings.worker_concurrency or default_worker_concurrency(self.engine)
@@ -63,6 +87,10 @@ class WorkerRuntime:
             )
         finally:
             await pipeline.aclose()
+            if sync_task is not None:
+                self._stop.set()
+                with contextlib.suppress(Exception):
+                    await sync_task
 
     async def _fail_jobs_while_broken(self, reason: str) -> None:
         """Without an engine, every job gets the reason at once instead of hanging."""
@@ -105,7 +133,10 @@ class WorkerRuntime:
     async def unload_adapter(self, role: str) -> None:
         await self.engine.unload_adapter(role)
 
-    def list_adapters(self) -> list[AdapterInfo]:
+    def loaded_adapters(self) -> dict[str, AdapterSpec]:
+        return self.engine.adapters()
+
+    async def list_adapters(self) -> list[AdapterInfo]:
         loaded = self.engine.adapters()
         return [
             AdapterInfo(
@@ -113,6 +144,7 @@ class WorkerRuntime:
                 path=str(loaded[role].path) if role in loaded else None,
                 rank=loaded[role].rank if role in loaded else None,
                 loaded=role in loaded,
+                error=self.adapter_sync.errors.get(role) if self.adapter_sync else None,
             )
             for role in ROLES
         ]
