@@ -295,7 +295,7 @@ def series(awl: dict[str, Any], kind: str, ask: str) -> list[float] | None:
     if kind == "single":
         return awl["velocity" if "velocity" in low else "position"]
     if kind == "double":
-        index = 2 if "second" in low else 1
+        index = 2 if "second pendulum" in low else 1
         return awl[f"{'velocity' if 'velocity' in low else 'position'}_{index}"]
     if kind == "roll":
         if "angular" in low:

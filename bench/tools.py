@@ -28,7 +28,7 @@ PDE_1D = {
     "bc_type": "dirichlet",
     "bc_params": {"left_value": 67, "right_value": 44},
     "solution_type": "get_value_at_point",
-    "x": 70,
+    "solution_x": 70,
 }
 PDE_2D = {
     "dimension": "2D",
@@ -40,6 +40,20 @@ PDE_2D = {
     "ic_params": {"value1": 100, "value2": 0, "cell_size_x": 20, "cell_size_y": 10},
     "bc_type": "neumann",
     "solution_type": "get_max_value",
+}
+# AWL's sphere scene: dt = 0.1 ms, so converged numerics step 30 000 times for 3 s
+# and AWL's step rule 3 001 times (0.3 s simulated).
+COLLISION = {
+    "simend": 3,
+    "x1": 0,
+    "z1": 0.1,
+    "x1_v": 2,
+    "r1": 0.1,
+    "mass1": 1,
+    "x2": 1,
+    "z2": 0.1,
+    "r2": 0.1,
+    "mass2": 2,
 }
 CALLS: list[tuple[str, str, str, dict[str, Any], float | None]] = [
     # (label, server, tool, arguments, goal in ms)
@@ -53,20 +67,14 @@ CALLS: list[tuple[str, str, str, dict[str, Any], float | None]] = [
     ),
     ("pde 1D", "pde", "setup_and_solve", PDE_1D, 200),
     ("pde 2D", "pde", "setup_and_solve", PDE_2D, 2000),
+    ("pde 1D awl", "pde", "setup_and_solve", {**PDE_1D, "numerics": "awl"}, 200),
+    ("pde 2D awl", "pde", "setup_and_solve", {**PDE_2D, "numerics": "awl"}, 2000),
+    ("mechanics 3 s collision", "mechanics", "sphere_collision_simulation", COLLISION, 2000),
     (
-        "mechanics 3 s collision",
+        "mechanics 3 s collision awl",
         "mechanics",
         "sphere_collision_simulation",
-        {
-            "simend": 3,
-            "position_1": [0, 0, 0],
-            "velocity_1": [2, 0, 0],
-            "radius_1": 0.1,
-            "mass_1": 1,
-            "position_2": [1, 0, 0],
-            "radius_2": 0.1,
-            "mass_2": 2,
-        },
+        {**COLLISION, "numerics": "awl"},
         200,
     ),
     (

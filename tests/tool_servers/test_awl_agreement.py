@@ -46,3 +46,24 @@ def test_mujoco_agreement(tool_servers: dict[str, str], awl_sets: dict[str, list
     assert summary["agreement"] >= 0.4
     pendulum = [r for r in summary["rows"] if r.get("tool") == "single_pendulum_simulation"]
     assert pendulum and all(r["agree"] for r in pendulum)
+
+
+def test_awl_numerics_reproduce_awl_pde_answers(
+    tool_servers: dict[str, str], awl_sets: dict[str, list]
+) -> None:
+    """`numerics: "awl"` is AWL's own solver, so every PDE answer comes out again,
+    its 7 blow-ups included."""
+    summary = pde_agreement(tool_servers["pde"], awl_sets["pde"], "awl")
+    assert summary["answered"] == summary["total"] == 120
+    assert summary["agreement"] == 1.0, [r for r in summary["rows"] if not r.get("agree")]
+
+
+def test_awl_numerics_reproduce_awl_mujoco_answers(
+    tool_servers: dict[str, str], awl_sets: dict[str, list]
+) -> None:
+    """Every MuJoCo question is read; 277/280 agree on MuJoCo 4.0 (one question has
+    four identical options; two differ by a contact-solver-level 0.01)."""
+    summary = mujoco_agreement(tool_servers["mechanics"], awl_sets["mujoco"], "awl")
+    assert summary["answered"] == summary["total"] == 280
+    assert summary["tool_errors"] == 0
+    assert summary["agreement"] >= 0.97
