@@ -8,7 +8,10 @@ FROM python:3.11-slim AS base
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HUB_OFFLINE=1 \
     SCISERVE_HOST=0.0.0.0 SCISERVE_CACHE_DIR=/models
 WORKDIR /srv
-# libseccomp: the sandbox's syscall filter (tool_servers/sandbox/child.py).
+# libseccomp: the sandbox's syscall filter (tool_servers/sandbox/child.py). Not pinned:
+# the base image's tag fixes the Debian release, and its security updates replace any
+# pinned version.
+# hadolint ignore=DL3008
 RUN apt-get update && apt-get install -y --no-install-recommends libseccomp2 \
  && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md constraints-cpu.txt ./
@@ -28,24 +31,29 @@ FROM base AS cpu
 # CUDA builds of torchvision/torchaudio/torchcodec break `import transformers`.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
  && pip install -c constraints-cpu.txt ".[cpu]" \
- && pip uninstall -y torchvision torchaudio torchcodec triton || true
-USER sciserve
-RUN sciserve model prepare
+ && pip uninstall -y torchvision torchaudio torchcodec triton
+USER 10001
+# The one step that downloads (Hugging Face); pods then start offline.
+RUN HF_HUB_OFFLINE=0 sciserve model prepare
 EXPOSE 8000
 STOPSIGNAL SIGTERM
 CMD ["sciserve", "serve"]
 
 FROM nvidia/cuda:12.8.1-runtime-ubuntu24.04 AS cuda
+# Not built on CPU-only machines (no CUDA base there); linted and rendered only.
 ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 HF_HUB_OFFLINE=1 \
     SCISERVE_HOST=0.0.0.0 SCISERVE_CACHE_DIR=/models \
     PIP_BREAK_SYSTEM_PACKAGES=1
+# hadolint ignore=DL3008
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-pip libseccomp2 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /srv
 COPY --from=base /srv /srv
+# The project itself; its dependencies are bounded in pyproject.toml.
+# hadolint ignore=DL3013
 RUN pip3 install ".[gpu]" && useradd --create-home --uid 10001 sciserve \
  && mkdir -p /models && chown sciserve /models
-USER sciserve
+USER 10001
 EXPOSE 8000
 STOPSIGNAL SIGTERM
 # Mount or bake a model and set SCISERVE_MODEL; GPUs need no CPU-only settings.

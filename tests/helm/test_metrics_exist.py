@@ -29,7 +29,7 @@ SUFFIXES = {
 
 def exported_names(text: str) -> set[str]:
     """Series names a scrape offers, labelled families without samples included."""
-    names = set()
+    names: set[str] = set()
     for family in text_string_to_metric_families(text):
         names.update(family.name + s for s in SUFFIXES.get(family.type, ("",)))
         names.update(sample.name for sample in family.samples)
