@@ -43,6 +43,17 @@ class Strategy(Strict):
         description="TPO's thought prompt: generic (thoughts, then the response) or specific "
         "(a draft response and its evaluation, then the final response).",
     )
+    prompt_style: Literal["sciserve", "awl"] | None = Field(
+        default=None,
+        description="Layout of the adaptive prompt: 'awl' is AWL's own (system turn per domain, "
+        "'Question: … Options: …', the domain's tools only, 'Feedback from' turns), "
+        "'sciserve' the original one; unset: the worker's SCISERVE_PROMPT_STYLE.",
+    )
+    domain: Literal["mechanics", "pde", "climate", "epidemiology", "math"] | None = Field(
+        default=None,
+        description="The question's domain for the 'awl' prompt style (its system turn, tools "
+        "and message limit); unset: classified from the problem.",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> Strategy:

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
         "(top_p < 1 made vLLM on CPU 1.5-1.7x slower per token).",
     )
     max_tool_calls: int = Field(default=4, ge=0, le=16, description="Tool calls per candidate.")
+    prompt_style: Literal["sciserve", "awl"] = Field(
+        default="sciserve",
+        description="Adaptive prompt layout when a request names none: 'awl' is AWL's own "
+        "(for adapters trained with AWL's code), 'sciserve' the original one.",
+    )
     role_fallback: bool = Field(
         default=True,
         description="Roles with no adapter run on the base model with the role prompts. Off: "

@@ -14,7 +14,7 @@ may carry its own `rel_tol` (default 0.05).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,15 @@ from contract.schemas import AnswerType
 
 GSM_SYMBOLIC = "gsm_symbolic"
 EXACT = 0.0  # integer-answer sets
+# AWL's test files by name: the domain of their questions.
+AWL_DOMAINS = {
+    "mujoco": "mechanics",
+    "pde": "pde",
+    "climate": "climate",
+    "epidemiology": "epidemiology",
+    "math": "math",
+    "scibench": "math",
+}
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class Item:
     options: list[str] | None = None
     answer_type: AnswerType = "auto"
     rel_tol: float = RELATIVE_TOLERANCE  # for numbers; the dataset's rule
+    domain: str | None = None  # AWL's sets: the domain the "awl" prompt style needs
 
 
 def load_items(dataset: str, *, limit: int | None = None, seed: int = 1234) -> list[Item]:
@@ -48,7 +58,8 @@ def load_items(dataset: str, *, limit: int | None = None, seed: int = 1234) -> l
         items = [_jsonl_item(path, i, row) for i, row in enumerate(rows)]
     else:
         rows = json.loads(path.read_text())
-        items = [_awl_item(path, i, row) for i, row in enumerate(rows)]
+        domain = AWL_DOMAINS.get(path.stem.split("_")[0].lower())
+        items = [replace(_awl_item(path, i, row), domain=domain) for i, row in enumerate(rows)]
     return items[:limit] if limit else items
 
 

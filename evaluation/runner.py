@@ -136,6 +136,15 @@ def score(item: Item, body: dict[str, Any], seconds: float) -> Row:
     return row
 
 
+def _with_domain(strategy: Strategy, item: Item) -> dict[str, Any]:
+    """The strategy as sent: an AWL set's domain fills an unset `domain`, so the "awl"
+    prompt style shows the domain's tools without classifying."""
+    fields = strategy.model_dump()
+    if item.domain is not None and fields.get("domain") is None:
+        fields["domain"] = item.domain
+    return fields
+
+
 async def run_items(
     client: httpx.AsyncClient,
     items: list[Item],
@@ -156,7 +165,7 @@ async def run_items(
             "options": item.options,
             "answer_type": item.answer_type,
             "reference": item.reference,
-            "strategy": strategy.model_dump(),
+            "strategy": _with_domain(strategy, item),
             "return_trace": True,
         }
         if max_tokens is not None:

@@ -22,6 +22,7 @@ from contract.schemas import SolveRequest, SolveResult, Strategy
 from contract.settings import Settings
 from workers.engines.base import Engine
 from workers.strategies.art import AskRefineTrust
+from workers.strategies.awl import AwlGenerate
 from workers.strategies.context import Candidate, Progress, SolveContext, Stage
 from workers.strategies.few_shot import ExampleBank, FewShot, build_bank
 from workers.strategies.generate import AdaptiveGenerate, PromptGenerate
@@ -40,6 +41,7 @@ class PipelineOptions:
     context_tokens: int | None = None  # the model's context; None: unbounded (test doubles)
     sample_temperature: float = 0.7
     sample_top_p: float = 1.0
+    prompt_style: Literal["sciserve", "awl"] = "sciserve"
     max_tool_calls: int = 4
     role_fallback: bool = True
     few_shot_bank: Path | None = None
@@ -52,6 +54,7 @@ class PipelineOptions:
             context_tokens=settings.max_model_len,
             sample_temperature=settings.sample_temperature,
             sample_top_p=settings.sample_top_p,
+            prompt_style=settings.prompt_style,
             max_tool_calls=settings.max_tool_calls,
             role_fallback=settings.role_fallback,
             few_shot_bank=settings.few_shot_bank,
@@ -59,14 +62,19 @@ class PipelineOptions:
         )
 
 
-def compose(strategy: Strategy, bank: ExampleBank | None) -> list[Stage]:
-    """The stages a strategy asks for, in pipeline order."""
+def compose(
+    strategy: Strategy, bank: ExampleBank | None, prompt_style: str = "sciserve"
+) -> list[Stage]:
+    """The stages a strategy asks for, in pipeline order. `prompt_style` is the
+    worker's default layout of the adaptive prompt; the request's wins."""
     stages: list[Stage] = []
     if strategy.few_shot > 0:
         assert bank is not None
         stages.append(FewShot(bank))
     if strategy.tools == "never":
         stages.append(PromptGenerate("think" if strategy.think else "direct"))
+    elif (strategy.prompt_style or prompt_style) == "awl" and not strategy.think:
+        stages.append(AwlGenerate(required=strategy.tools == "always"))
     else:
         stages.append(AdaptiveGenerate(required=strategy.tools == "always", think=strategy.think))
     if strategy.attempts > 1:
@@ -147,7 +155,11 @@ class SolvePipeline:
             progress=progress,
             deadline=deadline,
         )
-        stages = compose(request.strategy, self.bank if request.strategy.few_shot else None)
+        stages = compose(
+            request.strategy,
+            self.bank if request.strategy.few_shot else None,
+            self.options.prompt_style,
+        )
         candidates: list[Candidate] = []
         initial: list[str | None] | None = None
         for stage in stages:

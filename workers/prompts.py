@@ -205,3 +205,127 @@ def truster_prompt(problem: str, solutions: Sequence[str]) -> str:
     second)."""
     listed = "\n\n".join(f"Solution {i}:\n{text}" for i, text in enumerate(solutions, 1))
     return TRUSTER_PROMPT.format(problem=problem, solutions=listed)
+
+
+# --- AWL's own layout (prompt style "awl") ---------------------------------------------
+# Adapters trained with AWL's code (Rose-STL-Lab/Adapting-While-Learning, src/) saw
+# exactly this layout: a system turn per domain, the question as "Question: …\n\n
+# Options: A. …", the tools as JSON schemas in the first user turn (Llama 3.1's chat
+# template puts them there under its instruction), one JSON call per turn, and each
+# tool's text fed back as a user turn "Feedback from '{name}': {text}". MATH and
+# SciBench use a text ReAct format instead. The other style, "sciserve", is the
+# layout above (tool_user_prompt).
+PROMPT_STYLES = ("sciserve", "awl")
+# src/Mujoco/answer_agent.py
+AWL_SYSTEM_MECHANICS = (
+    "You are a physicist. You are going to answer a multi-choice question. You should use "
+    "given tools to help you answer the question. You can call tools for many turns, but you "
+    "should call only one tool each time. When you have used the tool to get enough "
+    "information, you should use answer_question to choose one answer from A/B/C/D.\n\n"
+    "Now Begin!"
+)
+# src/PDE/answer_agent.py, without its five worked examples (about 3k tokens, more than a
+# 4k context leaves for the problem and the tool loop).
+AWL_SYSTEM_PDE = (
+    "You are a physics scientist. You are going to answer a multi-choice question. You should "
+    "use given tools to help you answer the question. You should first set the dimension, "
+    "DLT, initial condition and boundry condition with necessary parameters, then solve and "
+    "get the number you want. You can call tools for many turns, but you should call only one "
+    "tool each time. You should also give the solution_type based on what kind of answer the "
+    "problem requires.\n\nBegin!"
+)
+# src/Climate/answer_agent.py opens the same way and adds its few_shot.txt examples,
+# which are not included here.
+AWL_SYSTEM_CLIMATE = (
+    "You are a climate scientist. You are going to answer a multi-choice question. You should "
+    "use given tools to help you answer the question. You can call tools for many turns, but "
+    "you should call only one tool each time. When you have used the tools to get enough "
+    "information, you should use answer_question to choose one answer from A/B/C/D."
+)
+# src/Epidemiology/answer_agent.py ("a epidemiologist" is AWL's).
+AWL_SYSTEM_EPIDEMIOLOGY = (
+    "You are a epidemiologist. You are going to answer a multi-choice question. You should use "
+    "given tools to help you answer the question. You can call tools for many turns, but you "
+    "should call only one tool each time. When you have used `emulate` function to get enough "
+    "information, you should use answer_question to choose one answer from A/B/C/D."
+)
+# A question with options in no known domain: the common part of the above.
+AWL_SYSTEM_GENERIC = (
+    "You are a scientist. You are going to answer a multi-choice question. You should use "
+    "given tools to help you answer the question. You can call tools for many turns, but you "
+    "should call only one tool each time. When you have used the tools to get enough "
+    "information, you should use answer_question to choose one answer from A/B/C/D."
+)
+AWL_SYSTEMS = {
+    "mechanics": AWL_SYSTEM_MECHANICS,
+    "pde": AWL_SYSTEM_PDE,
+    "climate": AWL_SYSTEM_CLIMATE,
+    "epidemiology": AWL_SYSTEM_EPIDEMIOLOGY,
+}
+# src/MATH/answer_agent.py (SciBench's is the same), without its per-type examples.
+AWL_SYSTEM_REACT = (
+    "Write a python code to answer the following question. Your code MUST include detailed "
+    "print statements to show the step-by-step process and intermediate results. Print "
+    "statements should clearly explain what is being calculated at each step. Don't include "
+    "visualization in the code. The final answer shoud be presented in latex like "
+    "'\\boxed{\\frac{1}{2}}'.\n\n"
+    "Each time, you should whether write a code or answer the question.\n\n"
+    "If you want to write a code, you answer should be in the following format:\n\n"
+    "Thought: <Your thought>\nAction: write_and_run_code\nCode:\n```python\n<Your code>\n```\n\n"
+    "If you want to answer the question, you should answer in the following format:\n\n"
+    "Thought: <Your thought>\nAction: answer_question\nSolution: <Your solution>\n"
+    "Answer: <Your answer, a number>\n\nNow begin!"
+)
+REACT_FEEDBACK_STOP = "Feedback"  # AWL stops generation there; the harness writes it
+# Llama 3.1's chat template, verbatim (no space before "Do not use variables."): the
+# functions go into the first user turn after this instruction, each as indented JSON.
+AWL_FUNCTIONS_HEADER = (
+    "Given the following functions, please respond with a JSON for a function call with its "
+    "proper arguments that best answers the given prompt.\n\n"
+    'Respond in the format {"name": function name, "parameters": dictionary of argument name '
+    "and its value}.Do not use variables.\n\n"
+)
+# AWL's MuJoCo and PDE training data add this; its test prompts for climate and
+# epidemiology do not.
+AWL_ANSWER_HINT = (
+    "If you can answer the problem without the tool, use answer_question to answer the "
+    "problem directly."
+)
+AWL_TOOL_LIMIT_REACHED = "You should use answer_question to answer the question now."
+
+
+def awl_question(problem: str, options: list[str] | None, domain: str | None) -> str:
+    """AWL's question turn: "Question: …\\n\\nOptions: A. …\\nB. …" (climate: a newline
+    after "Options:")."""
+    if not options:
+        return f"Question: {problem}"
+    listed = format_options(options)
+    if domain == "climate":
+        return f"Question: {problem}\nOptions:\n{listed}"
+    return f"Question: {problem}\n\nOptions: {listed}"
+
+
+def awl_tool_turn(
+    problem: str,
+    options: list[str] | None,
+    domain: str | None,
+    functions: Sequence[dict[str, Any]],
+    *,
+    hint: bool,
+) -> str:
+    """The first user turn as Llama 3.1's template renders AWL's request: instruction,
+    each function as indented JSON, then the question (and AWL's answer hint)."""
+    listed = "".join(json.dumps(spec, indent=4, ensure_ascii=False) + "\n\n" for spec in functions)
+    question = awl_question(problem, options, domain)
+    return f"{AWL_FUNCTIONS_HEADER}{listed}{question}" + (f"\n\n{AWL_ANSWER_HINT}" if hint else "")
+
+
+def awl_feedback(tool: str, text: str) -> dict[str, str]:
+    """A tool's result as AWL feeds it back: a user turn (its training data turns the
+    `function` and `tool` role variants into this too)."""
+    return {"role": "user", "content": f"Feedback from '{tool}': {text}"}
+
+
+def react_feedback(text: str) -> dict[str, str]:
+    """MATH/SciBench: the code's output as "Feedback: Output:\\n…"."""
+    return {"role": "user", "content": f"Feedback: {text}"}

@@ -33,6 +33,8 @@ def test_awl_layouts_and_jsonl_load(tmp_path: Path) -> None:
     choice = load_items(str(tmp_path / "climate.json"))[0]
     assert (choice.reference, choice.options, choice.answer_type) == ("B", ["a", "b"], "choice")
     assert load_items(str(tmp_path / "epi.json"))[0].reference == "B"
+    assert choice.domain == "climate" and load_items(str(tmp_path / "pde.json"))[0].domain == "pde"
+    assert load_items(str(tmp_path / "scibench.json"))[0].domain == "math"
     assert load_items(str(tmp_path / "math.json"))[0].reference == "2.0"
     sci = load_items(str(tmp_path / "scibench.json"))[0]
     assert sci.reference == "1.70" and sci.problem.endswith("in units of $ J $.")
@@ -84,7 +86,7 @@ def test_gsm_symbolic_grades_exactly_and_the_report_names_the_rule() -> None:
 
 def test_truster_position_bias_from_the_trace() -> None:
     item = Item("q", "What is 2 + 2?", "4", None, "number", 0.0)
-    trust = {
+    trust: dict[str, Any] = {
         "stage": "art_trust",
         "completion_tokens": 1,
         "thought_tokens": 0,

@@ -33,8 +33,18 @@ def parse_function_call(text: str) -> FunctionCall | None:
 
     Models wrap calls in prose, code fences or `<tool_call>` tags, so every `{` is
     tried as the start of a JSON value. `arguments` is accepted for `parameters`
-    (OpenAI's key), and a JSON string of parameters is decoded.
+    (OpenAI's key), and a JSON string of parameters is decoded. Failing that, AWL's own
+    parser is tried: the first line with `'` turned into `"` (its worked examples
+    write Python-style dicts, so adapters trained on them do too).
     """
+    call = _first_call(text)
+    if call is None and "'" in text:
+        first_line = text.strip().split("\n")[0].replace("<|python_tag|>", "")
+        call = _first_call(first_line.split(";")[0].replace("'", '"'))
+    return call
+
+
+def _first_call(text: str) -> FunctionCall | None:
     for match in re.finditer(r"\{", text):
         try:
             value, _ = _DECODER.raw_decode(text, match.start())

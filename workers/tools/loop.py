@@ -11,24 +11,62 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from contract.errors import ToolUnavailableError
 from workers.engines.base import GenerationRequest
-from workers.prompts import ANSWER_FUNCTION, TOOL_LIMIT_REACHED, tool_result_message
+from workers.prompts import ANSWER_FUNCTION, TOOL_LIMIT_REACHED, awl_feedback, tool_result_message
 from workers.strategies.context import Candidate, SolveContext
 from workers.tools.client import ToolCall
 
 MAX_TOOL_RESULT_CHARS = 4000  # a tool result fed back to the model; the trace keeps it all
+Feedback = Callable[[str, ToolCall], dict[str, str]]
+
+
+def sciserve_feedback(tool: str, call: ToolCall) -> dict[str, str]:
+    """The result as a `tool` turn holding its JSON (the "sciserve" prompt style)."""
+    return tool_result_message(tool, _payload(call))
+
+
+def awl_text(call: ToolCall) -> str:
+    """What AWL's tools print: the server's AWL return text when it sends one (`text`
+    beside the JSON result), else the result as JSON; an error as "Error: …"."""
+    if not call.ok:
+        return f"Error: {call.error or f'HTTP {call.status_code}'}"
+    result = call.result
+    if isinstance(result, dict) and isinstance(result.get("text"), str):
+        text = result["text"]
+    elif isinstance(result, str):
+        text = result
+    else:
+        text = json.dumps(result, ensure_ascii=False)
+    if len(text) > MAX_TOOL_RESULT_CHARS:
+        return text[:MAX_TOOL_RESULT_CHARS] + " …(truncated)"
+    return text
+
+
+def awl_result_feedback(tool: str, call: ToolCall) -> dict[str, str]:
+    """AWL's feedback turn: "Feedback from '{tool}': {text}" from the user."""
+    return awl_feedback(tool, awl_text(call))
 
 
 async def run_tool_loop(
-    ctx: SolveContext, candidates: list[Candidate], role: str | None, names: set[str]
+    ctx: SolveContext,
+    candidates: list[Candidate],
+    role: str | None,
+    names: set[str],
+    *,
+    feedback: Feedback = sciserve_feedback,
+    max_calls: int | None = None,
+    limit_turn: str = TOOL_LIMIT_REACHED,
 ) -> list[Candidate]:
     """Step every candidate whose last output is a tool call until it answers or
-    spends its calls; the last step asks for `answer_question`."""
+    spends its calls (`max_calls`, default `ctx.max_tool_calls`); the last step asks
+    for `answer_question` with `limit_turn`. `feedback` renders a result as a turn."""
     assert ctx.tools is not None
-    for step in range(ctx.max_tool_calls + 1):
+    limit = ctx.max_tool_calls if max_calls is None else max_calls
+    for step in range(limit + 1):
         looping = [
             (index, call)
             for index, candidate in enumerate(candidates)
@@ -36,17 +74,17 @@ async def run_tool_loop(
         ]
         if not looping:
             break
-        if step < ctx.max_tool_calls:  # the candidates' calls run concurrently
+        if step < limit:  # the candidates' calls run concurrently
             results = await asyncio.gather(
                 *(invoke(ctx, call.name, call.parameters, names) for _, call in looping)
             )
             turns = []
             for (index, call), result in zip(looping, results, strict=True):
                 candidates[index].tool_calls.append(result)
-                turns.append(tool_result_message(call.name, _payload(result)))
+                turns.append(feedback(call.name, result))
                 ctx.usage.tool_tokens += ctx.count_tokens(turns[-1]["content"])
         else:
-            turns = [{"role": "user", "content": TOOL_LIMIT_REACHED}] * len(looping)
+            turns = [{"role": "user", "content": limit_turn}] * len(looping)
         requests, indices = [], []
         for (index, _), turn in zip(looping, turns, strict=True):
             candidate = candidates[index]
