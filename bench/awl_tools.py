@@ -422,14 +422,69 @@ def _summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def disagreements(summary: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every answered question whose option differs from AWL's, with what we read."""
+def awl_unstable(question: str) -> bool:
+    """Whether AWL's PDE solver took its wrong stability branch (alpha > 0.5 on the
+    10-node grid with Nt = 1000, then Nt chosen so that alpha is about 2)."""
+    args = parse_pde(question)
+    if args is None:
+        return False
+    lengths = [args["L"]] if args["dimension"] == "1D" else [args["Lx"], args["Ly"]]
+    dt = args["T"] / 1000
+    return sum(args["D"] * dt / (length / 9) ** 2 for length in lengths) > 0.5
+
+
+MUJOCO_SHORT_RUN = {"box_plane_simulation", "roll_ball_simulation", "sphere_collision_simulation"}
+
+
+def cause(row: dict[str, Any], mode: str) -> str:
+    """Why an answered question disagrees with AWL (by the rule that explains it)."""
+    options = row["options"]
+    if len({str(o) for o in options}) < len(options):
+        return "AWL's options are not distinct (a zero-width range repeated)"
+    tool, question = row.get("tool"), row["question"]
+    if tool is None:  # PDE
+        if mode == "awl":
+            return "unexplained"
+        if awl_unstable(question):
+            return "AWL's answer is an explicit-scheme blow-up (its stability fix sets alpha~2)"
+        if "gradient" in question:
+            return (
+                "gradient: AWL differentiates 10 nodes with spacing L/Nx and takes the "
+                "largest component; converged takes the true max |grad u|"
+            )
+        if "checkerboard" in question:
+            return "checkerboard: 10 nodes alias 0.5-wide cells (and AWL's cell parity)"
+        if "at x=" in question or "(x,y)=" in question:
+            return "point: AWL reads its 10-node grid (2D: the node int(x/Lx*10))"
+        return "AWL's 10-node grid is not converged"
+    if mode == "awl":
+        return (
+            "solver-level difference (MuJoCo 4.0.0 here; AWL's answers came from MuJoCo "
+            "3.x): contact or rounding at the 2nd decimal"
+        )
+    if tool in MUJOCO_SHORT_RUN:
+        return "AWL's step rule simulated simend/10 at dt=0.1 ms; converged runs simend"
+    if tool == "double_pendulum_simulation":
+        return "chaotic double pendulum: AWL samples 1 ms later (after step i), which diverges"
+    return "AWL samples after step i (1 ms later) and rounds to 2 decimals"
+
+
+def disagreements(summary: dict[str, Any], mode: str) -> list[dict[str, Any]]:
+    """Every answered question whose option differs from AWL's, with what we read
+    and why."""
     keep = ("tool", "question", "value", "chosen", "correct", "options", "time_levels")
     return [
-        {k: r[k] for k in keep if k in r}
+        {**{k: r[k] for k in keep if k in r}, "cause": cause(r, mode)}
         for r in summary["rows"]
         if r["status"] == "answered" and not r["agree"]
     ]
+
+
+def causes(rows: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for row in rows:
+        out[row["cause"]] = out.get(row["cause"], 0) + 1
+    return out
 
 
 def main() -> None:
@@ -456,7 +511,10 @@ def main() -> None:
             report[mode] = {
                 "pde": pde,
                 "mujoco": mujoco,
-                "disagreements": {"pde": disagreements(pde), "mujoco": disagreements(mujoco)},
+                "disagreements": {
+                    "pde": disagreements(pde, mode),
+                    "mujoco": disagreements(mujoco, mode),
+                },
                 "seconds": round(time.perf_counter() - t0, 1),
             }
             for name, summary in (("pde", pde), ("mujoco", mujoco)):
@@ -464,6 +522,8 @@ def main() -> None:
                     f"{mode:9} {name:6}: answered {summary['answered']}/{summary['total']}, "
                     f"agreement {summary['agreement']:.1%}, tool errors {summary['tool_errors']}"
                 )
+                for why, count in causes(report[mode]["disagreements"][name]).items():
+                    print(f"    {count:3} x {why}")
     finally:
         processes.stop_all()
     options.out.parent.mkdir(parents=True, exist_ok=True)
