@@ -49,6 +49,11 @@ class Strategy(Strict):
         "'Question: … Options: …', the domain's tools only, 'Feedback from' turns), "
         "'sciserve' the original one; unset: the worker's SCISERVE_PROMPT_STYLE.",
     )
+    plan: bool = Field(
+        default=False,
+        description="PEARL: plan over a fixed action set (find, compute, derive, compare, "
+        "answer), carry out each step with earlier results fed forward, then answer.",
+    )
     domain: Literal["mechanics", "pde", "climate", "epidemiology", "math"] | None = Field(
         default=None,
         description="The question's domain for the 'awl' prompt style (its system turn, tools "
@@ -62,6 +67,10 @@ class Strategy(Strict):
                 "think (TPO) generates without tools, so it cannot be combined with "
                 "tools='always'; use tools='never' or 'auto' with think."
             )
+        if self.plan and self.think:
+            raise ValueError(
+                "plan (PEARL) and think (TPO) are two ways to generate; choose one of them."
+            )
         return self
 
     @property
@@ -71,6 +80,8 @@ class Strategy(Strict):
             return "art"
         if self.think:
             return "think"
+        if self.plan:
+            return "plan"
         if self.samples > 1:
             return "vote"
         if self.attempts > 1:

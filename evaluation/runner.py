@@ -34,6 +34,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "adaptive": {"tools": "auto"},
     "think": {"think": True},
     "art": {"art": True},
+    "plan": {"plan": True},
 }
 
 

@@ -53,6 +53,11 @@ TRUSTER_CHOICE = Counter(
     "ART Truster choices between a candidate's initial and refined solution.",
     ["choice"],
 )
+PLAN_STEPS = Counter(
+    "sciserve_plan_steps_total",
+    "PEARL plan steps executed, by action (find, compute, derive, compare).",
+    ["action"],
+)
 THOUGHT_FORMAT_BREAKS = Counter(
     "sciserve_thought_format_breaks_total",
     "TPO outputs without the response marker, served whole as the response.",

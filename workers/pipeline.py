@@ -4,8 +4,10 @@ engine).
 
 Composition, in order:
 - `few_shot > 0`: retrieve examples (they prefix every generate prompt);
-- generate, one mode: `tools: never` → direct (`think`: TPO), `auto` → adaptive (AWL
-  decision; `think`: inside TPO's prompt), `always` → adaptive with a tool required;
+- generate, one mode: `plan` → PEARL (plan, steps, answer); else `tools: never` →
+  direct (`think`: TPO), `auto` → adaptive (AWL decision; `think`: inside TPO's
+  prompt; prompt style `awl`: AWL's own layout), `always` → adaptive with a tool
+  required;
 - refine: SCoRe for `attempts - 1` rounds, then ART if `art`;
 - select: a vote when `samples > 1` (the Truster breaks ties when `art`).
 """
@@ -26,6 +28,7 @@ from workers.strategies.awl import AwlGenerate
 from workers.strategies.context import Candidate, Progress, SolveContext, Stage
 from workers.strategies.few_shot import ExampleBank, FewShot, build_bank
 from workers.strategies.generate import AdaptiveGenerate, PromptGenerate
+from workers.strategies.plan import PlanGenerate
 from workers.strategies.select import Select, elect
 from workers.strategies.selfcorrect import SelfCorrect
 from workers.tools.client import ToolClient
@@ -71,7 +74,9 @@ def compose(
     if strategy.few_shot > 0:
         assert bank is not None
         stages.append(FewShot(bank))
-    if strategy.tools == "never":
+    if strategy.plan:
+        stages.append(PlanGenerate(tools=strategy.tools != "never"))
+    elif strategy.tools == "never":
         stages.append(PromptGenerate("think" if strategy.think else "direct"))
     elif (strategy.prompt_style or prompt_style) == "awl" and not strategy.think:
         stages.append(AwlGenerate(required=strategy.tools == "always"))

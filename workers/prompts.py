@@ -329,3 +329,79 @@ def awl_feedback(tool: str, text: str) -> dict[str, str]:
 def react_feedback(text: str) -> dict[str, str]:
     """MATH/SciBench: the code's output as "Feedback: Output:\\n…"."""
     return {"role": "user", "content": f"Feedback: {text}"}
+
+
+# --- PEARL plan-then-execute (our prompts) ----------------------------------------------
+# PEARL (arXiv 2305.14564) plans over a fixed set of actions, then executes the plan one
+# step at a time with each result fed forward. Its actions were for long documents; ours
+# are for problem solving, and the prompts are ours, version 1.
+PLAN_PROMPT_VERSION = 1
+PLAN_ACTIONS = {
+    "FIND": "read a given quantity or fact from the problem",
+    "COMPUTE": "calculate a number from earlier results (a python code block may do it)",
+    "DERIVE": "reason out a new fact or formula from earlier results",
+    "COMPARE": "compare results with each other or with the options",
+    "ANSWER": "state the final answer",
+}
+PLAN_PROMPT = (
+    "Make a plan to solve the problem below. Do not solve it yet.\n\n"
+    "Write one step per line as 'N. ACTION: what to do', using only these actions:\n"
+    "{actions}\n\n"
+    "Use at most {max_steps} steps and end with an ANSWER step.\n\n"
+    "Problem:\n{problem}"
+)
+PLAN_STEP_PROMPT = (
+    "Problem:\n{problem}\n\nPlan:\n{plan}\n\nResults so far:\n{results}\n\n"
+    "Carry out only step {number}. {action}: {task}\n"
+    "Reply with this step's result in one or two sentences.{code_hint}"
+)
+PLAN_CODE_HINT = (
+    " To calculate, you may write a python code block that prints the result; it will be run "
+    "and its output becomes the result."
+)
+PLAN_ANSWER_PROMPT = (
+    "Problem:\n{problem}\n\nPlan:\n{plan}\n\nResults of the steps:\n{results}\n\n"
+    "Use the results to answer the problem. {format}"
+)
+
+
+def plan_prompt(problem: str, max_steps: int) -> str:
+    actions = "\n".join(f"- {name}: {meaning}" for name, meaning in PLAN_ACTIONS.items())
+    return PLAN_PROMPT.format(actions=actions, max_steps=max_steps, problem=problem)
+
+
+def _numbered(lines: Sequence[str]) -> str:
+    return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, 1)) or "(none yet)"
+
+
+def plan_step_prompt(
+    problem: str,
+    plan: Sequence[str],
+    results: Sequence[str],
+    number: int,
+    action: str,
+    task: str,
+    *,
+    code: bool,
+) -> str:
+    return PLAN_STEP_PROMPT.format(
+        problem=problem,
+        plan=_numbered(plan),
+        results=_numbered(results),
+        number=number,
+        action=action,
+        task=task,
+        code_hint=PLAN_CODE_HINT if code else "",
+    )
+
+
+def plan_answer_prompt(
+    problem: str, options: list[str] | None, plan: Sequence[str], results: Sequence[str]
+) -> str:
+    question = f"{problem}\n\n{format_options(options)}" if options else problem
+    return PLAN_ANSWER_PROMPT.format(
+        problem=question,
+        plan=_numbered(plan),
+        results=_numbered(results),
+        format=answer_format(options),
+    )
