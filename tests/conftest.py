@@ -61,6 +61,7 @@ def tiny_settings(model: TinyModel, **overrides: Any) -> Settings:
     }
     if TEST_DEVICE == "cuda":
         values["gpu_memory_utilization"] = TEST_GPU_MEMORY_UTILIZATION
+        values["enforce_eager"] = True  # start in seconds; bench/gpu.py runs CUDA graphs
     values.update(overrides)
     return Settings(**values)
 
