@@ -5,9 +5,11 @@
 2. K=8 voting against one sample on the same questions. Goal: ≤ 2x the latency,
    thanks to one `n=8` engine request and prefix sharing.
 3. ART when the Asker says no refine: refine tokens spent on those questions (goal 0).
-4. With `--accuracy N`: accuracy of direct, attempts:2, samples:5 and
-   samples:5,attempts:2 on N gsm_symbolic problems (seed 1234), through `sciserve
-   eval`'s harness, with tokens per question.
+4. With `--accuracy N`: accuracy of direct, samples:3, samples:5, attempts:2,
+   samples:5,attempts:2, plan and attempts:2,art on N gsm_symbolic problems (seed
+   1234, graded exactly), through `sciserve eval`'s harness, with tokens per question,
+   SCoRe's Acc@t1/Acc@t2 and the Truster's position bias. Goal: neither samples:3 nor
+   samples:5 below direct (one of the K candidates is the greedy one).
 
     python -m bench.strategies [--model tiny|demo|PATH] [--no-cost] [--questions 4]
                                [--max-tokens 64] [--accuracy 50] [--accuracy-max-tokens 512]
@@ -40,7 +42,15 @@ COST_STRATEGIES = [
     "few_shot:2",
     "samples:5,attempts:2",
 ]
-ACCURACY_STRATEGIES = ["direct", "attempts:2", "samples:5", "samples:5,attempts:2"]
+ACCURACY_STRATEGIES = [
+    "direct",
+    "samples:3",
+    "samples:5",
+    "attempts:2",
+    "samples:5,attempts:2",
+    "plan",
+    "attempts:2,art",
+]
 COST_SEED = 7  # questions for the cost table; the accuracy run uses seed 1234
 
 
@@ -131,6 +141,14 @@ async def _accuracy_part(
             items, [spec], url, concurrency=16, max_tokens=max_tokens, timeout_s=3600
         )
         result["runs"] += report["runs"]
+        by_spec = {run["strategy"]: run["metrics"] for run in result["runs"]}
+        direct = by_spec.get("direct", {}).get("accuracy")
+        if direct is not None:
+            result["vs_direct"] = {
+                spec: metrics["accuracy"] - direct
+                for spec, metrics in by_spec.items()
+                if spec != "direct" and metrics["accuracy"] is not None
+            }
         save(result)
 
 
