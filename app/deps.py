@@ -13,7 +13,7 @@ from typing import Protocol
 from fastapi import Depends, Header, Request
 
 from app.adapter_pool import PoolAdapterAdmin
-from app.auth import Principal, RateLimitedError
+from app.auth import Limiter, Principal, RateLimitedError
 from app.metrics import AUTH_FAILURES
 from contract.errors import AuthError, ConflictError, ForbiddenError
 from contract.schemas import AdapterInfo, AdapterLoad
@@ -52,6 +52,12 @@ async def client_gone(request: Request) -> None:
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def get_limiter(request: Request) -> Limiter | None:
+    """The per-key request and token limits (None when keys are off)."""
+    limiter: Limiter | None = getattr(request.app.state, "limiter", None)
+    return limiter
 
 
 def get_queue(request: Request) -> JobQueue:

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 from fastapi import FastAPI
 
-from app.auth import RateLimiter, RedisKeyStore
+from app.auth import LocalRateLimiter, RateLimiter, RedisKeyStore, SqliteKeyStore
+from app.content_type import RequireJson
 from app.deps import BackgroundWorker
 from app.errors import install_error_handlers
 from app.readiness import ServiceReadiness
@@ -41,8 +42,11 @@ def _wire(app: FastAPI, settings: Settings, queue: Any, worker: Any | None) -> N
     """What the dependencies in app/deps.py read: settings, queue, the worker (also the
     adapter admin), readiness, and the key store and rate limiter when Redis is used."""
     redis = getattr(queue, "redis", None)
-    if settings.api_keys_required and redis is None:
-        raise ValueError("API keys are stored in Redis: set SCISERVE_REDIS_URL to require them.")
+    if settings.api_keys_required and redis is None and settings.key_store is None:
+        raise ValueError(
+            "API keys need a store: set SCISERVE_REDIS_URL, or SCISERVE_KEY_STORE (a SQLite "
+            "file) for one box without Redis."
+        )
     app.state.settings, app.state.queue = settings, queue
     app.state.worker = app.state.adapter_admin = worker
     app.state.readiness = ServiceReadiness(queue, worker)
@@ -50,7 +54,13 @@ def _wire(app: FastAPI, settings: Settings, queue: Any, worker: Any | None) -> N
     if redis is not None:
         app.state.keys = RedisKeyStore(redis, settings.redis_prefix)
         app.state.limiter = RateLimiter(
-            redis, settings.redis_prefix, settings.rate_limit_per_minute
+            redis, settings.redis_prefix, settings.rate_limit_per_minute,
+            settings.tokens_per_minute,
+        )  # fmt: skip
+    elif settings.key_store is not None:
+        app.state.keys = SqliteKeyStore(settings.key_store)
+        app.state.limiter = LocalRateLimiter(
+            settings.rate_limit_per_minute, settings.tokens_per_minute
         )
 
 
@@ -93,6 +103,7 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequireJson)
     for module in (solve, jobs, health, admin):
         app.include_router(module.router)
     for side in side_apps:
@@ -105,6 +116,7 @@ def create_worker_app(settings: Settings, worker: Any) -> FastAPI:
     app = FastAPI(title="sciserve worker", version="0.1.0")
     _wire(app, settings, worker.queue, worker)
     install_error_handlers(app)
+    app.add_middleware(RequireJson)
     for module in (health, admin):
         app.include_router(module.router)
     return app

@@ -33,3 +33,10 @@ AUTH_FAILURES = Counter(
     "Refused requests by reason (missing_key, bad_key, scope, rate_limited).",
     ["reason"],
 )
+BUDGET_REFUSALS = Counter(
+    "sciserve_budget_refusals_total",
+    "Requests refused for their cost, by reason (context: max_tokens past the model's "
+    "context, request_ceiling: above SCISERVE_MAX_REQUEST_TOKENS, token_budget: the key's "
+    "tokens per minute are spent).",
+    ["reason"],
+)

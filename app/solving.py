@@ -12,7 +12,8 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable
 
-from app.auth import Principal
+from app.auth import Limiter, Principal
+from app.budget import charge, check_request
 from app.metrics import REQUEST_DURATION, REQUESTS
 from contract.errors import (
     ConflictError,
@@ -50,12 +51,15 @@ async def submit(
     settings: Settings,
     principal: Principal,
     idempotency_key: str | None = None,
+    limiter: Limiter | None = None,
 ) -> str:
-    """Enqueue, counting a refusal under backpressure.
+    """Check the request's cost, then enqueue, counting a refusal under backpressure.
 
     An `Idempotency-Key` is scoped to the caller's key. The result cache is an
     idempotency key derived from the request itself; a cached failure is not reused.
     """
+    cost = check_request(request, settings)
+    await charge(limiter, principal, cost)
     try:
         if idempotency_key is not None:
             return await queue.submit(request, f"{principal.name}:{idempotency_key}")
@@ -76,6 +80,7 @@ async def solve_and_wait(
     principal: Principal,
     idempotency_key: str | None = None,
     disconnected: Callable[[], Awaitable[None]] | None = None,
+    limiter: Limiter | None = None,
 ) -> SolveResult:
     """Submit, then wait until the job finishes or its deadline passes.
 
@@ -86,7 +91,7 @@ async def solve_and_wait(
     """
     strategy = request.strategy.name
     started = time.perf_counter()
-    job_id = await submit(queue, request, settings, principal, idempotency_key)
+    job_id = await submit(queue, request, settings, principal, idempotency_key, limiter)
     timeout = (request.timeout_s or settings.default_timeout_s) + WAIT_GRACE_S
     status = await _wait_or_cancel(queue, job_id, timeout, disconnected)
     REQUEST_DURATION.labels(strategy=strategy).observe(time.perf_counter() - started)

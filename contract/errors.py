@@ -102,6 +102,12 @@ class IdempotencyConflictError(SciserveError):
     status_code = 422
 
 
+class BudgetExceededError(SciserveError):
+    """A request whose possible cost is above what the service accepts."""
+
+    status_code = 422
+
+
 class JobTimeoutError(SciserveError):
     """The job outran its time; it is marked failed, not dropped."""
 

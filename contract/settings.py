@@ -147,6 +147,23 @@ class Settings(BaseSettings):
         default=["solve"], description="Scopes of requests without a key, when keys are off."
     )
     rate_limit_per_minute: int = Field(default=120, ge=1, description="Requests per key.")
+    tokens_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        description="Per key: tokens its requests may generate per minute (each request is "
+        "charged its worst case at submit, like OpenAI's TPM). Unset: no token budget.",
+    )
+    max_request_tokens: int = Field(
+        default=262_144,
+        ge=1,
+        description="Refuse (422) a request whose strategy may generate more tokens than this: "
+        "engine sequences x max_tokens.",
+    )
+    key_store: Path | None = Field(
+        default=None,
+        description="SQLite file of API keys for a deployment without Redis (the embedded "
+        "mode); with it, keys are required unless SCISERVE_REQUIRE_API_KEY=false.",
+    )
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
 
     # --- tool servers ---
@@ -199,7 +216,7 @@ class Settings(BaseSettings):
     def api_keys_required(self) -> bool:
         if self.require_api_key is not None:
             return self.require_api_key
-        return self.redis_url is not None
+        return self.redis_url is not None or self.key_store is not None
 
     # --- paths ---
     cache_dir: Path | None = Field(

@@ -16,7 +16,10 @@ from contract.settings import Settings
 cli = typer.Typer(help="sciserve: serve and solve scientific problems.", no_args_is_help=True)
 model_cli = typer.Typer(help="Prepare or build models.", no_args_is_help=True)
 cli.add_typer(model_cli, name="model")
-keys_cli = typer.Typer(help="API keys (stored hashed in Redis).", no_args_is_help=True)
+keys_cli = typer.Typer(
+    help="API keys, stored hashed in Redis or a SQLite file (SCISERVE_KEY_STORE).",
+    no_args_is_help=True,
+)
 cli.add_typer(keys_cli, name="keys")
 
 
@@ -141,10 +144,26 @@ def tool_server(
     uvicorn.run(standalone_app(name, Settings()), host=host, port=port, log_level="info")
 
 
+def _key_settings() -> Settings:
+    settings = Settings()
+    if settings.redis_url is None and settings.key_store is None:
+        typer.echo(
+            "Set SCISERVE_REDIS_URL (keys in Redis) or SCISERVE_KEY_STORE (a SQLite file, "
+            "for one box without Redis) first.",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return settings
+
+
 async def _with_key_store(settings: Settings, action: Any) -> Any:
-    from app.auth import RedisKeyStore
+    """Keys live in Redis when it is configured, else in the SQLite key store."""
+    from app.auth import RedisKeyStore, SqliteKeyStore
     from jobqueue.redis_streams import connect
 
+    if settings.redis_url is None:
+        assert settings.key_store is not None
+        return await action(SqliteKeyStore(settings.key_store))
     client = connect(str(settings.redis_url))
     try:
         return await action(RedisKeyStore(client, settings.redis_prefix))
@@ -160,7 +179,7 @@ def keys_create(
     """Create an API key and print it once; only its hash is stored."""
     import asyncio
 
-    settings = _distributed_settings()
+    settings = _key_settings()
     try:
         typer.echo(asyncio.run(_with_key_store(settings, lambda s: s.create(name, scope))))
     except ValueError as exc:
@@ -173,7 +192,7 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="The key's name.")]) ->
     """Revoke every key of that name."""
     import asyncio
 
-    settings = _distributed_settings()
+    settings = _key_settings()
     revoked = asyncio.run(_with_key_store(settings, lambda s: s.revoke(name)))
     typer.echo(f"revoked {revoked} key(s)")
 
@@ -349,6 +368,133 @@ def traces_export(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"kept {kept} of {read} records in {out}")
+
+
+data_cli = typer.Typer(help="Training datasets built from trace records.", no_args_is_help=True)
+cli.add_typer(data_cli, name="data")
+train_cli = typer.Typer(help="Train a LoRA adapter for one role.", no_args_is_help=True)
+cli.add_typer(train_cli, name="train")
+
+
+@data_cli.command("build")
+def data_build(
+    kind: Annotated[str, typer.Argument(help="wkd, tua, score, asker, truster or tpo.")],
+    sources: Annotated[list[str], typer.Argument(help="Trace folders or JSONL files.")],
+    out: Annotated[str, typer.Option(help="Output JSONL; its card goes next to it.")] = "",
+    seed: Annotated[int, typer.Option(help="Shuffling and balancing seed.")] = 0,
+    threshold: Annotated[
+        float, typer.Option(help="tua: direct accuracy at or above which a problem is easy.")
+    ] = 0.5,
+) -> None:
+    """Build one chat-format dataset (JSONL + card) from trace records."""
+    from pathlib import Path
+
+    from training.build import build
+    from training.records import RecordError
+
+    params = {"threshold": threshold} if kind == "tua" else {}
+    target = Path(out or f"{kind}.jsonl")
+    try:
+        dataset, card = build(kind, [Path(s) for s in sources], target, seed=seed, **params)
+    except (RecordError, ValueError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(dataset.counts))
+    typer.echo(f"wrote {len(dataset.examples)} examples to {target} (card {card})")
+
+
+def _train(method: str, role: str, data: str, out: str, options: dict[str, Any]) -> None:
+    """Train with a progress bar, register the adapter, and hot-load it if asked."""
+    from pathlib import Path
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from training.trainer import TrainConfig, hot_load, register, train
+
+    settings = Settings()
+    base_model = options.pop("base_model") or settings.model
+    if base_model is None:
+        from workers.models.demo import demo_model_dir  # the prepared demo model
+
+        base_model = str(demo_model_dir(settings))
+    registry, load_into = options.pop("registry"), options.pop("load_into")
+    config = TrainConfig(method, role, Path(data), Path(out), base_model, **options)  # type: ignore[arg-type]
+    with Progress(
+        TextColumn(f"[bold]{method} {role}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]}"),
+        TimeElapsedColumn(),
+    ) as progress:
+        task = progress.add_task("train", total=None, loss="-")
+
+        def on_step(step: int, total: int, loss: float | None) -> None:
+            progress.update(task, completed=step, total=total, loss=f"{loss:.4f}")
+
+        try:
+            report = train(config, on_step)
+        except ValueError as exc:
+            typer.echo(str(exc), err=True)
+            raise typer.Exit(2) from exc
+    typer.echo(
+        f"{report.steps} steps in {report.seconds:.0f} s, loss {report.first_loss} -> "
+        f"{report.last_loss}; adapter in {report.adapter} (loss log: loss.jsonl)"
+    )
+    if registry:
+        register(
+            Path(registry), role, report.adapter, base_model, max_lora_rank=settings.max_lora_rank
+        )
+        typer.echo(f"registered {role} in {registry}")
+    if load_into:
+        key = settings.admin_key.get_secret_value() if settings.admin_key else ""
+        if not key:
+            typer.echo("--load-into needs SCISERVE_ADMIN_KEY (the service's admin key).", err=True)
+            raise typer.Exit(2)
+        typer.echo(json.dumps(hot_load(load_into, key, role, report.adapter, base_model)))
+
+
+def _train_command(method: str) -> Any:
+    def command(
+        role: Annotated[str, typer.Option(help="policy, asker or truster.")],
+        data: Annotated[str, typer.Option(help="Dataset JSONL from `sciserve data build`.")],
+        out: Annotated[str, typer.Option(help="Adapter folder.")],
+        base_model: Annotated[
+            str | None, typer.Option(help="Base model folder. Default: the served model.")
+        ] = None,
+        rank: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 8,
+        steps: Annotated[int, typer.Option(help="Optimizer steps; -1: --epochs.")] = -1,
+        epochs: Annotated[float, typer.Option(help="Passes over the data.")] = 1.0,
+        batch_size: Annotated[int, typer.Option(min=1)] = 4,
+        learning_rate: Annotated[
+            float | None, typer.Option(help="Default: 2e-4 SFT, 5e-5 DPO.")
+        ] = None,
+        max_length: Annotated[int, typer.Option(help="Tokens per example.")] = 2048,
+        seed: Annotated[int, typer.Option()] = 0,
+        registry: Annotated[
+            str | None, typer.Option(help="Adapter registry file to put the adapter in.")
+        ] = None,
+        load_into: Annotated[
+            str | None,
+            typer.Option(help="A running service or worker URL: POST /admin/adapters there."),
+        ] = None,
+    ) -> None:
+        _train(
+            method, role, data, out,
+            {"base_model": base_model, "rank": rank, "max_steps": steps, "epochs": epochs,
+             "batch_size": batch_size, "learning_rate": learning_rate, "max_length": max_length,
+             "seed": seed, "registry": registry, "load_into": load_into},
+        )  # fmt: skip
+
+    command.__doc__ = (
+        "Supervised fine-tuning (completion only) of a LoRA adapter."
+        if method == "sft"
+        else "DPO on preference pairs (TPO) of a LoRA adapter; the reference is the base."
+    )
+    return command
+
+
+train_cli.command("sft")(_train_command("sft"))
+train_cli.command("dpo")(_train_command("dpo"))
 
 
 def main() -> None:

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, Depends, Header
 from sse_starlette.sse import EventSourceResponse
 
-from app.auth import Principal
-from app.deps import allowed, get_queue, get_settings, require_scope
+from app.auth import Limiter, Principal
+from app.deps import allowed, get_limiter, get_queue, get_settings, require_scope
 from app.solving import cancel, submit
 from contract.schemas import ErrorBody, JobAccepted, JobStatus, SolveRequest
 from contract.settings import Settings
@@ -29,10 +29,12 @@ async def create_job(
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("solve")),
     idempotency_key: str | None = Header(default=None, max_length=200),
+    limiter: Limiter | None = Depends(get_limiter),
 ) -> JobAccepted:
     """Queue a problem; poll `GET /jobs/{id}` or follow `/jobs/{id}/events`."""
     allowed(principal, reveal_thoughts=body.reveal_thoughts)
-    return JobAccepted(id=await submit(queue, body, settings, principal, idempotency_key))
+    job_id = await submit(queue, body, settings, principal, idempotency_key, limiter)
+    return JobAccepted(id=job_id)
 
 
 @router.get("/{job_id}", response_model=JobStatus, responses=ERRORS)  # type: ignore[arg-type]

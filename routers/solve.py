@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Header, Request
 
-from app.auth import Principal
-from app.deps import allowed, client_gone, get_queue, get_settings, require_scope
+from app.auth import Limiter, Principal
+from app.deps import (
+    allowed,
+    client_gone,
+    get_limiter,
+    get_queue,
+    get_settings,
+    require_scope,
+)
 from app.solving import solve_and_wait
 from contract.schemas import ErrorBody, SolveRequest, SolveResult
 from contract.settings import Settings
@@ -26,10 +33,11 @@ async def solve(
     settings: Settings = Depends(get_settings),
     principal: Principal = Depends(require_scope("solve")),
     idempotency_key: str | None = Header(default=None, max_length=200),
+    limiter: Limiter | None = Depends(get_limiter),
 ) -> SolveResult:
     """Solve one problem and wait for the answer, at most until the job's deadline
     (`timeout_s`). A client that disconnects cancels its job."""
     allowed(principal, reveal_thoughts=body.reveal_thoughts)
     return await solve_and_wait(
-        queue, body, settings, principal, idempotency_key, lambda: client_gone(request)
+        queue, body, settings, principal, idempotency_key, lambda: client_gone(request), limiter
     )
