@@ -116,9 +116,19 @@ class HfEngine:
             self._slots.add(spec, self._slots.next_id())
 
     async def unload_adapter(self, role: str) -> None:
+        """Unload a role; the role then runs on the base model. peft keeps a deleted
+        adapter as the active one, so another adapter is made active, or, with none
+        left, the LoRA layers go and the plain base model stays (a PeftModel without
+        adapters fails every call with KeyError)."""
         async with self._lock:
             self._slots.remove(role)
             self._model.delete_adapter(role)
+            remaining = list(self._slots.specs())
+            if remaining:
+                self._model.set_adapter(remaining[0])
+            else:
+                self._model = self._model.unload()
+                self._model.eval()
 
     def adapters(self) -> dict[str, AdapterSpec]:
         return self._slots.specs()
