@@ -117,7 +117,9 @@ def test_every_kind_is_accepted_by_trl(
 def test_export_filters_by_strategy_correctness_and_time(trace_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     assert export([trace_dir], out, RecordFilter(strategy="art")) == (2, 10)
-    assert export([trace_dir], out, RecordFilter(correct="true", strategy="vote"))[0] == 2
+    assert export([trace_dir], out, RecordFilter(correct="true", strategy="vote"))[0] == 1
+    assert export([trace_dir], out, RecordFilter(correct="false", strategy="vote"))[0] == 1
+    assert export([trace_dir], out, RecordFilter(correct="unknown")) == (0, 10)
     assert export([trace_dir], out, RecordFilter(until=0.0)) == (0, 10)
     kept = [json.loads(line) for line in out.read_text().splitlines()]
     assert kept == []

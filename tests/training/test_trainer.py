@@ -1,0 +1,107 @@
+"""`training.trainer` on the tiny model: a few SFT and DPO steps with trl and peft whose
+loss goes down, an adapter the registry accepts, hot-loaded into the running vLLM
+engine through POST /admin/adapters, where it changes the policy's output.
+
+No test double: real trl, peft, vLLM CPU engine and HTTP. The data comes from the
+builder traces (tests/training/conftest.py names the scripted engine that wrote them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.registry import load_registry
+from tests.conftest import ADMIN_KEY, Service
+from training.build import build
+from training.trainer import LOSS_LOG, TRAIN_CARD, TrainConfig, TrainReport, hot_load, register
+from training.trainer import train as run_training
+from workers.engines.base import GenerationRequest, Sampling
+from workers.models.tiny import TinyModel
+
+PROBE = [{"role": "user", "content": "There might be an error in the solution above."}]
+
+
+def policy_output(service: Service) -> list[int]:
+    request = GenerationRequest(messages=PROBE, role="policy", sampling=Sampling(max_tokens=12))
+    [completion] = service.call(service.engine.generate([request]))
+    return completion.token_ids[0]
+
+
+@pytest.fixture()
+def restore_policy(service: Service, tiny_model: TinyModel) -> Iterator[None]:
+    """Other tests expect the tiny model's own policy adapter: put it back."""
+    yield
+    hot_load(
+        service.url, ADMIN_KEY, "policy", tiny_model.adapters["policy"], str(tiny_model.model_dir)
+    )
+
+
+def trained(
+    method: str, kind: str, trace_dir: Path, tmp_path: Path, tiny_model: TinyModel, **options: float
+) -> TrainReport:
+    data = tmp_path / f"{kind}.jsonl"
+    build(kind, [trace_dir], data, seed=0)
+    config = TrainConfig(
+        method,  # type: ignore[arg-type]
+        "policy",
+        data,
+        tmp_path / f"{method}-adapter",
+        str(tiny_model.model_dir),
+        rank=8,
+        max_steps=4,
+        batch_size=2,
+        **options,  # type: ignore[arg-type]
+    )
+    return run_training(config)
+
+
+def assert_learned(report: TrainReport) -> None:
+    assert report.steps == 4 and len(report.losses) == 4
+    assert report.last_loss is not None and report.first_loss is not None
+    assert report.last_loss < report.first_loss
+    logged = [json.loads(line) for line in (report.adapter / LOSS_LOG).read_text().splitlines()]
+    assert [row["step"] for row in logged] == [1, 2, 3, 4]
+    card = json.loads((report.adapter / TRAIN_CARD).read_text())
+    assert card["steps"] == 4 and card["last_loss"] == report.last_loss
+    assert (report.adapter / "adapter_model.safetensors").is_file()
+
+
+@pytest.mark.usefixtures("restore_policy")
+def test_sft_lowers_the_loss_and_its_adapter_changes_the_served_output(
+    service: Service, trace_dir: Path, tmp_path: Path, tiny_model: TinyModel
+) -> None:
+    report = trained("sft", "score", trace_dir, tmp_path, tiny_model, learning_rate=1e-2)
+    assert_learned(report)
+    registry = tmp_path / "adapters.yaml"
+    register(registry, "policy", report.adapter, str(tiny_model.model_dir), max_lora_rank=16)
+    specs = load_registry(registry, served_model=str(tiny_model.model_dir), max_lora_rank=16)
+    assert specs["policy"].path == report.adapter.resolve() and specs["policy"].rank == 8
+
+    before = policy_output(service)
+    loaded = hot_load(service.url, ADMIN_KEY, "policy", report.adapter, str(tiny_model.model_dir))
+    assert loaded["loaded"] is True and loaded["path"] == str(report.adapter.resolve())
+    assert policy_output(service) != before
+
+
+@pytest.mark.usefixtures("restore_policy")
+def test_dpo_lowers_the_loss_and_its_adapter_changes_the_served_output(
+    service: Service, trace_dir: Path, tmp_path: Path, tiny_model: TinyModel
+) -> None:
+    report = trained("dpo", "tpo", trace_dir, tmp_path, tiny_model, learning_rate=1e-3)
+    assert_learned(report)
+    assert report.first_loss == pytest.approx(0.6931, abs=1e-3)  # DPO starts at log 2
+    before = policy_output(service)
+    hot_load(service.url, ADMIN_KEY, "policy", report.adapter, str(tiny_model.model_dir))
+    assert policy_output(service) != before
+
+
+def test_a_dataset_of_the_wrong_shape_is_refused(tmp_path: Path, tiny_model: TinyModel) -> None:
+    data = tmp_path / "sft.jsonl"
+    data.write_text(json.dumps({"prompt": [], "completion": []}) + "\n")
+    config = TrainConfig("dpo", "policy", data, tmp_path / "out", str(tiny_model.model_dir))
+    with pytest.raises(ValueError, match="has no chosen, rejected"):
+        run_training(config)
