@@ -74,8 +74,12 @@ def connect(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_url(
         url, decode_responses=True, socket_connect_timeout=1.5, socket_timeout=SOCKET_TIMEOUT_S,
         health_check_interval=15,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
+        # Only a dropped connection is retried (redis-py's default retries timeouts too).
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1,
+                    supported_errors=(RedisConnectionError,)),
         retry_on_error=[RedisConnectionError],
+        # No CLIENT SETINFO round trip on every new connection: one more wait when frozen.
+        lib_name=None, lib_version=None,
     )  # fmt: skip
 
 

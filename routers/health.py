@@ -30,6 +30,7 @@ async def readyz(readiness: Readiness = Depends(get_readiness)) -> JSONResponse:
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "detail": reason},
         status_code=200 if ready else 503,
+        headers=None if ready else {"Retry-After": "5"},
     )
 
 
