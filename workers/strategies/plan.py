@@ -34,7 +34,7 @@ POLICY = "policy"
 MAX_STEPS = 6  # steps executed before the answer; more are dropped
 MAX_RESULT_CHARS = 600  # a step's result as fed forward
 _STEP = re.compile(
-    rf"^\s*(?:step\s*)?\d+\s*[.):]\s*\**\s*({'|'.join(PLAN_ACTIONS)})\s*\**\s*[:\-–]\s*(.+?)\s*$",
+    rf"^\s*(?:step\s*)?\d+\s*[.):]\s*\**\s*({'|'.join(PLAN_ACTIONS)})\s*\**\s*[:\-\u2013]\s*(.+?)\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
 _CODE = re.compile(r"```(?:python)?\s*\n(.*?)```", re.DOTALL)
