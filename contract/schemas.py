@@ -94,12 +94,16 @@ class Strategy(Strict):
 
         One per sample for generate (one request with n=K is still K decodes), one per
         sample for each SCoRe round after the first, one per sample for each ART stage
-        (ask, refine, trust), and one more per sample with `tools: always` (the answer
-        after the first tool result). A lower bound: `tools: auto` may call tools too.
+        (ask, refine, trust), one more per sample with `tools: always` (the answer
+        after the first tool result), and one more per sample with `plan` (the plan, then
+        the answer). A lower bound: `tools: auto` may call tools, and a plan runs up to
+        six steps in between.
         """
         per_sample = 1 + (self.attempts - 1)
         if self.art:
             per_sample += 3
+        if self.plan:
+            per_sample += 1
         if self.tools == "always":
             per_sample += 1
         return self.samples * per_sample

@@ -27,6 +27,7 @@ from tests.conftest import REDIS_URL
         ({"art": True}, 4),
         ({"tools": "always"}, 2),
         ({"think": True, "samples": 2}, 2),
+        ({"plan": True, "samples": 3}, 6),
     ],
 )
 def test_expected_engine_sequences(strategy: dict[str, object], sequences: int) -> None:
