@@ -24,7 +24,7 @@ from contract.body_limit import BodySizeLimit
 from contract.settings import Settings, get_settings
 from jobqueue.factory import build_queue
 from jobqueue.protocol import JobQueue
-from routers import admin, health, jobs, solve
+from routers import admin, health, jobs, openai, solve
 
 WorkerFactory = Callable[[JobQueue], BackgroundWorker]
 
@@ -104,7 +104,7 @@ def create_app(
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequireJson)
-    for module in (solve, jobs, health, admin):
+    for module in (solve, jobs, openai, health, admin):
         app.include_router(module.router)
     for side in side_apps:
         app.mount(f"/tools/{side.name}", side.app)

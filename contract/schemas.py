@@ -112,6 +112,13 @@ class Strategy(Strict):
 AnswerType = Literal["auto", "number", "choice", "expression", "text"]
 
 
+class ChatTurn(Strict):
+    """One earlier turn of a conversation (the OpenAI-compatible API's history)."""
+
+    role: Literal["user", "assistant"]
+    content: str = Field(max_length=MAX_PROBLEM_CHARS)
+
+
 class SolveRequest(Strict):
     """`POST /solve` and `POST /jobs` body."""
 
@@ -125,6 +132,22 @@ class SolveRequest(Strict):
     timeout_s: float | None = Field(default=None, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
     return_trace: bool = False
     reveal_thoughts: bool = False
+    system: str | None = Field(
+        default=None,
+        max_length=MAX_PROBLEM_CHARS,
+        description="Extra instructions, sent as a system message before the policy's prompts.",
+    )
+    history: list[ChatTurn] | None = Field(
+        default=None,
+        max_length=64,
+        description="Earlier turns of a conversation, kept in the policy's prompt before the "
+        "problem.",
+    )
+    stream: bool = Field(
+        default=False,
+        description="Publish the final answer's text as `delta` events while it is generated, "
+        "when the strategy makes it the final answer (one sample of direct or think).",
+    )
 
     @field_validator("problem")
     @classmethod

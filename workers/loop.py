@@ -18,6 +18,7 @@ from jobqueue.protocol import CANCELLED_MESSAGE, Job, JobQueue
 from workers import traces
 from workers.metrics import JOBS, JOBS_CANCELLED, WORKER_BUSY_SLOTS
 from workers.pipeline import SolvePipeline
+from workers.streaming import publishing
 
 log = logging.getLogger(__name__)
 CLAIM_POLL_S = 1.0  # how often an idle worker looks at its stop flag
@@ -133,12 +134,19 @@ async def run_job(
         except Exception as exc:  # progress is best effort: it never decides the outcome
             log.warning("job %s: progress event not published (%s)", job.id, exc)
 
+    async def delta(text: str) -> None:
+        try:
+            await queue.publish(job.id, {"type": "delta", "text": text})
+        except Exception as exc:  # best effort too: the result still carries the answer
+            log.warning("job %s: answer delta not published (%s)", job.id, exc)
+
     try:
         if budget <= 0:
             raise TimeoutError
-        result = await asyncio.wait_for(
-            pipeline.solve(job.id, job.request, progress, deadline=job.deadline), budget
-        )
+        with publishing(delta):  # the answer's text as it is generated (workers/streaming.py)
+            result = await asyncio.wait_for(
+                pipeline.solve(job.id, job.request, progress, deadline=job.deadline), budget
+            )
     except TimeoutError:
         timeout = job.deadline - job.submitted_at
         await _record_failure(

@@ -39,6 +39,20 @@ def format_options(options: list[str]) -> str:
     return "\n".join(f"{chr(ord('A') + i)}. {option}" for i, option in enumerate(options))
 
 
+def policy_messages(
+    prompt: str,
+    few_shot: Sequence[dict[str, str]] = (),
+    system: str | None = None,
+    history: Sequence[dict[str, str]] = (),
+) -> list[dict[str, str]]:
+    """The policy's first conversation: the caller's system instructions (chat
+    templates take a system turn only first), the few-shot turns, the caller's earlier
+    turns, then this strategy's user prompt around the problem. Refine stages continue
+    it, so the system turn and the history stay in every later prompt too."""
+    head = [{"role": "system", "content": system}] if system else []
+    return [*head, *few_shot, *history, {"role": "user", "content": prompt}]
+
+
 def direct_user_prompt(problem: str, options: list[str] | None) -> str:
     """The user message for direct (no-tool) answering."""
     if options:

@@ -6,7 +6,7 @@ whatever its backend calls them, and a role with no adapter runs on the base mod
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -35,6 +35,10 @@ class GenerationRequest:
     role: str | None = None
     sampling: Sampling = field(default_factory=Sampling)
     n: int = 1
+    # Streaming: an engine that can stream calls this with each new piece of text of
+    # a one-sample request while it generates; the Completion still carries the whole
+    # text. Engines that cannot stream ignore it.
+    on_text: Callable[[str], Awaitable[None]] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):

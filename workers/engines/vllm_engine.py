@@ -141,6 +141,8 @@ class VllmEngine:
             # last message of an n>1 request can miss samples that finished earlier.
             output_kind=RequestOutputKind.FINAL_ONLY,
         )
+        if request.on_text is not None and request.n == 1:
+            return await self._generate_streaming(request, prompt_ids, params)
         final = None
         async for output in self._llm.generate(
             TokensPrompt(prompt_token_ids=prompt_ids),
@@ -157,6 +159,36 @@ class VllmEngine:
             token_ids=[list(o.token_ids) for o in outs],
             prompt_tokens=len(prompt_ids),
             finish_reasons=[o.finish_reason for o in outs],
+        )
+
+    async def _generate_streaming(
+        self, request: GenerationRequest, prompt_ids: list[int], params: Any
+    ) -> Completion:
+        """One sample whose text pieces go to `request.on_text` as vLLM makes them
+        (`RequestOutputKind.DELTA`: each output holds only the new tokens and text)."""
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind
+
+        assert request.on_text is not None
+        params.output_kind = RequestOutputKind.DELTA
+        text, token_ids, finish_reason = [], [], None
+        async for output in self._llm.generate(
+            TokensPrompt(prompt_token_ids=prompt_ids),
+            params,
+            request_id=uuid.uuid4().hex,
+            lora_request=self._lora_request(request.role),
+        ):
+            for piece in output.outputs:
+                token_ids.extend(piece.token_ids)
+                finish_reason = piece.finish_reason or finish_reason
+                if piece.text:
+                    text.append(piece.text)
+                    await request.on_text(piece.text)
+        return Completion(
+            texts=["".join(text)],
+            token_ids=[token_ids],
+            prompt_tokens=len(prompt_ids),
+            finish_reasons=[finish_reason],
         )
 
     async def load_adapter(self, spec: AdapterSpec) -> None:

@@ -16,11 +16,13 @@ from workers.prompts import (
     ANSWER_FUNCTION,
     ANSWER_QUESTION_SPEC,
     direct_user_prompt,
+    policy_messages,
     think_wrap,
     tool_user_prompt,
 )
 from workers.strategies.context import Candidate, Mode, SolveContext
 from workers.strategies.tool_choice import LOOP_SHARE, fit_tools
+from workers.streaming import answer_stream
 from workers.tools.loop import run_tool_loop
 
 log = logging.getLogger(__name__)
@@ -28,19 +30,26 @@ POLICY = "policy"
 
 
 async def sample(
-    ctx: SolveContext, mode: Mode, prompt: str, detail: dict[str, Any]
+    ctx: SolveContext, mode: Mode, prompt: str, detail: dict[str, Any], stream: bool = False
 ) -> list[Candidate]:
     """K candidates of one user prompt, after the few-shot turns: the first is greedy,
     the other K-1 come from one request with `n=K-1`; both go to the engine in one
     batch, so prefix caching shares the prompt.
 
     Think mode: a candidate whose output broke TPO's format is resampled once; if the
-    resample breaks too, the first output is served whole as the response."""
-    messages = [*ctx.few_shot, {"role": "user", "content": prompt}]
+    resample breaks too, the first output is served whole as the response.
+
+    `stream`: the greedy output is the answer itself (no tool prompt), so its text may
+    stream to the client while it is generated (workers/streaming.py)."""
+    history = [turn.model_dump() for turn in ctx.request.history or ()]
+    messages = policy_messages(prompt, ctx.few_shot, ctx.request.system, history)
+    on_text = answer_stream(ctx.request, mode == "think") if stream else None
     samples = ctx.request.strategy.samples
     role = ctx.role(POLICY)
     requests = [
-        GenerationRequest(messages=messages, role=role, sampling=ctx.sampling(1, greedy=True))
+        GenerationRequest(
+            messages=messages, role=role, sampling=ctx.sampling(1, greedy=True), on_text=on_text
+        )
     ]
     if samples > 1:
         requests.append(
@@ -93,7 +102,7 @@ class PromptGenerate:
             prompt = think_wrap(prompt, ctx.request.strategy.think_prompt)
         async with ctx.stage(self.name, ctx.role(POLICY)) as detail:
             detail.update(mode=self.mode, **self.note)
-            fresh = await sample(ctx, self.mode, prompt, detail)
+            fresh = await sample(ctx, self.mode, prompt, detail, stream=True)
             detail.update(samples=len(fresh), answers=[c.answer for c in fresh])
         return fresh
 
