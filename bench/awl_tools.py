@@ -394,6 +394,21 @@ def mujoco_agreement(
             rows.append({"status": "skipped", "why": "question not mapped", "question": ask})
             continue
         chosen, read = choose(options, numbers, ask)
+        if chosen is None and isinstance(read, str):
+            # A trend label is exact ("decrease by 43.6%"): converged numbers (sampled at
+            # the labelled times, AWL's 1 ms later) can land between AWL's options.
+            rows.append(
+                {
+                    "status": "skipped",
+                    "why": "trend label matches no option exactly",
+                    "tool": tool,
+                    "value": read,
+                    "correct": item["Correct"],
+                    "options": options,
+                    "question": ask,
+                }
+            )
+            continue
         rows.append(
             {
                 "status": "answered",

@@ -549,7 +549,8 @@ def mechanics_tools(default: Numerics = "converged") -> list[Tool]:
             mode = resolve(a.numerics, default)
             return run_scene(scene(a, mode), mode, a.simend, a.sample_interval)
 
-        return Tool(name, description + _RETURNS, arguments, run, timeout_s=30.0)
+        # converged runs of the 0.1 ms scenes step 10 000 times per simulated second
+        return Tool(name, description + _RETURNS, arguments, run, timeout_s=120.0)
 
     return [
         tool(
