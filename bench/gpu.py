@@ -79,7 +79,9 @@ def _p(values: list[float], q: float) -> float:
 async def _load(
     call: Callable[[int], Awaitable[int]], prompts: int, concurrency: int
 ) -> dict[str, Any]:
-    """`prompts` calls, at most `concurrency` at once; tokens/s over the whole run."""
+    """`prompts` calls, at most `concurrency` at once; tokens/s over the whole run,
+    after a discarded warm-up burst at the same concurrency."""
+    await asyncio.gather(*(call(50_000 + i) for i in range(min(concurrency, prompts))))
     gate = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
 
