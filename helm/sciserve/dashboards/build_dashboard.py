@@ -71,6 +71,10 @@ ROWS: list[tuple[str, list[tuple[str, str, list[tuple[str, str]]]]]] = [
                 f"sum by (choice) (rate(sciserve_truster_choice_total{{{NS}}}[$__rate_interval]))",
                 "{{choice}}",
             )]),
+            ("PEARL plan steps by action", "ops", [(
+                f"sum by (action) (rate(sciserve_plan_steps_total{{{NS}}}[$__rate_interval]))",
+                "{{action}}",
+            )]),
         ],
     ),
     (
