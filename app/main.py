@@ -19,6 +19,7 @@ from app.auth import LocalRateLimiter, RateLimiter, RedisKeyStore, SqliteKeyStor
 from app.content_type import RequireJson
 from app.deps import BackgroundWorker
 from app.errors import install_error_handlers
+from app.openapi import install_openapi
 from app.readiness import ServiceReadiness
 from contract.body_limit import BodySizeLimit
 from contract.settings import Settings, get_settings
@@ -102,6 +103,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequireJson)
     for module in (solve, jobs, openai, health, admin):
@@ -116,6 +118,7 @@ def create_worker_app(settings: Settings, worker: Any) -> FastAPI:
     app = FastAPI(title="sciserve worker", version="0.1.0")
     _wire(app, settings, worker.queue, worker)
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(RequireJson)
     for module in (health, admin):
         app.include_router(module.router)

@@ -63,10 +63,7 @@ async def _queue_latency(model_dir: Path | None, prefix: str, rounds: int) -> di
         pipeline = SolvePipeline(engine)
     local = InProcessQueue()
     remote = RedisQueue(connect(REDIS_URL), prefix=prefix)
-    workers = [
-        asyncio.create_task(run_worker(q, pipeline, concurrency=4))
-        for q in (local, remote)
-    ]
+    workers = [asyncio.create_task(run_worker(q, pipeline, concurrency=4)) for q in (local, remote)]
     request = SolveRequest(problem="2 + 2?", max_tokens=4)
     times: dict[str, list[float]] = {"local": [], "redis": []}
     queues: dict[str, JobQueue] = {"local": local, "redis": remote}

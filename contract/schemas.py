@@ -7,9 +7,9 @@ naming the field instead of being silently ignored.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from contract.errors import Outcome
 
@@ -20,6 +20,18 @@ MAX_ATTEMPTS = 4
 TOOL_SERVER_NAMES = ("python", "pde", "mechanics", "climate", "epidemiology")
 MAX_TIMEOUT_S = 3600.0  # the longest deadline a request may ask for
 MIN_TIMEOUT_S = 1.0  # shorter cannot even reach a worker; it would only ever be a 504
+
+
+def _integral_number(value: Any) -> Any:
+    """JSON Schema counts 60.0 as an integer; strict pydantic would not. Only a float
+    with no fraction becomes an int: strings and fractions still fail strictly."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer field of a request: strict, except for JSON's integral floats.
+Int = Annotated[int, BeforeValidator(_integral_number)]
 
 
 class Strict(BaseModel):
@@ -34,10 +46,10 @@ class Strategy(Strict):
 
     tools: Literal["auto", "never", "always"] = "auto"
     think: bool = False
-    attempts: int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
-    samples: int = Field(default=1, ge=1, le=MAX_SAMPLES)
+    attempts: Int = Field(default=1, ge=1, le=MAX_ATTEMPTS)
+    samples: Int = Field(default=1, ge=1, le=MAX_SAMPLES)
     art: bool = False
-    few_shot: int = Field(default=0, ge=0, le=16)
+    few_shot: Int = Field(default=0, ge=0, le=16)
     think_prompt: Literal["generic", "specific"] = Field(
         default="generic",
         description="TPO's thought prompt: generic (thoughts, then the response) or specific "
@@ -128,7 +140,7 @@ class SolveRequest(Strict):
     strategy: Strategy = Field(default_factory=Strategy)
     tools: list[str] | None = None
     reference: str | None = Field(default=None, max_length=MAX_PROBLEM_CHARS)
-    max_tokens: int | None = Field(default=None, ge=1, le=32_768)
+    max_tokens: Int | None = Field(default=None, ge=1, le=32_768)
     timeout_s: float | None = Field(default=None, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
     return_trace: bool = False
     reveal_thoughts: bool = False
@@ -266,7 +278,7 @@ class AdapterLoad(Strict):
     role: Literal["policy", "asker", "truster"]
     path: str = Field(min_length=1)
     base_model: str = Field(min_length=1)
-    rank: int = Field(ge=1)
+    rank: Int = Field(ge=1)
 
 
 class WorkerAdapterState(BaseModel):

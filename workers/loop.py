@@ -11,6 +11,10 @@ import asyncio
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from contract.errors import Outcome, SciserveError
 from contract.schemas import TraceEvent
@@ -23,6 +27,7 @@ from workers.streaming import publishing
 log = logging.getLogger(__name__)
 CLAIM_POLL_S = 1.0  # how often an idle worker looks at its stop flag
 CLAIM_RETRY_S = 1.0  # pause after a failed claim (e.g. Redis restarting)
+RECORD_RETRY_S = 60.0  # how long an outcome write is retried through a store outage
 
 
 async def run_worker(
@@ -178,7 +183,7 @@ async def run_job(
     result.timings.run_s = finished - started
     result.timings.total_s = finished - job.submitted_at
     JOBS.labels(outcome="succeeded").inc()
-    await queue.complete(job.id, result)
+    await _recorded(queue.complete, job.id, result)
     await traces.keep(job, result)  # opt-in training record (SCISERVE_TRACE_SINK)
 
 
@@ -187,4 +192,22 @@ async def _record_failure(queue: JobQueue, job: Job, outcome: Outcome, message: 
     if outcome in (Outcome.internal, Outcome.engine_unavailable, Outcome.tool_unavailable):
         log.warning("job %s failed (%s): %s", job.id, outcome.value, message)
     JOBS.labels(outcome=outcome.value).inc()
-    await queue.fail(job.id, message, outcome)
+    await _recorded(queue.fail, job.id, message, outcome)
+
+
+async def _recorded(record: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """Write an outcome, retrying through a short outage of the queue's store (a
+    Redis restart): the work is done, and losing its outcome would mean running the
+    job again. If the store stays away, the job stays claimed and is recorded by
+    the run that follows."""
+    try:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_delay(RECORD_RETRY_S),
+            wait=wait_exponential(multiplier=0.2, max=2.0),
+            retry=retry_if_exception_type(Exception),
+            reraise=True,
+        ):
+            with attempt:
+                await record(*args)
+    except Exception as exc:
+        log.error("job %s: outcome not recorded after %.0f s (%s)", args[0], RECORD_RETRY_S, exc)
