@@ -3,8 +3,9 @@ what to send, instead of a misleading "must be a JSON object" from the parser.""
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from contract.body_limit import send_json_error
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
@@ -31,10 +32,5 @@ class RequireJson:
             await self.app(scope, receive, send)
             return
         got = f"got {content_type!r}" if content_type else "no Content-Type was sent"
-        body = json.dumps(
-            {"detail": f"Send the body as JSON with 'Content-Type: application/json' ({got})."}
-        ).encode()
-        await send({"type": "http.response.start", "status": 415,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})  # fmt: skip
-        await send({"type": "http.response.body", "body": body})
+        detail = f"Send the body as JSON with 'Content-Type: application/json' ({got})."
+        await send_json_error(send, 415, detail)

@@ -13,6 +13,15 @@ from fastapi import HTTPException
 Scope = dict[str, Any]
 
 
+async def send_json_error(send: Any, status: int, detail: str) -> None:
+    """An error response `{detail}` from ASGI middleware, before any route runs."""
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
 class _TooLarge(HTTPException):
     """An HTTPException, so FastAPI's body parser lets it through as a 413 rather than
     turning it into a generic 400."""
@@ -29,13 +38,8 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
 
     async def _reject(self, send: Any) -> None:
-        body = json.dumps(
-            {"detail": f"The request body is larger than the limit of {self.max_bytes} bytes."}
-        ).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})  # fmt: skip
-        await send({"type": "http.response.body", "body": body})
+        detail = f"The request body is larger than the limit of {self.max_bytes} bytes."
+        await send_json_error(send, 413, detail)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
