@@ -1,0 +1,49 @@
+"""`sciserve solve --strategy/--stream/--json` against the running test service (real
+vLLM on the tiny model, real HTTP)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import Service
+
+PROBLEM = "What is 6 * 7?"
+
+
+def _sciserve(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_strategy_and_json(service: Service) -> None:
+    done = _sciserve("solve", PROBLEM, "--url", service.url, "-s", "samples:3", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    with service.client() as client:
+        job = client.get(f"/jobs/{result['id']}").json()
+    assert job["status"] == "succeeded" and result["usage"]["engine_calls"] == 2
+
+
+def test_stream_shows_stages_and_the_answer_as_written(service: Service) -> None:
+    with service.client() as client:
+        expected = client.post(
+            "/solve", json={"problem": PROBLEM, "strategy": {"tools": "never"}}
+        ).json()
+    done = _sciserve("solve", PROBLEM, "--url", service.url, "-s", "direct", "--stream")
+    assert done.returncode == 0, done.stderr
+    assert "[generate]" in done.stderr and "engine calls" in done.stderr
+    # The streamed text first (the visible answer), then the normalized answer.
+    assert done.stdout.startswith(expected["answer_text"].strip() + "\n")
+    final = expected["answer"] or expected["answer_text"]
+    assert done.stdout.rstrip("\n").endswith(final.rstrip("\n"))
+
+
+def test_a_bad_strategy_is_refused_before_sending() -> None:
+    done = _sciserve("solve", PROBLEM, "--url", "http://127.0.0.1:9", "-s", "samples:lots")
+    assert done.returncode == 2 and "samples" in done.stderr
