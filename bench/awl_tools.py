@@ -401,7 +401,7 @@ def mujoco_agreement(
                 {
                     "status": "skipped",
                     "why": "trend label matches no option exactly",
-                    "tool": tool,
+                    "scene": tool,  # not "tool": only answered rows carry it
                     "value": read,
                     "correct": item["Correct"],
                     "options": options,
