@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,33 @@ def test_no_sink_writes_nothing_and_keeps_no_context(tokenizer: Any, tmp_path: P
     assert status.status == JobState.succeeded
     assert not traces._open
     assert not list(tmp_path.rglob("*.jsonl"))
+
+
+def test_the_embedded_service_on_vllm_writes_a_record_per_solve(
+    service: Any, tmp_path: Path
+) -> None:
+    """The real path: HTTP /solve → queue → worker loop → vLLM engine → sink."""
+    traces.configure(traces.TraceSink(tmp_path))
+    try:
+        with service.client() as client:
+            response = client.post(
+                "/solve",
+                json={
+                    "problem": "What is 2 + 2?",
+                    "reference": "4",
+                    "strategy": {"tools": "never"},
+                },
+            )
+        assert response.status_code == 200, response.text
+        deadline = time.monotonic() + 10  # the record is written just after the result
+        while not list(tmp_path.glob("traces-*.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        traces.configure(None)
+    [record] = read_records(tmp_path)
+    body = response.json()
+    assert record["id"] == body["id"] and record["correct"] == body["correct"]
+    [call] = record["stages"][0]["calls"]
+    assert call["role"] == "policy" and "What is 2 + 2?" in call["messages"][-1]["content"]
+    assert call["outputs"] == [body["answer_text"]]  # a direct answer is served whole
+    assert record["usage"] == body["usage"]
