@@ -82,6 +82,12 @@ def to_solve_request(body: ChatCompletionRequest, settings: Settings) -> SolveRe
             "(python, pde, mechanics, climate, epidemiology) to let the server call them.",
             param="tools",
         )
+    if body.tool_choice is not None and body.tool_choice not in ("none", "auto"):
+        raise OpenAIRequestError(
+            "tool_choice 'required' or a named function needs client-side function tools, "
+            "which are not served yet.",
+            param="tool_choice",
+        )
     problem, system, history = _conversation(body)
     try:
         return SolveRequest(

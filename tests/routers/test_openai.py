@@ -303,6 +303,11 @@ def test_errors_use_openai_bodies(service: Service) -> None:
             "n > 1": ({"n": 2}, "n"),
             "stop": ({"stop": ["\n"]}, "stop"),
             "bad server tool": ({"tools": ["astrology"]}, "tools"),
+            "client function": (
+                {"tools": [{"type": "function", "function": {"name": "f"}}]},
+                "tools",
+            ),
+            "tool_choice required": ({"tool_choice": "required"}, "tool_choice"),
         }
         for name, (extra, param) in cases.items():
             body = {"model": "sciserve-direct", "messages": user, **extra}
