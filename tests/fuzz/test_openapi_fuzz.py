@@ -23,6 +23,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from pydantic import SecretStr
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -34,7 +35,10 @@ from tests.workers.test_loop import CountingEngine
 @pytest.fixture(scope="module")
 def api() -> Iterator[Any]:
     service = Settings(
-        model="test-double", mount_tools=False, port=free_port(), admin_key="fuzz-admin"
+        model="test-double",
+        mount_tools=False,
+        port=free_port(),
+        admin_key=SecretStr("fuzz-admin"),
     )
     with EmbeddedServer(service, ready_timeout_s=60, engine=CountingEngine()) as server:
         yield schemathesis.openapi.from_url(f"{server.url}/openapi.json")
