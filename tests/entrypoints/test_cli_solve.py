@@ -4,21 +4,9 @@ vLLM on the tiny model, real HTTP)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from tests.conftest import Service
-
-PROBLEM = "What is 6 * 7?"
-
-
-def _sciserve(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "entrypoints.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+from tests.entrypoints.test_cli import PROBLEM, _sciserve
 
 
 def test_strategy_and_json(service: Service) -> None:

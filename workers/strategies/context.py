@@ -181,6 +181,30 @@ class SolveContext:
             self.usage.completion_tokens += completion.completion_tokens
         return completions
 
+    async def generate_k(
+        self,
+        messages: list[dict[str, str]],
+        role: str | None,
+        samples: int,
+        on_text: Any = None,
+    ) -> list[Completion]:
+        """K outputs of one prompt: the first greedy, the other K-1 from one request
+        with `n=K-1`; both go to the engine in one batch, so prefix caching shares
+        the prompt. `on_text` hears the greedy output as it is generated."""
+        requests = [
+            GenerationRequest(
+                messages=messages, role=role, sampling=self.sampling(1, greedy=True),
+                on_text=on_text,
+            )
+        ]  # fmt: skip
+        if samples > 1:
+            requests.append(
+                GenerationRequest(
+                    messages=messages, role=role, sampling=self.sampling(samples), n=samples - 1
+                )
+            )
+        return await self.generate(requests)
+
     def read(self, mode: Mode, text: str, *, format_asked: bool = True) -> Reading:
         """Split a think-mode output (TPO) and render an `answer_question` call. Thought
         tokens move from completion to thought tokens; a format break is counted."""

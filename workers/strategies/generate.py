@@ -46,18 +46,7 @@ async def sample(
     on_text = answer_stream(ctx.request, mode == "think") if stream else None
     samples = ctx.request.strategy.samples
     role = ctx.role(POLICY)
-    requests = [
-        GenerationRequest(
-            messages=messages, role=role, sampling=ctx.sampling(1, greedy=True), on_text=on_text
-        )
-    ]
-    if samples > 1:
-        requests.append(
-            GenerationRequest(
-                messages=messages, role=role, sampling=ctx.sampling(samples), n=samples - 1
-            )
-        )
-    completions = await ctx.generate(requests)
+    completions = await ctx.generate_k(messages, role, samples, on_text)
     texts = [text for completion in completions for text in completion.texts]
     fresh = [ctx.candidate(mode, messages, text) for text in texts]
     fresh[0].greedy = True

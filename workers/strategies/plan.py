@@ -102,18 +102,7 @@ class PlanGenerate:
                 {"role": "user", "content": plan_prompt(ctx.question, MAX_STEPS)},
             ]
             samples = ctx.request.strategy.samples
-            requests = [
-                GenerationRequest(
-                    messages=messages, role=role, sampling=ctx.sampling(1, greedy=True)
-                )
-            ]
-            if samples > 1:
-                requests.append(
-                    GenerationRequest(
-                        messages=messages, role=role, sampling=ctx.sampling(samples), n=samples - 1
-                    )
-                )
-            completions = await ctx.generate(requests)
+            completions = await ctx.generate_k(messages, role, samples)
             texts = [text for completion in completions for text in completion.texts]
             lines = [Line(text, parse_plan(text)) for text in texts]
             lines[0].greedy = True
