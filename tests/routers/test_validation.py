@@ -38,7 +38,7 @@ def test_bad_body_gets_422_naming_the_field(service: Service, path: str, body, f
     [
         # Syntax: not JSON at all is a 400 that says so (it was a misleading 422).
         (b"problem=2+2", "application/json", 400, "not valid JSON"),
-        (b"\xff\xfe{", "application/json", 400, "not valid JSON"),
+        (b"\xff\xfe{", "application/json", 400, "could not be decoded"),
         (b"[" * 100_000 + b"]" * 100_000, "application/json", 400, "could not be decoded"),
         # JSON that is not an object is a 422.
         (b'["2+2?"]', "application/json", 422, "JSON object"),
@@ -54,8 +54,8 @@ def test_body_that_is_not_json_gets_a_clear_4xx(
     headers = {"content-type": content_type} if content_type else {}
     with service.client() as client:
         request = client.build_request("POST", path, content=content, headers=headers)
-        if not content_type:
-            del request.headers["content-type"]
+        if not content_type:  # httpx adds none for raw content; make sure of it
+            request.headers.pop("content-type", None)
         response = client.send(request)
         assert response.status_code == status, response.text
         assert words in response.json()["detail"]
