@@ -23,7 +23,15 @@ from contract.errors import ToolUnavailableError
 from contract.settings import Settings
 
 MANIFEST_TTL_S = 30.0  # a redeployed server's new tools show within this
-CONNECTION_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError)
+# A server that is down, or died mid-call (the connection drops before an answer):
+# the call is retried, then the tool is unavailable. Tools are pure, so a retry is safe.
+CONNECTION_ERRORS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+)
 
 
 @dataclass(frozen=True)
