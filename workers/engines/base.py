@@ -6,7 +6,7 @@ whatever its backend calls them, and a role with no adapter runs on the base mod
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -98,6 +98,15 @@ def render_prompt_ids(tokenizer: Any, request: GenerationRequest) -> list[int]:
     return list(tokenizer.encode(text, add_special_tokens=False))
 
 
+def publish_adapter_gauges(loaded: Collection[str]) -> None:
+    """Set `sciserve_adapter_loaded` for every role. The serving worker calls it once
+    its engine is up (loads and unloads keep it current after that); the gauge is per
+    process, so merely building an engine (a reference engine, a test double) must
+    not reset it."""
+    for role in ROLES:
+        ADAPTER_LOADED.labels(role=role).set(1 if role in loaded else 0)
+
+
 class AdapterSlots:
     """Role → adapter bookkeeping shared by the engines, with stable integer ids.
 
@@ -111,8 +120,6 @@ class AdapterSlots:
         self._specs: dict[str, AdapterSpec] = {}
         self._ids: dict[str, int] = {}
         self._next_id = 1
-        for role in ROLES:
-            ADAPTER_LOADED.labels(role=role).set(0)
 
     def check_room(self, role: str) -> None:
         if self.max_loras is None or role in self._specs:
