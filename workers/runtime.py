@@ -21,7 +21,7 @@ from contract.settings import Settings
 from jobqueue.adapter_set import AdapterSet
 from jobqueue.protocol import JobQueue
 from workers.adapter_sync import ADAPTERS_LOADED, AdapterSync
-from workers.engines.base import Engine, publish_adapter_gauges
+from workers.engines.base import Engine
 from workers.engines.factory import default_worker_concurrency
 from workers.loop import run_worker
 from workers.pipeline import SolvePipeline
@@ -73,7 +73,6 @@ class WorkerRuntime:
             except Exception as exc:
                 log.warning("could not read the pool's adapter set at start: %s", exc)
             sync_task = asyncio.create_task(self.adapter_sync.run(self._stop))
-        publish_adapter_gauges(self.engine.adapters())
         self.state = "ready"
         pipeline = SolvePipeline.from_settings(self.engine, self.settings, self.tools_mounted)
         concurrency = self.settings.worker_concurrency or default_worker_concurrency(self.engine)

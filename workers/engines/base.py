@@ -99,10 +99,9 @@ def render_prompt_ids(tokenizer: Any, request: GenerationRequest) -> list[int]:
 
 
 def publish_adapter_gauges(loaded: Collection[str]) -> None:
-    """Set `sciserve_adapter_loaded` for every role. The serving worker calls it once
-    its engine is up (loads and unloads keep it current after that); the gauge is per
-    process, so merely building an engine (a reference engine, a test double) must
-    not reset it."""
+    """Set `sciserve_adapter_loaded` for every role. An engine calls it when it has
+    started with its initial adapters (loads and unloads keep it current after that);
+    the gauge is per process, so merely building an engine must not reset it."""
     for role in ROLES:
         ADAPTER_LOADED.labels(role=role).set(1 if role in loaded else 0)
 

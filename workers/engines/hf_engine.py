@@ -16,6 +16,7 @@ from workers.engines.base import (
     AdapterSlots,
     Completion,
     GenerationRequest,
+    publish_adapter_gauges,
     record_usage,
     render_prompt_ids,
 )
@@ -46,6 +47,7 @@ class HfEngine:
         self._model.eval()
         for spec in self._initial_adapters:
             await self.load_adapter(spec)
+        publish_adapter_gauges(self._slots.specs())
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         completions = []

@@ -21,6 +21,7 @@ from workers.engines.base import (
     AdapterSlots,
     Completion,
     GenerationRequest,
+    publish_adapter_gauges,
     record_usage,
     render_prompt_ids,
 )
@@ -75,6 +76,7 @@ class OpenAIEngine:
         self._tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, self.model_name)
         for spec in self._initial_adapters:
             await self.load_adapter(spec)
+        publish_adapter_gauges(self._slots.specs())
 
     def _model_for(self, role: str | None) -> str:
         entry = self._slots.get(role)

@@ -19,6 +19,7 @@ from workers.engines.base import (
     AdapterSlots,
     Completion,
     GenerationRequest,
+    publish_adapter_gauges,
     record_usage,
     render_prompt_ids,
 )
@@ -103,6 +104,7 @@ class VllmEngine:
         self._llm = await asyncio.to_thread(AsyncLLM.from_engine_args, args, usage_context=context)
         for spec in self._initial_adapters:
             await self.load_adapter(spec)
+        publish_adapter_gauges(self._slots.specs())
 
     @staticmethod
     def _to_lora_request(spec: AdapterSpec, lora_id: int) -> Any:
