@@ -63,6 +63,8 @@ async def run_worker(
             try:
                 job = await queue.claim(CLAIM_POLL_S)
             except Exception as exc:  # the queue's store is away: wait, never die
+                if _being_cancelled():  # redis-py may turn our cancel into its own error
+                    raise asyncio.CancelledError from exc
                 log.warning("claim failed (%s); retrying in %.0f s", exc, CLAIM_RETRY_S)
                 slots.release()
                 await asyncio.sleep(CLAIM_RETRY_S)
@@ -99,8 +101,17 @@ async def _stop_cancelled(
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the queue's store is away: listen again shortly
+            if _being_cancelled():
+                raise asyncio.CancelledError from exc
             log.warning("cancellation watch failed (%s); retrying", exc)
             await asyncio.sleep(CLAIM_RETRY_S)
+
+
+def _being_cancelled() -> bool:
+    """Whether this task has been asked to stop, even if a library swallowed the
+    CancelledError and raised something else."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def _acquire_unless_stopped(slots: asyncio.Semaphore, stop: asyncio.Event) -> bool:

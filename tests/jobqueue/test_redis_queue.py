@@ -146,11 +146,14 @@ async def test_a_reclaimed_job_keeps_its_deadline_and_fails_at_it(redis_prefix: 
     assert first is not None and first.deadline == pytest.approx(submitted + 2.5, abs=0.2)
     await _dies(a)
     await asyncio.sleep(0.6)  # past the visibility timeout: b reclaims it
-    worker = asyncio.create_task(run_worker(b, SolvePipeline(StalledEngine()), concurrency=1))
+    stop = asyncio.Event()
+    worker = asyncio.create_task(
+        run_worker(b, SolvePipeline(StalledEngine()), concurrency=1, stop=stop)
+    )
     status = await gateway.wait(job_id, 10)
     waited = time.time() - submitted
-    worker.cancel()
-    await asyncio.gather(worker, return_exceptions=True)
+    stop.set()
+    await asyncio.wait_for(worker, 10)
     assert status.status == JobState.failed and status.error_code == Outcome.timeout
     assert "deadline of 2.5 s" in (status.error or "")
     assert 2.4 < waited < 3.3, f"failed {waited:.2f} s after submit, not at its 2.5 s deadline"
