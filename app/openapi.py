@@ -9,17 +9,15 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from contract.schemas import ErrorBody
+
 BODY_ERRORS = {
     "400": "The body could not be decoded (not UTF-8 JSON, or nested too deep).",
     "413": "The body is larger than SCISERVE_MAX_BODY_BYTES.",
     "415": "The body is not JSON by its Content-Type.",
     "422": "A field is invalid; `detail` names it.",
 }
-ERROR_BODY = {
-    "type": "object",
-    "properties": {"detail": {"type": "string"}, "errors": {"type": "array"}},
-    "required": ["detail"],
-}
+ERROR_BODY = ErrorBody.model_json_schema()  # the one shape of every error body
 
 
 def install_openapi(app: FastAPI) -> None:
