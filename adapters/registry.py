@@ -46,9 +46,12 @@ def same_base_model(declared: str, served: str) -> bool:
     """
     if declared == served:
         return True
-    declared_path, served_path = Path(declared).expanduser(), Path(served).expanduser()
-    if declared_path.exists() and served_path.exists():
-        return declared_path.resolve() == served_path.resolve()
+    try:
+        declared_path, served_path = Path(declared).expanduser(), Path(served).expanduser()
+        if declared_path.exists() and served_path.exists():
+            return declared_path.resolve() == served_path.resolve()
+    except (RuntimeError, OSError):  # `~user` unknown here, or an unreadable path
+        pass  # not comparable as paths: compare as names
     declared_name = declared.rstrip("/").rsplit("/", 1)[-1].lower()
     served_name = served.rstrip("/").rsplit("/", 1)[-1].lower()
     return declared_name == served_name
@@ -77,7 +80,7 @@ def validate_adapter(
         )
     try:
         file_rank = int(json.loads(config_file.read_text())["r"])
-    except (ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise AdapterError(
             f"Adapter for role {role!r}: {config_file} has no valid rank 'r'."
         ) from exc

@@ -7,6 +7,7 @@ naming the field instead of being silently ignored.
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -124,11 +125,48 @@ class Strategy(Strict):
 AnswerType = Literal["auto", "number", "choice", "expression", "text"]
 
 
-class ChatTurn(Strict):
-    """One earlier turn of a conversation (the OpenAI-compatible API's history)."""
+MAX_CLIENT_FUNCTIONS = 128
 
-    role: Literal["user", "assistant"]
+
+class ClientFunction(Strict):
+    """A function the client runs itself (OpenAI's `tools`): the policy may answer with
+    a call to it, which the job returns instead of an answer; the client runs it and
+    sends the result back as a `tool` turn."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+    description: str | None = Field(default=None, max_length=MAX_PROBLEM_CHARS)
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}},
+        description="The arguments' JSON schema.",
+    )
+
+
+class ClientToolCall(Strict):
+    """One call of a client function: OpenAI's tool call, `arguments` a JSON object's text."""
+
+    id: str = Field(min_length=1, max_length=256)
+    name: str = Field(min_length=1, max_length=64)
+    arguments: str = Field(max_length=MAX_PROBLEM_CHARS)
+
+
+class NamedClientFunction(Strict):
+    """`client_tool_choice` naming the one function the policy must call."""
+
+    name: str = Field(min_length=1, max_length=64)
+
+
+ClientToolChoice = Literal["none", "auto", "required"] | NamedClientFunction
+
+
+class ChatTurn(Strict):
+    """One earlier turn of a conversation (the OpenAI-compatible API's history): a user
+    or assistant message, an assistant's calls of client functions, or a function's
+    result (`tool`, answering `tool_call_id`)."""
+
+    role: Literal["user", "assistant", "tool"]
     content: str = Field(max_length=MAX_PROBLEM_CHARS)
+    tool_calls: list[ClientToolCall] | None = Field(default=None, max_length=64)
+    tool_call_id: str | None = Field(default=None, max_length=256)
 
 
 class SolveRequest(Strict):
@@ -160,6 +198,28 @@ class SolveRequest(Strict):
         description="Publish the final answer's text as `delta` events while it is generated, "
         "when the strategy makes it the final answer (one sample of direct or think).",
     )
+    client_tools: list[ClientFunction] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CLIENT_FUNCTIONS,
+        description="Functions the client runs itself: the policy sees them and may answer "
+        "with calls to them (`SolveResult.tool_calls`). One sample, no refine stage, no "
+        "tool servers.",
+    )
+    client_tool_choice: ClientToolChoice = Field(
+        default="auto",
+        description="'none': the functions are not shown; 'auto': the policy decides; "
+        "'required': it must call one; a name: it must call that one.",
+    )
+    parallel_tool_calls: bool = Field(
+        default=True, description="Whether one answer may call several client functions."
+    )
+    continuation: list[ChatTurn] | None = Field(
+        default=None,
+        max_length=64,
+        description="Turns after the problem, e.g. the policy's function calls and their "
+        "results: the policy continues from them.",
+    )
 
     @field_validator("problem")
     @classmethod
@@ -181,6 +241,36 @@ class SolveRequest(Strict):
                 f"are {', '.join(TOOL_SERVER_NAMES)}."
             )
         return list(dict.fromkeys(tools))
+
+    @model_validator(mode="after")
+    def _client_functions(self) -> SolveRequest:
+        """Client functions are one generation the client continues: a choice must name
+        a function that is there, and strategies that sample or revise are refused."""
+        names = [function.name for function in self.client_tools or ()]
+        if len(set(names)) < len(names):
+            raise ValueError("client_tools: two functions have the same name.")
+        choice = self.client_tool_choice
+        if isinstance(choice, NamedClientFunction) and choice.name not in names:
+            raise ValueError(
+                f"client_tool_choice names the function {choice.name!r}, which is not one of "
+                f"client_tools ({', '.join(names) or 'none sent'})."
+            )
+        if choice == "required" and not names:
+            raise ValueError("client_tool_choice 'required' needs client_tools.")
+        if names or self.continuation:
+            strategy = self.strategy
+            if strategy.name not in ("direct", "adaptive") or strategy.tools == "always":
+                raise ValueError(
+                    "client functions and tool-call turns are served with one sample and no "
+                    "refine stage (strategy direct or adaptive, tools not 'always'), not "
+                    f"with strategy {strategy.name!r}."
+                )
+            if self.tools:
+                raise ValueError(
+                    "tool servers (tools) and client functions (client_tools) are not combined "
+                    "in one job."
+                )
+        return self
 
 
 class Usage(BaseModel):
@@ -242,6 +332,11 @@ class SolveResult(BaseModel):
         default=None, description="Hidden thoughts; only with reveal_thoughts and its scope."
     )
     used_tools: list[str] = Field(default_factory=list)
+    tool_calls: list[ClientToolCall] | None = Field(
+        default=None,
+        description="The policy's calls of client functions, when it answered with them; "
+        "the client runs them and continues the conversation.",
+    )
     usage: Usage = Field(default_factory=Usage)
     timings: Timings = Field(default_factory=Timings)
     trace: tuple[TraceEvent, ...] | None = None
@@ -279,6 +374,18 @@ class AdapterLoad(Strict):
     path: str = Field(min_length=1)
     base_model: str = Field(min_length=1)
     rank: Int = Field(ge=1)
+
+    @field_validator("path")
+    @classmethod
+    def _expand_home(cls, path: str) -> str:
+        """Expand `~` here, so an unknown user's home or a NUL byte is the caller's 422,
+        not an error deep in the worker."""
+        if "\x00" in path:
+            raise ValueError("the path must not contain a NUL byte")
+        try:
+            return str(Path(path).expanduser())
+        except RuntimeError as exc:  # `~name` of a user this machine does not know
+            raise ValueError(f"cannot expand {path.split('/', 1)[0]!r}: {exc}") from exc
 
 
 class WorkerAdapterState(BaseModel):

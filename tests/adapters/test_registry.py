@@ -101,6 +101,9 @@ def _admin_body(tiny_model: TinyModel, **overrides: object) -> dict[str, object]
         ({"path": "/nonexistent/adapter"}, "does not exist"),
         ({"rank": 32}, "r=8"),
         ({"role": "critic"}, "body.role"),
+        ({"path": "~no-such-user-here/adapter"}, "cannot expand '~no-such-user-here'"),
+        ({"path": "adapter\x00"}, "NUL byte"),
+        ({"base_model": "~no-such-user-here/other-model"}, "trained on base model"),
     ],
 )
 def test_admin_refuses_broken_adapters(service: Service, tiny_model, overrides, message) -> None:
