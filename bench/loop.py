@@ -230,7 +230,9 @@ def _served_model(server: EmbeddedServer) -> str:
 
 def _unload_policy(url: str) -> None:
     response = httpx.delete(f"{url}/admin/adapters/policy", headers={"X-Admin-Key": ADMIN_KEY})
-    if response.status_code not in (200, 204, 404):
+    if response.status_code in (404, 422) and "No adapter is loaded" in response.text:
+        return  # the demo model has no policy adapter: the base model already serves
+    if response.status_code not in (200, 204):
         raise RuntimeError(f"unloading the policy adapter failed: {response.text[:300]}")
 
 
