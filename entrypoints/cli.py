@@ -337,7 +337,35 @@ def evaluate(
     out: Annotated[str, typer.Option(help="Report JSON.")] = "results.json",
     plot: Annotated[str | None, typer.Option(help="PNG plot. Default: next to --out.")] = None,
     url: Annotated[
-        str | None, typer.Option(help="A running server. Default: start the embedded one.")
+        str | None,
+        typer.Option(
+            help="A running server (its /solve). A URL ending in /v1 is any OpenAI-compatible "
+            "API, evaluated through /v1/chat/completions with --model. Default: start the "
+            "embedded one."
+        ),
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Repeatable, with --url …/v1: the model name of each run (a `vllm serve` "
+            "model, or sciserve's presets such as sciserve-vote5).",
+        ),
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option(min=0, help="With --url …/v1: sampling temperature. Default: greedy."),
+    ] = None,
+    stream: Annotated[
+        bool, typer.Option(help="With --url …/v1: stream, and measure time to first token.")
+    ] = False,
+    output_path: Annotated[
+        str | None,
+        typer.Option(
+            help="Folder for lm-evaluation-harness-style files (results_*.json and "
+            "samples_*.jsonl, one folder per run). Default: next to --out."
+        ),
     ] = None,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 8,
     max_tokens: Annotated[int | None, typer.Option(min=1, help="Per engine call.")] = None,
@@ -352,18 +380,37 @@ def evaluate(
         str | None, typer.Option(envvar="SCISERVE_API_KEY", help="Bearer key.")
     ] = None,
 ) -> None:
-    """Evaluate strategies on a dataset: accuracy, TUA, SCoRe and ART metrics, tokens, time."""
+    """Evaluate strategies (or an OpenAI-compatible endpoint's models) on a dataset:
+    accuracy, TUA, SCoRe and ART metrics, tokens, time; also lm-eval-style files."""
     from pathlib import Path
 
     from rich.console import Console
 
     from evaluation.datasets import load_items
-    from evaluation.harness import default_plot_path, metrics_table, run_evaluation
+    from evaluation.harness import (
+        default_lm_eval_path,
+        default_plot_path,
+        metrics_table,
+        run_evaluation,
+        without_rows,
+    )
+    from evaluation.lm_eval_output import write_lm_eval
+    from evaluation.openai_runner import is_openai_url
     from evaluation.plot import plot_runs
     from evaluation.runner import parse_strategy
 
+    openai = url is not None and is_openai_url(url)
     specs = strategy or ["direct"]
     try:
+        if openai and strategy:
+            raise ValueError(
+                "With an OpenAI-compatible URL (…/v1) the model name picks the strategy "
+                "(e.g. --model sciserve-vote5); --strategy is for /solve."
+            )
+        if openai and not model:
+            raise ValueError("An OpenAI-compatible URL (…/v1) needs --model NAME.")
+        if model and not openai:
+            raise ValueError("--model is for an OpenAI-compatible API: give --url http://…/v1.")
         for spec in specs:
             parse_strategy(spec)
         items = load_items(dataset, limit=limit, seed=seed)
@@ -371,6 +418,9 @@ def evaluate(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+    openai_options: dict[str, Any] = (
+        {"models": model, "temperature": temperature, "stream": stream} if openai else {}
+    )
     report = run_evaluation(
         items,
         specs,
@@ -380,15 +430,29 @@ def evaluate(
         max_tokens=max_tokens,
         timeout_s=timeout_s,
         headers=headers,
+        keep_rows=True,
+        **openai_options,
     )
     out_path = Path(out)
-    out_path.write_text(json.dumps(report, indent=2))
+    out_path.write_text(json.dumps(without_rows(report), indent=2))
+    lm_eval_dir = Path(output_path) if output_path else default_lm_eval_path(out_path)
+    config = {
+        "model": "openai-chat-completions" if openai else "sciserve",
+        "url": url,
+        "dataset": dataset,
+        "limit": limit,
+        "seed": seed,
+        "batch_size": concurrency,
+        "max_tokens": max_tokens,
+        "timeout_s": timeout_s,
+    }
+    write_lm_eval(report, items, lm_eval_dir, dataset=dataset, config=config)
     plot_path = plot_runs(
         report["runs"], Path(plot) if plot else default_plot_path(out_path), Path(dataset).name
     )
     console = Console(width=None if sys.stdout.isatty() else 200)  # a log keeps every column
     console.print(metrics_table(report))
-    console.print(f"wrote {out_path} and {plot_path}")
+    console.print(f"wrote {out_path}, {plot_path} and lm-eval files under {lm_eval_dir}")
 
 
 # --- training loop: traces → datasets → adapters -----------------------------------

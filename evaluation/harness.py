@@ -3,11 +3,16 @@
 Each strategy runs over every item; a strategy that may use tools also gets the
 no-tool run that splits questions into Easy and Hard for TUA (reused when `direct` is
 among the strategies, made once otherwise).
+
+Against an OpenAI-compatible URL (`…/v1`) each model name is a run instead
+(evaluation/openai_runner.py): a plain `vllm serve`, a proxy, or sciserve's presets,
+graded and reported alike.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict
@@ -19,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from contract.schemas import Strategy
 from evaluation.datasets import Item
+from evaluation.openai_runner import ChatOptions, is_openai_url, openai_client, run_chat_items
 from evaluation.runner import Row, item_rule, parse_strategy, run_items, summarize
 
 BASELINE = Strategy(tools="never")
@@ -33,28 +39,26 @@ async def evaluate(
     max_tokens: int | None = None,
     timeout_s: float | None = None,
     headers: dict[str, str] | None = None,
+    keep_rows: bool = False,
 ) -> dict[str, Any]:
     """The report: the first strategy's metrics at the top level (DESIGN §2), its
-    rows under `items`, and every strategy under `runs`."""
+    rows under `items`, and every strategy under `runs` (with its rows too when
+    `keep_rows`, for the lm-eval files)."""
     strategies = [(spec, parse_strategy(spec)) for spec in specs]
     grading = sorted({item_rule(item) for item in items})
     runs: list[dict[str, Any]] = []
-    cache: dict[str, list[Row]] = {}
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
+    cache: dict[str, tuple[list[Row], float]] = {}
+    gen_kwargs = {"max_tokens": max_tokens, "timeout_s": timeout_s}
     timeout = httpx.Timeout(None, connect=10.0)
     async with httpx.AsyncClient(base_url=url, timeout=timeout, headers=headers) as client:
-        with Progress(*columns) as progress:
+        with _progress() as progress:
 
-            async def rows_for(label: str, strategy: Strategy) -> list[Row]:
+            async def rows_for(label: str, strategy: Strategy) -> tuple[list[Row], float]:
                 key = strategy.model_dump_json()
                 if key not in cache:
                     task = progress.add_task(label, total=len(items))
-                    cache[key] = await run_items(
+                    started = time.perf_counter()
+                    rows = await run_items(
                         client,
                         items,
                         strategy,
@@ -63,27 +67,109 @@ async def evaluate(
                         timeout_s=timeout_s,
                         on_done=lambda _row: progress.advance(task),
                     )
+                    cache[key] = (rows, time.perf_counter() - started)
                 return cache[key]
 
             for spec, strategy in strategies:
-                rows = await rows_for(spec, strategy)
+                rows, wall_s = await rows_for(spec, strategy)
                 baseline = None
                 if strategy.tools != "never":
-                    baseline = await rows_for("no-tool run (TUA Easy/Hard)", BASELINE)
+                    baseline = (await rows_for("no-tool run (TUA Easy/Hard)", BASELINE))[0]
                 runs.append(
                     {
                         "strategy": spec,
                         "config": strategy.model_dump(),
+                        "gen_kwargs": {**gen_kwargs, "strategy": strategy.model_dump()},
                         "metrics": summarize(rows, strategy, baseline, grading),
+                        "wall_s": wall_s,
                         "items": [asdict(row) for row in rows],
                     }
                 )
+    return _report(runs, keep_rows)
+
+
+async def evaluate_openai(
+    items: list[Item],
+    models: list[str],
+    url: str,
+    *,
+    concurrency: int = 8,
+    max_tokens: int | None = None,
+    timeout_s: float | None = None,
+    headers: dict[str, str] | None = None,
+    temperature: float | None = None,
+    stream: bool = False,
+    extra_body: dict[str, Any] | None = None,
+    keep_rows: bool = False,
+) -> dict[str, Any]:
+    """The same report against an OpenAI-compatible API at `url` (…/v1): one run per
+    model name, graded like /solve's. A chat completion has no refine stages or tool
+    decisions, so the refine and TUA metrics are null (as for `direct`)."""
+    grading = sorted({item_rule(item) for item in items})
+    runs: list[dict[str, Any]] = []
+    async with openai_client(url, headers, concurrency) as client:
+        with _progress() as progress:
+            for model in models:
+                options = ChatOptions(
+                    model=model,
+                    max_tokens=max_tokens,
+                    temperature=temperature,
+                    stream=stream,
+                    extra_body=dict(extra_body or {}),
+                    timeout_s=timeout_s,
+                )
+                task = progress.add_task(model, total=len(items))
+                started = time.perf_counter()
+                rows = await run_chat_items(
+                    client,
+                    items,
+                    options,
+                    concurrency=concurrency,
+                    on_done=lambda _row, task=task: progress.advance(task),  # type: ignore[misc]
+                )
+                wall_s = time.perf_counter() - started
+                runs.append(
+                    {
+                        "strategy": model,
+                        "config": {"model": model, "base_url": url},
+                        "gen_kwargs": {
+                            "max_tokens": max_tokens,
+                            "temperature": temperature,
+                            "stream": stream,
+                            **(extra_body or {}),
+                        },
+                        "metrics": summarize(rows, BASELINE, None, grading),
+                        "wall_s": wall_s,
+                        "items": [asdict(row) for row in rows],
+                    }
+                )
+    return _report(runs, keep_rows)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+
+
+def _report(runs: list[dict[str, Any]], keep_rows: bool) -> dict[str, Any]:
     first = runs[0]
     return {
         **first["metrics"],
         "strategy": first["strategy"],
         "items": first["items"],
-        "runs": [{k: v for k, v in run.items() if k != "items"} for run in runs],
+        "runs": [{k: v for k, v in run.items() if keep_rows or k != "items"} for run in runs],
+    }
+
+
+def without_rows(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as written to --out: each run's rows only once, at the top level."""
+    return {
+        **report,
+        "runs": [{k: v for k, v in run.items() if k != "items"} for run in report["runs"]],
     }
 
 
@@ -92,10 +178,21 @@ def run_evaluation(
     specs: list[str],
     url: str | None,
     start_service: Callable[[], AbstractContextManager[str]] | None = None,
+    *,
+    models: list[str] | None = None,
     **options: Any,
 ) -> dict[str, Any]:
     """Against `url`, or else a service that `start_service` starts and yields the URL
-    of (the CLI passes the embedded one; the harness itself only speaks HTTP)."""
+    of (the CLI passes the embedded one; the harness itself only speaks HTTP). A URL
+    ending in /v1 is an OpenAI-compatible API: `models` are its runs."""
+    if url is not None and is_openai_url(url):
+        if not models:
+            raise ValueError("An OpenAI-compatible URL (…/v1) needs --model NAME.")
+        return asyncio.run(evaluate_openai(items, models, url, **options))
+    if models:
+        raise ValueError("--model names a model of an OpenAI-compatible API: give --url …/v1.")
+    options.pop("temperature", None)
+    options.pop("stream", None)
     if url is not None:
         return asyncio.run(evaluate(items, specs, url, **options))
     if start_service is None:
@@ -135,3 +232,8 @@ def metrics_table(report: dict[str, Any]) -> Any:
 
 def default_plot_path(out: Path) -> Path:
     return out.with_suffix(".png")
+
+
+def default_lm_eval_path(out: Path) -> Path:
+    """`results.json` → `results-lm-eval/` beside it."""
+    return out.with_name(f"{out.stem}-lm-eval")

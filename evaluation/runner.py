@@ -88,6 +88,9 @@ class Row:
     truster_refined_correct: list[bool] = field(default_factory=list)
     truster_positions: list[int | None] = field(default_factory=list)  # 1-based, as shown
     error: str | None = None
+    response: str | None = None  # the answer's text as the service returned it
+    prompt: str | None = None  # what was sent as the user's message
+    ttft_s: float | None = None  # streamed runs: seconds to the first content token
 
 
 def item_rule(item: Item) -> str:
@@ -116,6 +119,8 @@ def score(item: Item, body: dict[str, Any], seconds: float) -> Row:
         generated_tokens=usage.get("completion_tokens", 0) + usage.get("thought_tokens", 0),
         engine_calls=usage.get("engine_calls", 0),
         seconds=seconds,
+        response=body.get("answer_text"),
+        prompt=item.problem,
     )
     refined = False
     for event in body.get("trace") or []:
@@ -251,6 +256,8 @@ def summarize(
         "prompt_tokens_per_question": mean([float(r.prompt_tokens) for r in rows]),
         "engine_calls_per_question": mean([float(r.engine_calls) for r in rows]),
         "seconds_per_question": mean([r.seconds for r in rows]),
+        # Streamed runs only (OpenAI-compatible endpoints with --stream): null otherwise.
+        "ttft_seconds_per_question": mean([r.ttft_s for r in rows if r.ttft_s is not None]),
         "tool_use_rate": mean([1.0 if r.used_tools else 0.0 for r in rows]),
         "errors": sum(r.error is not None for r in rows),
     }

@@ -169,3 +169,15 @@ def test_eval_cli_against_a_live_server(service: Service, tmp_path: Path) -> Non
     assert all(run["tokens_per_question"] > 0 for run in runs.values())
     assert out.with_suffix(".png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "sciserve eval" in done.stdout and "wrote" in done.stdout
+    # lm-evaluation-harness's files, one folder per strategy, beside the report.
+    lm_eval = tmp_path / "report-lm-eval"
+    assert sorted(p.name for p in lm_eval.iterdir()) == ["adaptive", "attempts__2__art", "direct"]
+    [results_file] = (lm_eval / "adaptive").glob("results_*.json")
+    results = json.loads(results_file.read_text())
+    assert results["results"]["tiny"]["exact_match,final-answer"] == adaptive["accuracy"]
+    assert results["config"]["model"] == "sciserve" and results["config"]["strategy"]
+    assert results["sciserve"]["tua"] == adaptive["tua"]
+    [samples_file] = (lm_eval / "adaptive").glob("samples_tiny_*.jsonl")
+    samples = [json.loads(line) for line in samples_file.read_text().splitlines()]
+    assert [s["target"] for s in samples] == [row["answer"] for row in rows]
+    assert all(s["resps"][0][0] for s in samples)  # the answer's text, as /solve returned it
