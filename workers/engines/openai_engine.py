@@ -9,6 +9,7 @@ VLLM_ALLOW_RUNTIME_LORA_UPDATING=True for load/unload).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -107,6 +108,8 @@ class OpenAIEngine:
             body["seed"] = s.seed
         if s.stop:
             body["stop"] = list(s.stop)
+        if request.on_text is not None and request.n == 1:
+            return await self._generate_streaming(request, body, len(prompt_ids))
         try:
             response = await self._post("/v1/completions", body)
         except httpx.TransportError as exc:
@@ -123,6 +126,48 @@ class OpenAIEngine:
             token_ids=[list(c.get("token_ids") or []) for c in choices],
             prompt_tokens=len(prompt_ids),
             finish_reasons=[c.get("finish_reason") for c in choices],
+        )
+
+    async def _generate_streaming(
+        self, request: GenerationRequest, body: dict[str, Any], prompt_tokens: int
+    ) -> Completion:
+        """One sample streamed from the server (SSE), each text piece handed to
+        `request.on_text` as it arrives, so a client's first token is the server's."""
+        assert request.on_text is not None
+        texts: list[str] = []
+        token_ids: list[int] = []
+        finish_reason: str | None = None
+        try:
+            async with self._client.stream(
+                "POST", "/v1/completions", json={**body, "stream": True}
+            ) as response:
+                if response.status_code >= 400:
+                    detail = (await response.aread()).decode(errors="replace")
+                    raise RuntimeError(
+                        f"Remote engine answered {response.status_code}: {detail[:500]}"
+                    )
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:") or line == "data: [DONE]":
+                        continue
+                    for choice in json.loads(line[5:]).get("choices", []):
+                        piece = choice.get("text") or ""
+                        token_ids.extend(choice.get("token_ids") or [])
+                        finish_reason = choice.get("finish_reason") or finish_reason
+                        if piece:
+                            texts.append(piece)
+                            await request.on_text(piece)
+        except httpx.TransportError as exc:
+            raise EngineUnavailableError(
+                f"The remote engine at {self.base_url} is unreachable: {exc or type(exc).__name__}"
+            ) from exc
+        text = "".join(texts)
+        if not token_ids and text:  # a server that does not stream token ids
+            token_ids = list(self._tokenizer.encode(text, add_special_tokens=False))
+        return Completion(
+            texts=[text],
+            token_ids=[token_ids],
+            prompt_tokens=prompt_tokens,
+            finish_reasons=[finish_reason],
         )
 
     async def load_adapter(self, spec: AdapterSpec) -> None:

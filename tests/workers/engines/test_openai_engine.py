@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -80,6 +81,17 @@ def test_remote_engine_tokens_equal_in_process_engine(
                 [completion] = await engine.generate(_requests(role))
                 assert completion.texts[0]
                 out.append(completion.token_ids[0])
+            # Streamed: the pieces arrive one by one and add up to the same completion.
+            pieces: list[str] = []
+
+            async def on_text(piece: str) -> None:
+                pieces.append(piece)
+
+            [request] = _requests("policy")
+            [streamed] = await engine.generate([replace(request, on_text=on_text)])
+            assert len(pieces) > 1
+            assert "".join(pieces) == streamed.texts[0] == completion.texts[0]
+            assert streamed.token_ids == completion.token_ids
             return out
         finally:
             await engine.close()
