@@ -2,16 +2,21 @@
 
 Every claimed job ends in exactly one recorded outcome: succeeded, failed with an
 outcome code and a reason (contract.errors.Outcome), or handed back to the queue
-when the worker stops. A job is never lost inside a worker.
+when the worker stops or its engine dies. A job is never lost inside a worker.
+
+A dead engine (its process killed, OOM, a crash) is not the job's fault: a job whose
+engine died under it is handed back to run again, never recorded as failed, and the
+loop stops claiming so that its owner (workers/runtime.py) can restart the engine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
@@ -28,6 +33,11 @@ log = logging.getLogger(__name__)
 CLAIM_POLL_S = 1.0  # how often an idle worker looks at its stop flag
 CLAIM_RETRY_S = 1.0  # pause after a failed claim (e.g. Redis restarting)
 RECORD_RETRY_S = 60.0  # how long an outcome write is retried through a store outage
+ENGINE_CHECK_S = 0.5  # how often the loop asks whether its engine has died
+
+
+def _never_dead() -> bool:
+    return False
 
 
 async def run_worker(
@@ -37,20 +47,26 @@ async def run_worker(
     concurrency: int,
     stop: asyncio.Event | None = None,
     drain_timeout_s: float = 30.0,
+    engine_dead: Callable[[], bool] = _never_dead,
 ) -> None:
-    """Claim and run jobs until `stop` is set (or the task is cancelled).
+    """Claim and run jobs until `stop` is set, the engine dies (`engine_dead()`
+    turns true), or the task is cancelled.
 
     At most `concurrency` jobs run at once, so the engine's batch stays full without
     claiming work the worker cannot start. A job cancelled elsewhere (DELETE
     /jobs/{id}, a /solve client gone) is stopped here: its task is cancelled, which
     aborts its engine requests and tool calls. On stop: claim nothing more, let
-    running jobs finish for up to `drain_timeout_s`, then hand the rest back.
+    running jobs finish for up to `drain_timeout_s`, then hand the rest back. On a
+    dead engine: claim nothing more and hand every running job back at once (a job in
+    a tool call would only fail at its next engine call), then return.
     """
     stop = stop or asyncio.Event()
+    halt = asyncio.Event()  # set by `stop` or by the engine's death
     slots = asyncio.Semaphore(concurrency)
     running: dict[str, asyncio.Task[None]] = {}
     cancelled: set[str] = set()
     watcher = asyncio.create_task(_stop_cancelled(queue, running, cancelled))
+    guard = asyncio.create_task(_halt_when(stop, engine_dead, halt))
 
     def finished(job_id: str, _: asyncio.Task[None]) -> None:
         running.pop(job_id, None)
@@ -59,7 +75,7 @@ async def run_worker(
         WORKER_BUSY_SLOTS.set(len(running))
 
     try:
-        while await _acquire_unless_stopped(slots, stop):
+        while await _acquire_unless_stopped(slots, halt):
             try:
                 job = await queue.claim(CLAIM_POLL_S)
             except Exception as exc:  # the queue's store is away: wait, never die
@@ -72,19 +88,39 @@ async def run_worker(
             if job is None:
                 slots.release()
                 continue
-            task = asyncio.create_task(run_job(queue, pipeline, job, cancelled))
+            if engine_dead():  # it died while we waited for this job: not run, handed back
+                slots.release()
+                await _hand_back(queue, job)
+                break
+            task = asyncio.create_task(run_job(queue, pipeline, job, cancelled, engine_dead))
             running[job.id] = task
             WORKER_BUSY_SLOTS.set(len(running))
             task.add_done_callback(functools.partial(finished, job.id))
-        if running:
+        if engine_dead():
+            log.error("the engine died: handing %d running jobs back to the queue", len(running))
+        elif running:
             log.info("draining %d running jobs for up to %.0f s", len(running), drain_timeout_s)
             await asyncio.wait(running.values(), timeout=drain_timeout_s)
     finally:
         watcher.cancel()
+        guard.cancel()
         tasks = list(running.values())
         for task in tasks:
             task.cancel()  # run_job hands a job cancelled by shutdown back to the queue
-        await asyncio.gather(watcher, *tasks, return_exceptions=True)
+        await asyncio.gather(watcher, guard, *tasks, return_exceptions=True)
+
+
+async def _halt_when(
+    stop: asyncio.Event, engine_dead: Callable[[], bool], halt: asyncio.Event
+) -> None:
+    """Set `halt` once `stop` is set or the engine has died. The engine is polled: its
+    death comes from another process, and an idle worker must notice it too."""
+    while not engine_dead():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), ENGINE_CHECK_S)
+        if stop.is_set():
+            break
+    halt.set()
 
 
 async def _stop_cancelled(
@@ -133,14 +169,20 @@ async def _acquire_unless_stopped(slots: asyncio.Semaphore, stop: asyncio.Event)
 
 
 async def run_job(
-    queue: JobQueue, pipeline: SolvePipeline, job: Job, cancelled: set[str] | None = None
+    queue: JobQueue,
+    pipeline: SolvePipeline,
+    job: Job,
+    cancelled: Collection[str] = (),
+    engine_dead: Callable[[], bool] = _never_dead,
 ) -> None:
     """Run one job within what remains of its deadline and record its one outcome.
 
     `cancelled` holds the ids of jobs cancelled elsewhere: their CancelledError is the
-    end of the job, not a shutdown that hands it back to the queue.
+    end of the job, not a shutdown that hands it back to the queue. A job that fails
+    while `engine_dead()` is true failed because the engine died under it (vLLM's
+    `EngineDeadError`, or any error the pipeline turned it into): it is handed back to
+    run again instead of being recorded as failed.
     """
-    cancelled = cancelled if cancelled is not None else set()
     started = time.time()
     budget = job.remaining_s()
 
@@ -180,9 +222,15 @@ async def run_job(
         await asyncio.shield(queue.release(job.id))
         raise
     except SciserveError as exc:
+        if engine_dead():
+            await _hand_back(queue, job)
+            return
         await _record_failure(queue, job, exc.outcome, exc.message)
         return
     except Exception as exc:
+        if engine_dead():
+            await _hand_back(queue, job)
+            return
         log.exception("job %s failed", job.id)
         await _record_failure(
             queue, job, Outcome.internal,
@@ -196,6 +244,20 @@ async def run_job(
     JOBS.labels(outcome="succeeded").inc()
     await _recorded(queue.complete, job.id, result)
     await traces.keep(job, result)  # opt-in training record (SCISERVE_TRACE_SINK)
+
+
+async def _hand_back(queue: JobQueue, job: Job) -> None:
+    """Requeue a job that met a dead engine; shielded, so the loop's teardown cannot
+    interrupt it halfway. Not retried (a retried requeue could queue the job twice): if
+    the store is away, the entry stays pending and is reclaimed after the visibility
+    timeout, like the job of a worker that died."""
+    log.warning("job %s: the engine died under it; handing it back to the queue", job.id)
+    JOBS.labels(outcome="requeued").inc()
+    try:
+        await asyncio.shield(queue.release(job.id))
+    except Exception as exc:
+        log.error("job %s: not handed back (%s); it is reclaimed after the visibility "
+                  "timeout", job.id, exc)  # fmt: skip
 
 
 async def _record_failure(queue: JobQueue, job: Job, outcome: Outcome, message: str) -> None:

@@ -64,9 +64,10 @@ THOUGHT_FORMAT_BREAKS = Counter(
 )
 JOBS = Counter(
     "sciserve_jobs_total",
-    "Jobs finished by a worker, by outcome: succeeded, released (handed back at shutdown) "
-    "or a failure's outcome code (invalid_request, prompt_too_long, tool_unavailable, "
-    "engine_unavailable, timeout, cancelled, internal).",
+    "Jobs finished by a worker, by outcome: succeeded, released (handed back at shutdown), "
+    "requeued (handed back because the engine died under it) or a failure's outcome code "
+    "(invalid_request, prompt_too_long, tool_unavailable, engine_unavailable, timeout, "
+    "cancelled, internal).",
     ["outcome"],
 )
 JOBS_CANCELLED = Counter(
@@ -75,3 +76,12 @@ JOBS_CANCELLED = Counter(
     "the /solve client disconnected).",
 )
 WORKER_BUSY_SLOTS = Gauge("sciserve_worker_busy_slots", "Jobs this worker is running now.")
+ENGINE_DEAD = Gauge(
+    "sciserve_engine_dead",
+    "1 while this worker's engine is dead (its engine process exited) and not yet "
+    "restarted; the worker is not ready meanwhile.",
+)
+ENGINE_RESTARTS = Counter(
+    "sciserve_engine_restarts_total",
+    "In-process restarts of this worker's engine after its engine process died.",
+)

@@ -2,6 +2,12 @@
 
 All requests of all jobs go into one `AsyncLLM`, whose scheduler batches them
 continuously; `n=K` sampling is one request so the prompt's KV cache is shared.
+
+vLLM runs its scheduler and model in a child process (`VLLM::EngineCore`). If that
+process dies, the `AsyncLLM` is dead for good: vLLM's monitor thread marks it errored
+at once (even with no request running) and every request raises `EngineDeadError`.
+`is_dead` reports that state and `restart` replaces the dead `AsyncLLM` with a new one
+serving the same adapters (workers/runtime.py decides when).
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ class VllmEngine:
         self._llm: Any = None
         self._tokenizer: Any = None
         self._lock = asyncio.Lock()
+        self._dead = False  # an `EngineDeadError` was seen from the current AsyncLLM
 
     async def start(self) -> None:
         """Build the engine (tens of seconds on CPU) and register the initial adapters."""
@@ -119,7 +126,13 @@ class VllmEngine:
         return None if entry is None else self._to_lora_request(*entry)
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
-        completions = list(await asyncio.gather(*(self._generate_one(r) for r in requests)))
+        from vllm.v1.engine.exceptions import EngineDeadError
+
+        try:
+            completions = list(await asyncio.gather(*(self._generate_one(r) for r in requests)))
+        except EngineDeadError:
+            self._dead = True  # `errored` says so too; this holds even if vLLM's flag lags
+            raise
         record_usage(completions)
         return completions
 
@@ -215,8 +228,29 @@ class VllmEngine:
     def adapters(self) -> dict[str, AdapterSpec]:
         return self._slots.specs()
 
-    async def health(self) -> bool:
+    def is_dead(self) -> bool:
+        """Whether the engine core process has died (nothing more can be served until
+        `restart`). A cheap flag read: vLLM's monitor thread sets it when the process
+        exits, so this answers right even when no request is running."""
         if self._llm is None:
+            return False  # not started, or closed: not "dead"
+        return self._dead or bool(self._llm.errored)
+
+    async def restart(self) -> None:
+        """Replace a dead `AsyncLLM` with a new one (tens of seconds on CPU).
+
+        The dead one is shut down first, which reaps its engine-core process and frees
+        its sockets; the new one loads the adapters that were loaded when it died (the
+        initial ones and any loaded since), under fresh LoRA ids."""
+        adapters = list(self._slots.specs().values())
+        await self.close()
+        self._slots = AdapterSlots(self.options.max_loras if self.options.enable_lora else 0)
+        self._initial_adapters = adapters
+        self._dead = False
+        await self.start()
+
+    async def health(self) -> bool:
+        if self._llm is None or self.is_dead():
             return False
         try:
             await self._llm.check_health()
