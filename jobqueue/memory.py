@@ -108,7 +108,8 @@ class InProcessQueue:
         while True:
             yield await self._cancelled.get()
 
-    async def release(self, job_id: str) -> None:
+    async def release(self, job_id: str, *, count_attempt: bool = False) -> None:
+        # One process: a dead engine ends this queue too, so no attempt limit here.
         record = self._record(job_id)
         if record.done.is_set():
             return

@@ -83,8 +83,11 @@ class JobQueue(Protocol):
         so it can stop spending engine time on them."""
         ...
 
-    async def release(self, job_id: str) -> None:
-        """Hand an unfinished job back to the queue (a worker shutting down)."""
+    async def release(self, job_id: str, *, count_attempt: bool = False) -> None:
+        """Hand an unfinished job back to the queue. A worker shutting down does not
+        spend one of the job's attempts; a job whose engine died under it does
+        (`count_attempt`), so a job that kills every engine ends failed after
+        `max_attempts` instead of going round the pool for ever."""
         ...
 
     async def publish(self, job_id: str, event: dict[str, Any]) -> None:

@@ -404,7 +404,7 @@ class RedisQueue:
         self._inflight[job_id] = entry_id
         if attempt > self.max_attempts:
             await self.fail(job_id, f"The job was given up after {self.max_attempts} attempts "
-                            "whose workers stopped.")  # fmt: skip
+                            "whose workers or engines died.")  # fmt: skip
             return None
         return Job(
             id=job_id, request=request, deadline=deadline, submitted_at=submitted_at,
@@ -468,12 +468,13 @@ class RedisQueue:
         finally:
             self._finishing.discard(job_id)
 
-    async def release(self, job_id: str) -> None:
+    async def release(self, job_id: str, *, count_attempt: bool = False) -> None:
         """Re-queue as a fresh entry and settle the old one, in one transaction."""
         entry_id = self._inflight.pop(job_id, None)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self._job_key(job_id), "status", JobState.queued.value)
-            pipe.hincrby(self._job_key(job_id), "attempts", -1)  # a hand-back is no attempt
+            if not count_attempt:  # a worker shutting down: the attempt is not spent
+                pipe.hincrby(self._job_key(job_id), "attempts", -1)
             pipe.xadd(self.stream, {"id": job_id})
             if entry_id is not None:
                 pipe.xack(self.stream, GROUP, entry_id)

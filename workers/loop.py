@@ -254,7 +254,7 @@ async def _hand_back(queue: JobQueue, job: Job) -> None:
     log.warning("job %s: the engine died under it; handing it back to the queue", job.id)
     JOBS.labels(outcome="requeued").inc()
     try:
-        await asyncio.shield(queue.release(job.id))
+        await asyncio.shield(queue.release(job.id, count_attempt=True))
     except Exception as exc:
         log.error("job %s: not handed back (%s); it is reclaimed after the visibility "
                   "timeout", job.id, exc)  # fmt: skip

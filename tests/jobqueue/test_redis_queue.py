@@ -84,6 +84,21 @@ async def test_release_hands_the_job_back_without_spending_an_attempt(redis_pref
     await queue.close()
 
 
+async def test_a_job_whose_engines_keep_dying_is_given_up(redis_prefix: str) -> None:
+    """A hand-back after an engine death spends the attempt: a job that kills every
+    engine it meets fails after `max_attempts` instead of circling the pool."""
+    queue = _queue(redis_prefix, "a", max_attempts=2)
+    job_id = await queue.submit(SolveRequest(problem="1+1?"))
+    for attempt in (1, 2):
+        job = await queue.claim(1)
+        assert job is not None and job.attempt == attempt
+        await queue.release(job_id, count_attempt=True)
+    assert await queue.claim(0.2) is None
+    status = await queue.status(job_id)
+    assert status.status == JobState.failed and "given up after 2 attempts" in (status.error or "")
+    await queue.close()
+
+
 async def test_idempotency_key_returns_the_same_job_once(redis_prefix: str) -> None:
     queue = _queue(redis_prefix, "a")
     request = SolveRequest(problem="1+1?")
