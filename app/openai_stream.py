@@ -6,8 +6,9 @@
 - `delta` events (the answer's text while the engine generates it, for the strategies
   whose single generation is the answer: workers/streaming.py) become content deltas;
 - at the end, whatever of the answer was not streamed yet (all of it, for votes and
-  refine stages), the revealed thoughts as `reasoning`, the finish reason with the
-  `sciserve` extension, the usage chunk if asked, and `[DONE]`.
+  refine stages), the revealed thoughts as `reasoning`, the calls of client functions
+  as `tool_calls` deltas (`tool_call_deltas`), the finish reason with the `sciserve`
+  extension, the usage chunk if asked, and `[DONE]`.
 
 A client that disconnects cancels its job, as on /solve.
 """
@@ -27,12 +28,32 @@ from app.openai_errors import error_detail
 from app.openai_translate import chat_usage, content_of, extension, finish_reason
 from app.solving import REQUEST_OUTCOMES, WAIT_GRACE_S
 from contract.errors import JobTimeoutError, Outcome, error_for_outcome
-from contract.schemas import JobState, SolveRequest
+from contract.schemas import ClientToolCall, JobState, SolveRequest
 from contract.settings import Settings
 from jobqueue.protocol import FINAL_STATES, JobQueue
 
 log = logging.getLogger(__name__)
 Event = dict[str, str]
+
+
+ARGUMENT_PIECE_CHARS = 24  # the arguments of a call go out in pieces of this size
+
+
+def tool_call_deltas(index: int, call: ClientToolCall) -> list[dict[str, Any]]:
+    """One call of a client function as OpenAI streams it: the first delta carries its
+    index, id, type and name with empty arguments, the next ones carry the arguments'
+    text in pieces, each with the index only, which the SDK's accumulator joins."""
+    first = {
+        "index": index,
+        "id": call.id,
+        "type": "function",
+        "function": {"name": call.name, "arguments": ""},
+    }
+    text = call.arguments
+    pieces = [
+        text[at : at + ARGUMENT_PIECE_CHARS] for at in range(0, len(text), ARGUMENT_PIECE_CHARS)
+    ]
+    return [first, *({"index": index, "function": {"arguments": piece}} for piece in pieces)]
 
 
 class ChunkStream:
@@ -152,6 +173,10 @@ class ChunkStream:
             chunks.append(self._chunk([], sciserve={"event": "answer", "content": content}))
         if result.thoughts:
             chunks.append(self._delta({"reasoning": result.thoughts}))
+        for index, call in enumerate(result.tool_calls or ()):
+            chunks.extend(
+                self._delta({"tool_calls": [delta]}) for delta in tool_call_deltas(index, call)
+            )
         chunks.append(
             self._delta(
                 {},

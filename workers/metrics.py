@@ -76,6 +76,13 @@ JOBS_CANCELLED = Counter(
     "the /solve client disconnected).",
 )
 WORKER_BUSY_SLOTS = Gauge("sciserve_worker_busy_slots", "Jobs this worker is running now.")
+CLIENT_TOOL_CALLS = Counter(
+    "sciserve_client_tool_calls_total",
+    "Generations offered client functions, by outcome: called (the answer is tool calls), "
+    "answered (text instead), unparsed (a call was required but none could be read), "
+    "hidden (tool_choice 'none').",
+    ["outcome"],
+)
 ENGINE_DEAD = Gauge(
     "sciserve_engine_dead",
     "1 while this worker's engine is dead (its engine process exited) and not yet "

@@ -7,7 +7,8 @@ Composition, in order:
 - generate, one mode: `plan` → PEARL (plan, steps, answer); else `tools: never` →
   direct (`think`: TPO), `auto` → adaptive (AWL decision; `think`: inside TPO's
   prompt; prompt style `awl`: AWL's own layout), `always` → adaptive with a tool
-  required;
+  required; client functions or tool-call turns in the request → one output that may
+  call the client's functions (workers/strategies/client_tools.py);
 - refine: SCoRe for `attempts - 1` rounds, then ART if `art`;
 - select: a vote when `samples > 1` (the Truster breaks ties when `art`).
 """
@@ -25,6 +26,7 @@ from contract.settings import Settings
 from workers.engines.base import Engine
 from workers.strategies.art import AskRefineTrust
 from workers.strategies.awl import AwlGenerate
+from workers.strategies.client_tools import ClientToolGenerate
 from workers.strategies.context import Candidate, Progress, SolveContext, Stage
 from workers.strategies.few_shot import ExampleBank, FewShot, build_bank
 from workers.strategies.generate import AdaptiveGenerate, PromptGenerate
@@ -66,15 +68,22 @@ class PipelineOptions:
 
 
 def compose(
-    strategy: Strategy, bank: ExampleBank | None, prompt_style: str = "sciserve"
+    strategy: Strategy,
+    bank: ExampleBank | None,
+    prompt_style: str = "sciserve",
+    client_tools: bool = False,
 ) -> list[Stage]:
     """The stages a strategy asks for, in pipeline order. `prompt_style` is the
-    worker's default layout of the adaptive prompt; the request's wins."""
+    worker's default layout of the adaptive prompt; the request's wins. `client_tools`:
+    the job carries client functions or tool-call turns, so generate is one output
+    that may call them (the request model allows only direct or adaptive then)."""
     stages: list[Stage] = []
     if strategy.few_shot > 0:
         assert bank is not None
         stages.append(FewShot(bank))
-    if strategy.plan:
+    if client_tools:
+        stages.append(ClientToolGenerate())
+    elif strategy.plan:
         stages.append(PlanGenerate(tools=strategy.tools != "never"))
     elif strategy.tools == "never":
         stages.append(PromptGenerate("think" if strategy.think else "direct"))
@@ -164,6 +173,7 @@ class SolvePipeline:
             request.strategy,
             self.bank if request.strategy.few_shot else None,
             self.options.prompt_style,
+            client_tools=bool(request.client_tools or request.continuation),
         )
         candidates: list[Candidate] = []
         initial: list[str | None] | None = None
@@ -185,6 +195,7 @@ class SolvePipeline:
                 else (election.leaders[0] if election.leaders else None)
             ),
             used_tools=ctx.used_tools,
+            tool_calls=final.client_calls or None,
             usage=ctx.usage,
             thoughts=final.thought if ctx.reveal else None,
             trace=tuple(ctx.trace) if request.return_trace else None,

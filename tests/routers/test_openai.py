@@ -303,9 +303,12 @@ def test_errors_use_openai_bodies(service: Service) -> None:
             "n > 1": ({"n": 2}, "n"),
             "stop": ({"stop": ["\n"]}, "stop"),
             "bad server tool": ({"tools": ["astrology"]}, "tools"),
-            "client function": (
-                {"tools": [{"type": "function", "function": {"name": "f"}}]},
-                "tools",
+            "client function not in tools": (
+                {
+                    "tools": [{"type": "function", "function": {"name": "f"}}],
+                    "tool_choice": {"type": "function", "function": {"name": "g"}},
+                },
+                "tool_choice",
             ),
             "tool_choice required": ({"tool_choice": "required"}, "tool_choice"),
         }

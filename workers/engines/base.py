@@ -6,7 +6,7 @@ whatever its backend calls them, and a role with no adapter runs on the base mod
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -39,6 +39,12 @@ class GenerationRequest:
     # a one-sample request while it generates; the Completion still carries the whole
     # text. Engines that cannot stream ignore it.
     on_text: Callable[[str], Awaitable[None]] | None = field(default=None, compare=False)
+    # Client functions (OpenAI tool specs) for the chat template's `tools`; templates
+    # without tool support ignore them.
+    tools: Sequence[Mapping[str, Any]] | None = field(default=None, compare=False)
+    # Structured outputs: the text must be JSON of this schema. Engines that cannot
+    # force it (no `supports_json_schema`) ignore it; the caller checks the text.
+    json_schema: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
@@ -90,8 +96,9 @@ def render_prompt_ids(tokenizer: Any, request: GenerationRequest) -> list[int]:
     """Token ids of a request, chat template applied. Every engine uses this one
     rendering, so the parity check compares models, not templating."""
     if request.messages is not None:
+        tools = {"tools": [dict(tool) for tool in request.tools]} if request.tools else {}
         text = tokenizer.apply_chat_template(
-            list(request.messages), tokenize=False, add_generation_prompt=True
+            list(request.messages), tokenize=False, add_generation_prompt=True, **tools
         )
     else:
         text = request.prompt

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.registry import AdapterSpec
-from contract.errors import AdapterError
+from contract.errors import AdapterError, InvalidStrategyError
 from workers.engines.base import (
     AdapterSlots,
     Completion,
@@ -52,6 +52,8 @@ class VllmOptions:
 
 class VllmEngine:
     """`Engine` over vLLM's `AsyncLLM`."""
+
+    supports_json_schema = True  # GenerationRequest.json_schema: vLLM's structured outputs
 
     def __init__(self, options: VllmOptions, adapters: Sequence[AdapterSpec] = ()):
         self.options = options
@@ -98,6 +100,7 @@ class VllmEngine:
             # Stats on: vLLM's PrometheusStatLogger registers its `vllm:*` metrics in
             # prometheus_client's default registry, which every /metrics here serves.
             disable_log_stats=False,
+            structured_outputs_config=_structured_outputs_config(),
             **lora_args,
         )
         self._tokenizer = AutoTokenizer.from_pretrained(self.options.model)
@@ -155,6 +158,7 @@ class VllmEngine:
             # One output with all n samples: with streamed (cumulative) outputs the
             # last message of an n>1 request can miss samples that finished earlier.
             output_kind=RequestOutputKind.FINAL_ONLY,
+            structured_outputs=_structured_outputs(request),
         )
         if request.on_text is not None and request.n == 1:
             return await self._generate_streaming(request, prompt_ids, params)
@@ -271,3 +275,30 @@ class VllmEngine:
         if self._llm is not None:
             self._llm.shutdown()
             self._llm = None
+
+
+def _structured_outputs(request: GenerationRequest) -> Any:
+    """vLLM's structured outputs for a request with a JSON schema, else None. A schema
+    the backend cannot compile (it comes from a client) is the request's error."""
+    if request.json_schema is None:
+        return None
+    from vllm import SamplingParams
+    from vllm.exceptions import VLLMValidationError
+    from vllm.sampling_params import StructuredOutputsParams
+    from vllm.v1.structured_output.backend_guidance import validate_guidance_grammar
+
+    params = StructuredOutputsParams(json=dict(request.json_schema))
+    try:
+        validate_guidance_grammar(SamplingParams(structured_outputs=params))
+    except VLLMValidationError as exc:
+        raise InvalidStrategyError(f"The JSON schema cannot be enforced: {exc}") from None
+    return params
+
+
+def _structured_outputs_config() -> Any:
+    """llguidance (the widest JSON Schema support of vLLM's backends) without free
+    whitespace between JSON tokens: it only costs tokens, and a weak model can emit it
+    until max_tokens. vLLM reads the whitespace switch per engine, not per request."""
+    from vllm.config import StructuredOutputsConfig
+
+    return StructuredOutputsConfig(backend="guidance", disable_any_whitespace=True)

@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 
 from contract.answers import ResolvedType, extract_answer, is_correct
 from contract.errors import PromptTooLongError
-from contract.schemas import SolveRequest, TraceEvent, Usage
+from contract.schemas import ClientToolCall, SolveRequest, TraceEvent, Usage
 from workers import traces
 from workers.engines.base import (
     Completion,
@@ -61,6 +61,9 @@ class Candidate:
     tool_calls: list[ToolCall] = field(default_factory=list)
     decision: Literal["tool", "direct"] | None = None
     greedy: bool = False  # the greedy sample: votes fall back to it (select.py)
+    # Calls of the client's functions this output made (client_tools.py): the job's
+    # result returns them instead of an answer.
+    client_calls: list[ClientToolCall] = field(default_factory=list)
 
     @property
     def pending_call(self) -> FunctionCall | None:

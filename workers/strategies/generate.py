@@ -20,6 +20,7 @@ from workers.prompts import (
     think_wrap,
     tool_user_prompt,
 )
+from workers.strategies.client_tools import turn_message
 from workers.strategies.context import Candidate, Mode, SolveContext
 from workers.strategies.tool_choice import LOOP_SHARE, fit_tools
 from workers.streaming import answer_stream
@@ -41,7 +42,7 @@ async def sample(
 
     `stream`: the greedy output is the answer itself (no tool prompt), so its text may
     stream to the client while it is generated (workers/streaming.py)."""
-    history = [turn.model_dump() for turn in ctx.request.history or ()]
+    history = [turn_message(turn) for turn in ctx.request.history or ()]
     messages = policy_messages(prompt, ctx.few_shot, ctx.request.system, history)
     on_text = answer_stream(ctx.request, mode == "think") if stream else None
     samples = ctx.request.strategy.samples
