@@ -5,13 +5,18 @@ Run benchmarks as modules from the repository root: `python -m bench.overhead`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import statistics
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from contract.settings import Settings
 from entrypoints.embedded import free_port
@@ -60,3 +65,26 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     print(json.dumps(payload, indent=2))
     print(f"wrote {path}")
     return path
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> float:
+    """Seconds until `url` answers 200; the server's log tail if it exits or never does."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited early: {log.read_text()[-3000:]}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=2).status_code == 200:
+                return time.perf_counter() - started
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready in {timeout:g} s: {log.read_text()[-3000:]}")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if the server has not drained within a minute."""
+    process.terminate()
+    try:
+        process.wait(60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)

@@ -42,6 +42,8 @@ from typing import Any
 import httpx
 import typer
 
+from bench.common import stop_process, wait_ready
+
 PROBLEMS = [
     "Natalia sold clips to 48 of her friends in April, and then half as many in May. "
     "How many clips did she sell in total?",
@@ -124,29 +126,6 @@ async def _latency(call: Callable[[int], Awaitable[int]], requests: int) -> dict
 def _client(concurrency: int, base_url: str) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     return httpx.AsyncClient(base_url=base_url, timeout=1800, limits=limits)
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> float:
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited early: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return time.perf_counter() - started
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} not ready in {timeout:g} s: {log.read_text()[-3000:]}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)
 
 
 class Plan:
@@ -236,7 +215,7 @@ async def phase_raw(plan: Plan) -> dict[str, Any]:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
     try:
         start_s = await asyncio.to_thread(
-            _wait_ready, f"http://127.0.0.1:{port}/health", process, log, 1200
+            wait_ready, f"http://127.0.0.1:{port}/health", process, log, 1200
         )
         runs = []
         for concurrency in plan.concurrency:
@@ -252,7 +231,7 @@ async def phase_raw(plan: Plan) -> dict[str, Any]:
                 runs.append(await _load(call, plan.prompts, concurrency))
         return {"start_s": start_s, "runs": runs, "command": " ".join(command[1:])}
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 async def phase_engine(plan: Plan) -> dict[str, Any]:
@@ -306,7 +285,7 @@ async def phase_solve(plan: Plan) -> dict[str, Any]:
                                    stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        start_s = await asyncio.to_thread(_wait_ready, f"{url}/readyz", process, log, 1200)
+        start_s = await asyncio.to_thread(wait_ready, f"{url}/readyz", process, log, 1200)
 
         def body(i: int) -> dict[str, Any]:
             return {"problem": _problem(i), "max_tokens": plan.max_tokens,
@@ -331,7 +310,7 @@ async def phase_solve(plan: Plan) -> dict[str, Any]:
         return {"start_s": start_s, "runs": runs, "latency_c1": latency,
                 "vllm_metrics_exposed": vllm_series}  # fmt: skip
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def _ratios(result: dict[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +44,7 @@ from typing import Any
 import httpx
 import typer
 
-from bench.common import write_result
+from bench.common import stop_process, wait_ready, write_result
 from contract.settings import Settings
 from entrypoints.embedded import EmbeddedServer, free_port
 from evaluation.datasets import Item, load_items
@@ -70,18 +69,6 @@ def model_folder(model: str, work: Path) -> tuple[Path, bool]:
     return Path(model), False
 
 
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float) -> float:
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited early: {log.read_text()[-3000:]}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(url, timeout=2).status_code == 200:
-                return time.perf_counter() - started
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} not ready in {timeout:g} s: {log.read_text()[-3000:]}")
-
-
 @contextlib.contextmanager
 def _process(
     command: list[str], env: dict[str, str], log: Path, ready: str, timeout: float, cwd: Path
@@ -90,14 +77,9 @@ def _process(
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, cwd=cwd)
     try:
-        yield _wait(ready, process, log, timeout)
+        yield wait_ready(ready, process, log, timeout)
     finally:
-        process.terminate()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
 
 
 def vllm_command(folder: Path, port: int, tiny: bool) -> list[str]:
