@@ -42,8 +42,9 @@ def _wait_until(condition: Any, timeout: float, what: str) -> None:
 
 def _wait_generating(service: Service, client: httpx.Client, job_id: str) -> None:
     _wait_until(
-        lambda: client.get(f"/jobs/{job_id}").json()["status"] == "running"
-        and _unfinished(service) > 0,
+        lambda: (
+            client.get(f"/jobs/{job_id}").json()["status"] == "running" and _unfinished(service) > 0
+        ),
         60,
         "the job to reach the engine",
     )
