@@ -30,12 +30,19 @@ ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
 @dataclass(frozen=True)
 class AdapterSpec:
-    """One role's adapter, after validation."""
+    """One adapter, after validation. Engines key adapters by `name`; a role's own
+    adapter is named after the role, so requests that name no adapter get it. Other
+    names (`policy-v2`) sit beside it, for requests that choose them (`adapters`)."""
 
     role: str
     path: Path
     base_model: str
     rank: int
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", self.role)
 
 
 def same_base_model(declared: str, served: str) -> bool:
@@ -58,7 +65,14 @@ def same_base_model(declared: str, served: str) -> bool:
 
 
 def validate_adapter(
-    role: str, path: Path, base_model: str, rank: int, *, served_model: str, max_lora_rank: int
+    role: str,
+    path: Path,
+    base_model: str,
+    rank: int,
+    *,
+    served_model: str,
+    max_lora_rank: int,
+    name: str | None = None,
 ) -> AdapterSpec:
     """Check one adapter against the served model and the engine's LoRA limits."""
     if role not in ROLES:
@@ -94,7 +108,9 @@ def validate_adapter(
             f"Adapter for role {role!r} has rank {rank}, above max_lora_rank={max_lora_rank}; "
             "raise SCISERVE_MAX_LORA_RANK or use a smaller adapter."
         )
-    return AdapterSpec(role=role, path=path.resolve(), base_model=base_model, rank=rank)
+    return AdapterSpec(
+        role=role, path=path.resolve(), base_model=base_model, rank=rank, name=name or role
+    )
 
 
 def load_registry(file: Path, *, served_model: str, max_lora_rank: int) -> dict[str, AdapterSpec]:

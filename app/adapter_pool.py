@@ -29,10 +29,10 @@ class PoolAdapterAdmin:
     async def load_adapter(self, body: AdapterLoad) -> AdapterInfo:
         version = await self.adapter_set.put(body)
         await self._wait_applied(version)
-        return next(a for a in await self.list_adapters() if a.role == body.role)
+        return next(a for a in await self.list_adapters() if a.name == body.key)
 
-    async def unload_adapter(self, role: str) -> None:
-        await self._wait_applied(await self.adapter_set.remove(role))
+    async def unload_adapter(self, name: str) -> None:
+        await self._wait_applied(await self.adapter_set.remove(name))
 
     async def _wait_applied(self, version: int) -> list[WorkerAdapterReport]:
         """Until every live worker has applied `version` (or the timeout passes)."""
@@ -46,21 +46,27 @@ class PoolAdapterAdmin:
     async def list_adapters(self) -> list[AdapterInfo]:
         _, desired = await self.adapter_set.desired()
         reports = await self.adapter_set.reports()
-        return [_role_info(role, desired, reports) for role in ROLES]
+        named = {name for name, load in desired.items() if load is not None} - set(ROLES)
+        return [
+            _adapter_info(name, desired, reports)
+            for name in dict.fromkeys([*ROLES, *sorted(named)])
+        ]
 
 
-def _role_info(
-    role: str, desired: dict[str, AdapterLoad | None], reports: list[WorkerAdapterReport]
+def _adapter_info(
+    name: str, desired: dict[str, AdapterLoad | None], reports: list[WorkerAdapterReport]
 ) -> AdapterInfo:
+    """One adapter (a role's own, named after it, or a named one) across the pool."""
     states = [
-        r.roles.get(role) or WorkerAdapterState(worker=r.worker, loaded=False) for r in reports
+        r.roles.get(name) or WorkerAdapterState(worker=r.worker, loaded=False) for r in reports
     ]
     failures = [f"{s.worker}: {s.error}" for s in states if s.error]
     everywhere = bool(states) and all(s.loaded for s in states) and not failures
-    if role in desired:
-        load = desired[role]
+    if name in desired:
+        load = desired[name]
         return AdapterInfo(
-            role=role,
+            role=load.role if load else name,
+            name=name,
             path=load.path if load else None,
             rank=load.rank if load else None,
             loaded=load is not None and everywhere,
@@ -70,7 +76,8 @@ def _role_info(
     # Never changed through the pool: whatever the workers' own registries give.
     first = next((s for s in states if s.loaded), None)
     return AdapterInfo(
-        role=role,
+        role=name,
+        name=name,
         path=first.path if first else None,
         rank=first.rank if first else None,
         loaded=everywhere,

@@ -217,6 +217,7 @@ def to_solve_request(body: ChatCompletionRequest, settings: Settings) -> SolveRe
             timeout_s=body.timeout_s,
             return_trace=True,  # the extension object is built from the trace
             reveal_thoughts=body.reveal_thoughts,
+            adapters=body.adapters,
             system=system,
             history=history or None,
             stream=body.stream,

@@ -12,7 +12,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contract.schemas import MAX_PROBLEM_CHARS, MAX_TIMEOUT_S, AnswerType, Strategy
+from contract.schemas import (
+    MAX_PROBLEM_CHARS,
+    MAX_TIMEOUT_S,
+    AdapterName,
+    AdapterRole,
+    AnswerType,
+    Strategy,
+)
 
 MAX_MESSAGES = 128
 
@@ -125,6 +132,9 @@ class ChatCompletionRequest(_Strict):
     reference: str | None = Field(default=None, max_length=MAX_PROBLEM_CHARS)
     reveal_thoughts: bool = False
     answer_type: AnswerType = "auto"
+    adapters: dict[AdapterRole, AdapterName] | None = Field(
+        default=None, description="The same as /solve's: which loaded adapter plays a role."
+    )
     options: list[str] | None = Field(default=None, min_length=2, max_length=26)
     timeout_s: float | None = Field(default=None, ge=1.0, le=MAX_TIMEOUT_S)
 

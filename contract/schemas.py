@@ -158,6 +158,16 @@ class NamedClientFunction(Strict):
 ClientToolChoice = Literal["none", "auto", "required"] | NamedClientFunction
 
 
+AdapterRole = Literal["policy", "asker", "truster"]
+AdapterName = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="A loaded adapter's name: letters, digits, '.', '_' or '-', at most 64.",
+    ),
+]
+
+
 class ChatTurn(Strict):
     """One earlier turn of a conversation (the OpenAI-compatible API's history): a user
     or assistant message, an assistant's calls of client functions, or a function's
@@ -205,6 +215,13 @@ class SolveRequest(Strict):
         description="Functions the client runs itself: the policy sees them and may answer "
         "with calls to them (`SolveResult.tool_calls`). One sample, no refine stage, no "
         "tool servers.",
+    )
+    adapters: dict[AdapterRole, AdapterName] | None = Field(
+        default=None,
+        description="Which loaded adapter plays a role for this request, e.g. "
+        '{"policy": "policy-v2"}, so two trained policies can be compared live; roles '
+        "not named use their own adapter (or the base model). A name the worker has not "
+        "loaded is a 422 naming it.",
     )
     client_tool_choice: ClientToolChoice = Field(
         default="auto",
@@ -370,10 +387,21 @@ class JobAccepted(BaseModel):
 class AdapterLoad(Strict):
     """`POST /admin/adapters` body: put an adapter behind a role at runtime."""
 
-    role: Literal["policy", "asker", "truster"]
+    role: AdapterRole
+    name: AdapterName | None = Field(
+        default=None,
+        description="Load it under this name beside the role's own adapter instead of "
+        "replacing it; requests choose it with `adapters: {role: name}`. Omitted: the "
+        "role's own adapter (named after the role).",
+    )
     path: str = Field(min_length=1)
     base_model: str = Field(min_length=1)
     rank: Int = Field(ge=1)
+
+    @property
+    def key(self) -> str:
+        """The adapter's name in the engine: the one given, else the role's own."""
+        return self.name or self.role
 
     @field_validator("path")
     @classmethod
@@ -409,6 +437,9 @@ class AdapterInfo(BaseModel):
     loaded: bool
     error: str | None = None
     workers: list[WorkerAdapterState] | None = None
+    name: str | None = Field(
+        default=None, description="The adapter's name: the role's own, or a named one."
+    )
 
 
 class WorkerAdapterReport(BaseModel):

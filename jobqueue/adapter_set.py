@@ -6,7 +6,8 @@ the set's version, applies changes as they come and the whole set when it starts
 publishes its own report, which expires when the worker is gone. Keys (under the
 deployment prefix):
 
-- `adapters:desired`  hash role → JSON `{"load": AdapterLoad}` or `{"load": null}` (unload)
+- `adapters:desired`  hash name → JSON `{"load": AdapterLoad}` or `{"load": null}` (unload);
+  a role's own adapter is named after the role
 - `adapters:version`  counter, bumped with every change
 - `adapters:worker:NAME`  the worker's `WorkerAdapterReport`, with a TTL
 """
@@ -49,12 +50,14 @@ class AdapterSet:
         return int(version)
 
     async def put(self, load: AdapterLoad) -> int:
-        """Every worker loads this adapter for its role; returns the new version."""
-        return await self._change(load.role, load)
+        """Every worker loads this adapter under its name (the role's own: the role);
+        returns the new version."""
+        return await self._change(load.key, load)
 
-    async def remove(self, role: str) -> int:
-        """Every worker unloads the role (it falls back to the base model)."""
-        return await self._change(role, None)
+    async def remove(self, name: str) -> int:
+        """Every worker unloads the adapter (a role whose own it was falls back to the
+        base model)."""
+        return await self._change(name, None)
 
     async def version(self) -> int:
         return int(await self.redis.get(self._version) or 0)

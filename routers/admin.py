@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter, Depends
 
 from app.deps import AdapterAdmin, get_adapter_admin, require_admin
-from contract.schemas import AdapterInfo, AdapterLoad, ErrorBody
+from contract.schemas import AdapterInfo, AdapterLoad, AdapterName, ErrorBody
 
 router = APIRouter(
     prefix="/admin/adapters",
@@ -27,16 +25,18 @@ async def list_adapters(admin: AdapterAdmin = Depends(get_adapter_admin)) -> lis
 async def load_adapter(
     body: AdapterLoad, admin: AdapterAdmin = Depends(get_adapter_admin)
 ) -> AdapterInfo:
-    """Validate and load an adapter for a role, replacing the role's current one. On a
+    """Validate and load an adapter for a role, replacing the role's current one (or,
+    with `name`, beside it under that name, for requests that choose it). On a
     gateway over a pool: on every worker, now and on any worker that starts later; the
     answer comes once every live worker has applied it (or after 30 s) and carries
     each worker's state, with the reason where a load failed."""
     return await admin.load_adapter(body)
 
 
-@router.delete("/{role}", status_code=204, responses={422: {"model": ErrorBody}})
+@router.delete("/{name}", status_code=204, responses={422: {"model": ErrorBody}})
 async def unload_adapter(
-    role: Literal["policy", "asker", "truster"], admin: AdapterAdmin = Depends(get_adapter_admin)
+    name: AdapterName, admin: AdapterAdmin = Depends(get_adapter_admin)
 ) -> None:
-    """Unload a role's adapter; the role falls back to the base model."""
-    await admin.unload_adapter(role)
+    """Unload an adapter by name: a role's own (named after the role, which then falls
+    back to the base model) or a named one."""
+    await admin.unload_adapter(name)

@@ -40,7 +40,7 @@ class AdapterHost(Protocol):
 
     async def load_adapter(self, body: AdapterLoad) -> AdapterInfo: ...
 
-    async def unload_adapter(self, role: str) -> None: ...
+    async def unload_adapter(self, name: str) -> None: ...
 
     def loaded_adapters(self) -> dict[str, AdapterSpec]: ...
 
@@ -64,18 +64,18 @@ class AdapterSync:
         version, desired = await self.adapter_set.desired()
         if version == self.applied_version:
             return False
-        for role, load in desired.items():
-            current = self.host.loaded_adapters().get(role)
+        for name, load in desired.items():
+            current = self.host.loaded_adapters().get(name)
             try:
                 if load is None:
                     if current is not None:
-                        await self.host.unload_adapter(role)
+                        await self.host.unload_adapter(name)
                 elif current is None or not _same(current, load):
                     await self.host.load_adapter(load)
-                self.errors.pop(role, None)
+                self.errors.pop(name, None)
             except Exception as exc:  # any failure is reported, the worker keeps serving
-                log.warning("adapter for role %s not applied: %s", role, exc)
-                self.errors[role] = str(exc)
+                log.warning("adapter %s not applied: %s", name, exc)
+                self.errors[name] = str(exc)
         self.applied_version = version
         await self.publish()
         return True
@@ -88,14 +88,14 @@ class AdapterSync:
             version=self.applied_version,
             reported_at=time.time(),
             roles={
-                role: WorkerAdapterState(
+                name: WorkerAdapterState(
                     worker=self.worker,
-                    loaded=role in loaded,
-                    path=str(loaded[role].path) if role in loaded else None,
-                    rank=loaded[role].rank if role in loaded else None,
-                    error=self.errors.get(role),
+                    loaded=name in loaded,
+                    path=str(loaded[name].path) if name in loaded else None,
+                    rank=loaded[name].rank if name in loaded else None,
+                    error=self.errors.get(name),
                 )
-                for role in ROLES
+                for name in dict.fromkeys([*ROLES, *loaded, *self.errors])
             },
         )
 

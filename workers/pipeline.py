@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from contract.answers import equivalent, resolve_type
-from contract.errors import InvalidStrategyError
+from contract.errors import AdapterError, InvalidStrategyError
 from contract.schemas import SolveRequest, SolveResult, Strategy
 from contract.settings import Settings
 from workers.engines.base import Engine
@@ -134,7 +134,14 @@ class SolvePipeline:
         return self._bank
 
     def check(self, request: SolveRequest) -> None:
-        """Strategy checks only the worker can make: they need its engine's roles."""
+        """Checks only the worker can make: they need its engine's adapters."""
+        unknown = sorted(set((request.adapters or {}).values()) - set(self.engine.adapters()))
+        if unknown:
+            loaded = ", ".join(sorted(self.engine.adapters())) or "none"
+            raise AdapterError(
+                f"adapters names {', '.join(map(repr, unknown))}, which this worker has not "
+                f"loaded (loaded: {loaded}); load it with POST /admin/adapters and a 'name'."
+            )
         if request.strategy.art and not self.options.role_fallback:
             missing = [role for role in ART_ROLES if role not in self.engine.adapters()]
             if missing:

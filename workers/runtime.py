@@ -238,26 +238,33 @@ class WorkerRuntime:
             body.rank,
             served_model=self.engine.model_name,
             max_lora_rank=self.settings.max_lora_rank,
+            name=body.name,
         )
         await self.engine.load_adapter(spec)
-        return AdapterInfo(role=spec.role, path=str(spec.path), rank=spec.rank, loaded=True)
+        return AdapterInfo(
+            role=spec.role, name=spec.name, path=str(spec.path), rank=spec.rank, loaded=True
+        )
 
-    async def unload_adapter(self, role: str) -> None:
+    async def unload_adapter(self, name: str) -> None:
         self._require_engine()
-        await self.engine.unload_adapter(role)
+        await self.engine.unload_adapter(name)
 
     def loaded_adapters(self) -> dict[str, AdapterSpec]:
         return self.engine.adapters()
 
     async def list_adapters(self) -> list[AdapterInfo]:
+        """Every role (loaded or on the base model), then the named adapters."""
         loaded = self.engine.adapters()
+        errors = self.adapter_sync.errors if self.adapter_sync else {}
+        names = [*ROLES, *sorted(set(loaded) - set(ROLES)), *sorted(set(errors) - set(loaded))]
         return [
             AdapterInfo(
-                role=role,
-                path=str(loaded[role].path) if role in loaded else None,
-                rank=loaded[role].rank if role in loaded else None,
-                loaded=role in loaded,
-                error=self.adapter_sync.errors.get(role) if self.adapter_sync else None,
+                role=loaded[name].role if name in loaded else name,
+                name=name,
+                path=str(loaded[name].path) if name in loaded else None,
+                rank=loaded[name].rank if name in loaded else None,
+                loaded=name in loaded,
+                error=errors.get(name),
             )
-            for role in ROLES
+            for name in dict.fromkeys(names)
         ]

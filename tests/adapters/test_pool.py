@@ -85,6 +85,23 @@ def test_adapter_changes_reach_every_worker_and_later_ones(
     solved = httpx.post(f"{gateway}/solve", json={"problem": "2 + 2?"}, headers=headers, timeout=60)
     assert solved.status_code == 200, solved.text
 
+    # A named adapter beside the roles' own reaches every worker; requests choose it.
+    named = {**body, "name": "policy-v2", "path": asker_weights}
+    added = httpx.post(f"{gateway}/admin/adapters", json=named, headers=ADMIN, timeout=60)
+    assert added.status_code == 200, added.text
+    assert added.json()["name"] == "policy-v2" and added.json()["loaded"] is True
+    for url in (first, second):
+        mine = {a["name"]: a for a in httpx.get(f"{url}/admin/adapters", headers=ADMIN).json()}
+        assert mine["policy-v2"]["loaded"] and mine["policy"]["loaded"]
+    chosen = httpx.post(
+        f"{gateway}/solve",
+        json={"problem": "2 + 2?", "adapters": {"policy": "policy-v2"}, "return_trace": True},
+        headers=headers,
+        timeout=60,
+    )
+    assert chosen.status_code == 200, chosen.text
+    assert "policy-v2" in {event["role"] for event in chosen.json()["trace"]}
+
 
 def test_an_invalid_body_is_a_422_and_keys_are_checked(spawn: Spawn) -> None:
     _, gateway = spawn("gateway", admin_key=ADMIN_KEY)

@@ -1,7 +1,9 @@
 """The `Engine` protocol and the plain data that crosses it (DESIGN §3).
 
-Requests carry an adapter *role*, not an adapter name: the engine maps roles to
-whatever its backend calls them, and a role with no adapter runs on the base model.
+Requests carry the adapter's name (`GenerationRequest.role`): a role's own adapter is
+named after the role, other loaded adapters by their own names (a request's choice,
+`SolveRequest.adapters`). The engine maps names to whatever its backend calls them,
+and a name with no adapter runs on the base model.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class Engine(Protocol):
 
     async def load_adapter(self, spec: AdapterSpec) -> None: ...
 
-    async def unload_adapter(self, role: str) -> None: ...
+    async def unload_adapter(self, name: str) -> None: ...
 
     def adapters(self) -> dict[str, AdapterSpec]: ...
 
@@ -106,15 +108,18 @@ def render_prompt_ids(tokenizer: Any, request: GenerationRequest) -> list[int]:
 
 
 def publish_adapter_gauges(loaded: Collection[str]) -> None:
-    """Set `sciserve_adapter_loaded` for every role. An engine calls it when it has
-    started with its initial adapters (loads and unloads keep it current after that);
-    the gauge is per process, so merely building an engine must not reset it."""
+    """Set `sciserve_adapter_loaded` for every role (its own adapter, named after it;
+    other names stay out of the label set, which must be bounded). An engine calls it
+    when it has started with its initial adapters (loads and unloads keep it current
+    after that); the gauge is per process, so merely building an engine must not
+    reset it."""
     for role in ROLES:
         ADAPTER_LOADED.labels(role=role).set(1 if role in loaded else 0)
 
 
 class AdapterSlots:
-    """Role → adapter bookkeeping shared by the engines, with stable integer ids.
+    """Name → adapter bookkeeping shared by the engines, with stable integer ids. A
+    role's own adapter is named after the role (`AdapterSpec.name`).
 
     vLLM CPU LoRA slot -1 bug: a base request in a batch with LoRA requests gets the
     adapter in the *last* slot. Keeping one slot always free (adapters + 1 <= max_loras)
@@ -127,12 +132,12 @@ class AdapterSlots:
         self._ids: dict[str, int] = {}
         self._next_id = 1
 
-    def check_room(self, role: str) -> None:
-        if self.max_loras is None or role in self._specs:
+    def check_room(self, name: str) -> None:
+        if self.max_loras is None or name in self._specs:
             return
         if len(self._specs) + 2 > self.max_loras:
             raise AdapterError(
-                f"No free LoRA slot for role {role!r}: {len(self._specs)} adapters are loaded "
+                f"No free LoRA slot for adapter {name!r}: {len(self._specs)} adapters are loaded "
                 f"and max_loras={self.max_loras} must stay at least one above that "
                 "(vLLM CPU LoRA slot bug). Raise SCISERVE_MAX_LORAS."
             )
@@ -144,24 +149,26 @@ class AdapterSlots:
 
     def add(self, spec: AdapterSpec, lora_id: int) -> int | None:
         """Record an adapter once its backend has loaded it; returns the replaced id."""
-        replaced = self._ids.get(spec.role)
-        self._specs[spec.role] = spec
-        self._ids[spec.role] = lora_id
-        ADAPTER_LOADED.labels(role=spec.role).set(1)
+        replaced = self._ids.get(spec.name)
+        self._specs[spec.name] = spec
+        self._ids[spec.name] = lora_id
+        publish_adapter_gauges(self._specs)
         return replaced
 
-    def remove(self, role: str) -> int:
-        if role not in self._specs:
-            raise AdapterError(f"No adapter is loaded for role {role!r}.")
-        del self._specs[role]
-        ADAPTER_LOADED.labels(role=role).set(0)
-        return self._ids.pop(role)
+    def remove(self, name: str) -> int:
+        if name not in self._specs:
+            what = f"role {name!r}" if name in ROLES else f"adapter {name!r}"
+            raise AdapterError(f"No adapter is loaded for {what}.")
+        del self._specs[name]
+        publish_adapter_gauges(self._specs)
+        return self._ids.pop(name)
 
-    def get(self, role: str | None) -> tuple[AdapterSpec, int] | None:
-        """The role's adapter and id, or None: the base model serves the role."""
-        if role is None or role not in self._specs:
+    def get(self, name: str | None) -> tuple[AdapterSpec, int] | None:
+        """The named adapter (a role's own is named after it) and its id, or None: the
+        base model serves the request."""
+        if name is None or name not in self._specs:
             return None
-        return self._specs[role], self._ids[role]
+        return self._specs[name], self._ids[name]
 
     def specs(self) -> dict[str, AdapterSpec]:
         return dict(self._specs)

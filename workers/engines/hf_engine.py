@@ -71,7 +71,7 @@ class HfEngine:
             kwargs.update(do_sample=False)
         entry = self._slots.get(request.role)
         if entry is not None:
-            self._model.set_adapter(entry[0].role)
+            self._model.set_adapter(entry[0].name)
             adapter_context: Any = contextlib.nullcontext()
         elif hasattr(self._model, "disable_adapter"):
             adapter_context = self._model.disable_adapter()
@@ -106,25 +106,25 @@ class HfEngine:
         from peft import PeftModel
 
         async with self._lock:
-            if self._slots.get(spec.role) is not None:
-                self._model.delete_adapter(spec.role)
+            if self._slots.get(spec.name) is not None:
+                self._model.delete_adapter(spec.name)
             if isinstance(self._model, PeftModel):
-                self._model.load_adapter(str(spec.path), adapter_name=spec.role)
+                self._model.load_adapter(str(spec.path), adapter_name=spec.name)
             else:
                 self._model = PeftModel.from_pretrained(
-                    self._model, str(spec.path), adapter_name=spec.role
+                    self._model, str(spec.path), adapter_name=spec.name
                 )
             self._model.eval()
             self._slots.add(spec, self._slots.next_id())
 
-    async def unload_adapter(self, role: str) -> None:
-        """Unload a role; the role then runs on the base model. peft keeps a deleted
-        adapter as the active one, so another adapter is made active, or, with none
-        left, the LoRA layers go and the plain base model stays (a PeftModel without
+    async def unload_adapter(self, name: str) -> None:
+        """Unload an adapter; a role whose own it was runs on the base model. peft keeps
+        a deleted adapter as the active one, so another adapter is made active, or, with
+        none left, the LoRA layers go and the plain base model stays (a PeftModel without
         adapters fails every call with KeyError)."""
         async with self._lock:
-            self._slots.remove(role)
-            self._model.delete_adapter(role)
+            self._slots.remove(name)
+            self._model.delete_adapter(name)
             remaining = list(self._slots.specs())
             if remaining:
                 self._model.set_adapter(remaining[0])

@@ -2,7 +2,7 @@
 
 Prompts are rendered to token ids here, with the same chat template as the other
 engines, and sent to `/v1/completions` as ids, so token counts and parity hold.
-Adapters are vLLM's runtime LoRA modules, named by role (the server needs
+Adapters are vLLM's runtime LoRA modules, named as ours are (the server needs
 VLLM_ALLOW_RUNTIME_LORA_UPDATING=True for load/unload).
 """
 
@@ -84,7 +84,7 @@ class OpenAIEngine:
         if entry is None:
             assert self._served_name is not None, "engine not started"
             return self._served_name
-        return entry[0].role
+        return entry[0].name
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
         completions = list(await asyncio.gather(*(self._generate_one(r) for r in requests)))
@@ -171,11 +171,11 @@ class OpenAIEngine:
         )
 
     async def load_adapter(self, spec: AdapterSpec) -> None:
-        self._slots.check_room(spec.role)
-        if self._slots.get(spec.role) is not None:
-            await self.unload_adapter(spec.role)
+        self._slots.check_room(spec.name)
+        if self._slots.get(spec.name) is not None:
+            await self.unload_adapter(spec.name)
         response = await self._post(
-            "/v1/load_lora_adapter", {"lora_name": spec.role, "lora_path": str(spec.path)}
+            "/v1/load_lora_adapter", {"lora_name": spec.name, "lora_path": str(spec.path)}
         )
         if response.status_code >= 400:
             raise AdapterError(
@@ -183,9 +183,9 @@ class OpenAIEngine:
             )
         self._slots.add(spec, self._slots.next_id())
 
-    async def unload_adapter(self, role: str) -> None:
-        self._slots.remove(role)
-        await self._post("/v1/unload_lora_adapter", {"lora_name": role})
+    async def unload_adapter(self, name: str) -> None:
+        self._slots.remove(name)
+        await self._post("/v1/unload_lora_adapter", {"lora_name": name})
 
     def adapters(self) -> dict[str, AdapterSpec]:
         return self._slots.specs()

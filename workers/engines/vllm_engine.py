@@ -121,7 +121,7 @@ class VllmEngine:
         from vllm.lora.request import LoRARequest
 
         return LoRARequest(
-            lora_name=f"{spec.role}-{lora_id}", lora_int_id=lora_id, lora_path=str(spec.path)
+            lora_name=f"{spec.name}-{lora_id}", lora_int_id=lora_id, lora_path=str(spec.path)
         )
 
     def _lora_request(self, role: str | None) -> Any:
@@ -214,7 +214,7 @@ class VllmEngine:
         if not self.options.enable_lora:
             raise AdapterError("LoRA is disabled on this engine; set SCISERVE_ENABLE_LORA=true.")
         async with self._lock:
-            self._slots.check_room(spec.role)
+            self._slots.check_room(spec.name)
             lora_id = self._slots.next_id()
             try:
                 await self._llm.add_lora(self._to_lora_request(spec, lora_id))
@@ -224,9 +224,9 @@ class VllmEngine:
             if replaced is not None:
                 await self._llm.remove_lora(replaced)
 
-    async def unload_adapter(self, role: str) -> None:
+    async def unload_adapter(self, name: str) -> None:
         async with self._lock:
-            lora_id = self._slots.remove(role)
+            lora_id = self._slots.remove(name)
             await self._llm.remove_lora(lora_id)
 
     def adapters(self) -> dict[str, AdapterSpec]:

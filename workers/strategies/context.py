@@ -148,7 +148,12 @@ class SolveContext:
         return None if self.deadline is None else self.deadline - time.time()
 
     def role(self, name: str) -> str | None:
-        """The role to request, or None for the base model when no adapter serves it."""
+        """The adapter to request for a role: the one the request chose for it
+        (`adapters`, checked loaded before the job ran), else the role's own, else None
+        for the base model."""
+        chosen = {str(role): adapter for role, adapter in (self.request.adapters or {}).items()}
+        if name in chosen:
+            return chosen[name]
         return name if name in self.engine.adapters() else None
 
     def sampling(self, n: int, *, greedy: bool = False) -> Sampling:
