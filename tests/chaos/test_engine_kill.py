@@ -37,12 +37,14 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
+from adapters.registry import ROLES
 from contract.schemas import JobState, SolveRequest
 from jobqueue.memory import InProcessQueue
 from jobqueue.redis_streams import RedisQueue, connect
 from tests.conftest import REDIS_URL, Spawn, _import_vllm, tiny_settings
 from workers.engines.base import Completion, GenerationRequest
 from workers.engines.hf_engine import HfEngine
+from workers.metrics import ADAPTER_LOADED
 from workers.models.tiny import TinyModel
 from workers.runtime import MAX_ENGINE_RESTARTS, WorkerRuntime
 
@@ -268,6 +270,17 @@ async def _until(check: Callable[[], bool], timeout: float = 10) -> None:
         await asyncio.sleep(0.02)
 
 
+@pytest.fixture()
+def adapter_gauges_restored() -> Iterator[None]:
+    """The stand-in engine publishes the process-wide `sciserve_adapter_loaded` (with no
+    adapters: every role 0); give the other tests in this process their values back."""
+    before = {role: ADAPTER_LOADED.labels(role=role)._value.get() for role in ROLES}
+    yield
+    for role, value in before.items():
+        ADAPTER_LOADED.labels(role=role).set(value)
+
+
+@pytest.mark.usefixtures("adapter_gauges_restored")
 async def test_engine_deaths_are_bounded_then_the_worker_gives_up(tiny_model: TinyModel) -> None:
     engine = MortalHfEngine(str(tiny_model.model_dir))
     queue = InProcessQueue()

@@ -152,7 +152,8 @@ class AdapterSlots:
         replaced = self._ids.get(spec.name)
         self._specs[spec.name] = spec
         self._ids[spec.name] = lora_id
-        publish_adapter_gauges(self._specs)
+        if spec.name in ROLES:  # a role's own adapter; named ones stay out of the labels
+            ADAPTER_LOADED.labels(role=spec.name).set(1)
         return replaced
 
     def remove(self, name: str) -> int:
@@ -160,7 +161,8 @@ class AdapterSlots:
             what = f"role {name!r}" if name in ROLES else f"adapter {name!r}"
             raise AdapterError(f"No adapter is loaded for {what}.")
         del self._specs[name]
-        publish_adapter_gauges(self._specs)
+        if name in ROLES:
+            ADAPTER_LOADED.labels(role=name).set(0)
         return self._ids.pop(name)
 
     def get(self, name: str | None) -> tuple[AdapterSpec, int] | None:
