@@ -221,15 +221,12 @@ async def run_job(
         JOBS.labels(outcome="released").inc()
         await asyncio.shield(queue.release(job.id))
         raise
-    except SciserveError as exc:
-        if engine_dead():
+    except Exception as exc:
+        if engine_dead():  # not the job's fault, whatever the error became on the way
             await _hand_back(queue, job)
             return
-        await _record_failure(queue, job, exc.outcome, exc.message)
-        return
-    except Exception as exc:
-        if engine_dead():
-            await _hand_back(queue, job)
+        if isinstance(exc, SciserveError):
+            await _record_failure(queue, job, exc.outcome, exc.message)
             return
         log.exception("job %s failed", job.id)
         await _record_failure(
