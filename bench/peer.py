@@ -36,7 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,8 +218,10 @@ async def compare(
     temperature: float,
     max_tokens: int,
     ttft_questions: int,
+    save: Callable[[dict[str, Any]], None],
 ) -> dict[str, Any]:
-    """Every system at every concurrency, back to back, then the streamed pass."""
+    """Every system at every concurrency, back to back, then the streamed pass; saved
+    after every run, so a run cut short still reports what it measured."""
     engine = urls["vllm"].removesuffix("/v1")
     table = systems(urls, k, temperature)
     # One unmeasured question through each path, so no run pays a first-call cost.
@@ -227,10 +229,11 @@ async def compare(
         await measure(table[name], items[:1], 1, engine, max_tokens=max_tokens)
     results: dict[str, Any] = {}
     for c in concurrency:
-        runs = {
-            name: await measure(system, items, c, engine, max_tokens=max_tokens)
-            for name, system in table.items()
-        }
+        runs: dict[str, Any] = {}
+        results[f"concurrency_{c}"] = {"runs": runs}
+        for name, system in table.items():
+            runs[name] = await measure(system, items, c, engine, max_tokens=max_tokens)
+            save(results)
         vote_k = runs.get("sciserve_samples_k", runs["sciserve_samples_5"])
         sc_speedup = _ratio(runs["optillm_self_consistency"], runs["sciserve_samples_5"])
         mv_speedup = _ratio(runs["optillm_majority_voting"], vote_k)
@@ -262,14 +265,15 @@ async def compare(
                 "goal_met": mv_speedup is not None and mv_speedup >= 1,
             },
         }
+        save(results)
     ttft_items = items[:ttft_questions]
-    results["streamed_concurrency_1"] = {
-        "questions": len(ttft_items),
-        "runs": {
-            name: await measure(system, ttft_items, 1, engine, max_tokens=max_tokens, stream=True)
-            for name, system in table.items()
-        },
-    }
+    streamed: dict[str, Any] = {}
+    results["streamed_concurrency_1"] = {"questions": len(ttft_items), "runs": streamed}
+    for name, system in table.items():
+        streamed[name] = await measure(
+            system, ttft_items, 1, engine, max_tokens=max_tokens, stream=True
+        )
+        save(results)
     return results
 
 
@@ -326,22 +330,9 @@ def main(
             "optillm": f"http://127.0.0.1:{optillm_port}/v1",
             "sciserve": f"{server.url}/v1",
         }
-        results = asyncio.run(
-            compare(
-                urls,
-                items,
-                levels,
-                k=k,
-                temperature=temperature,
-                max_tokens=max_tokens,
-                ttft_questions=ttft_questions,
-            )
-        )
-    import optillm
+        import optillm
 
-    write_result(
-        f"peer-{model if model in ('tiny', 'demo') else 'custom'}",
-        {
+        header = {
             "model": str(folder),
             "dataset": f"gsm_symbolic seed {seed}, {len(items)} questions, graded exactly",
             "max_tokens": max_tokens,
@@ -352,9 +343,25 @@ def main(
             "tokens": "billed: the usage each system returns (optillm's approaches bill "
             "completion tokens only); engine: vLLM's counters over the run (it counts an "
             "n-sample request's prompt once per sample)",
-            **results,
-        },
-    )
+        }
+
+        def save(results: dict[str, Any]) -> None:
+            write_result(
+                f"peer-{model if model in ('tiny', 'demo') else 'custom'}", {**header, **results}
+            )
+
+        asyncio.run(
+            compare(
+                urls,
+                items,
+                levels,
+                k=k,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                ttft_questions=ttft_questions,
+                save=save,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -289,6 +289,14 @@ class SolveRequest(Strict):
                 )
         return self
 
+    def adapter_names(self) -> set[str]:
+        """The adapters this job runs on, by engine name: the policy always, the Asker
+        and the Truster under ART; each the one `adapters` chose, else the role's own.
+        A worker that failed to load one of them leaves the job to the rest of the pool."""
+        roles = ["policy", "asker", "truster"] if self.strategy.art else ["policy"]
+        chosen = {str(role): name for role, name in (self.adapters or {}).items()}
+        return {chosen.get(role, role) for role in roles}
+
 
 class Usage(BaseModel):
     """Token accounting; hidden-thought and tool tokens are counted apart (DESIGN §2)."""

@@ -4,6 +4,11 @@ Before the worker takes its first job it applies the whole desired set, so a new
 restarted worker serves the same roles as the rest of the pool; afterwards it polls the
 set's version and applies each change. Every role's state, with the reason of a failed
 load, goes into the worker's report, which the gateway's `GET /admin/adapters` shows.
+
+A worker whose load failed is out of step with the pool: while another live worker
+serves that adapter as the pool asked, this one declines the jobs that need it (the
+loop hands them back for the peer to claim). When no worker could load it, every
+worker keeps serving with what it has, so a bad path never takes the pool down.
 """
 
 from __future__ import annotations
@@ -18,7 +23,13 @@ from typing import Protocol
 from prometheus_client import Gauge
 
 from adapters.registry import ROLES, AdapterSpec
-from contract.schemas import AdapterInfo, AdapterLoad, WorkerAdapterReport, WorkerAdapterState
+from contract.schemas import (
+    AdapterInfo,
+    AdapterLoad,
+    SolveRequest,
+    WorkerAdapterReport,
+    WorkerAdapterState,
+)
 from jobqueue.adapter_set import REPORT_TTL_S, AdapterSet
 
 log = logging.getLogger(__name__)
@@ -58,6 +69,7 @@ class AdapterSync:
         self.worker = worker
         self.applied_version = -1
         self.errors: dict[str, str] = {}
+        self.served_elsewhere: set[str] = set()  # failed here, loaded by a live peer
 
     async def apply(self) -> bool:
         """Apply the desired set if its version moved; returns whether it did."""
@@ -79,6 +91,31 @@ class AdapterSync:
         self.applied_version = version
         await self.publish()
         return True
+
+    async def refresh_peers(self) -> None:
+        """Which of this worker's failed adapters another live worker has loaded at the
+        same pool version; read only while something failed here."""
+        if not self.errors:
+            self.served_elsewhere = set()
+            return
+        served: set[str] = set()
+        for report in await self.adapter_set.reports():
+            if report.worker == self.worker or report.version != self.applied_version:
+                continue
+            served |= {
+                name
+                for name, state in report.roles.items()
+                if name in self.errors and state.loaded and state.error is None
+            }
+        self.served_elsewhere = served
+
+    def declines(self, request: SolveRequest) -> str | None:
+        """Why this worker should leave the job to a peer, or None to run it."""
+        for name in sorted(request.adapter_names() & self.served_elsewhere):
+            error = self.errors.get(name)
+            if error is not None:
+                return f"adapter {name!r} failed to load on this worker ({error})"
+        return None
 
     def report(self) -> WorkerAdapterReport:
         loaded = self.host.loaded_adapters()
@@ -114,6 +151,7 @@ class AdapterSync:
                     changed = True
                 if changed:
                     last_report = time.monotonic()
+                await self.refresh_peers()
             except Exception as exc:
                 log.warning("pool adapter sync failed, retrying: %s", exc)
             with contextlib.suppress(TimeoutError):

@@ -22,7 +22,7 @@ from typing import Any
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from contract.errors import Outcome, SciserveError
-from contract.schemas import TraceEvent
+from contract.schemas import SolveRequest, TraceEvent
 from jobqueue.protocol import CANCELLED_MESSAGE, Job, JobQueue
 from workers import traces
 from workers.metrics import JOBS, JOBS_CANCELLED, WORKER_BUSY_SLOTS
@@ -34,10 +34,15 @@ CLAIM_POLL_S = 1.0  # how often an idle worker looks at its stop flag
 CLAIM_RETRY_S = 1.0  # pause after a failed claim (e.g. Redis restarting)
 RECORD_RETRY_S = 60.0  # how long an outcome write is retried through a store outage
 ENGINE_CHECK_S = 0.5  # how often the loop asks whether its engine has died
+DECLINE_PAUSE_S = 1.0  # after handing a job back to a peer: give the peer the next claim
 
 
 def _never_dead() -> bool:
     return False
+
+
+def _runs_everything(_request: SolveRequest) -> str | None:
+    return None
 
 
 async def run_worker(
@@ -48,6 +53,7 @@ async def run_worker(
     stop: asyncio.Event | None = None,
     drain_timeout_s: float = 30.0,
     engine_dead: Callable[[], bool] = _never_dead,
+    declines: Callable[[SolveRequest], str | None] = _runs_everything,
 ) -> None:
     """Claim and run jobs until `stop` is set, the engine dies (`engine_dead()`
     turns true), or the task is cancelled.
@@ -58,7 +64,10 @@ async def run_worker(
     aborts its engine requests and tool calls. On stop: claim nothing more, let
     running jobs finish for up to `drain_timeout_s`, then hand the rest back. On a
     dead engine: claim nothing more and hand every running job back at once (a job in
-    a tool call would only fail at its next engine call), then return.
+    a tool call would only fail at its next engine call), then return. A job that
+    `declines` gives a reason for (an adapter it needs failed to load here while a peer
+    serves it) goes back to the queue unrun and unbilled, and the loop pauses its claims
+    so the peer takes it; a job past its deadline is never declined, it is recorded.
     """
     stop = stop or asyncio.Event()
     halt = asyncio.Event()  # set by `stop` or by the engine's death
@@ -92,6 +101,13 @@ async def run_worker(
                 slots.release()
                 await _hand_back(queue, job)
                 break
+            reason = declines(job.request) if job.remaining_s() > 0 else None
+            if reason is not None:
+                slots.release()
+                await _decline(queue, job, reason)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(halt.wait(), DECLINE_PAUSE_S)
+                continue
             task = asyncio.create_task(run_job(queue, pipeline, job, cancelled, engine_dead))
             running[job.id] = task
             WORKER_BUSY_SLOTS.set(len(running))
@@ -244,14 +260,27 @@ async def run_job(
 
 
 async def _hand_back(queue: JobQueue, job: Job) -> None:
-    """Requeue a job that met a dead engine; shielded, so the loop's teardown cannot
-    interrupt it halfway. Not retried (a retried requeue could queue the job twice): if
-    the store is away, the entry stays pending and is reclaimed after the visibility
-    timeout, like the job of a worker that died."""
+    """Requeue a job that met a dead engine, spending an attempt (a job that keeps
+    killing engines must end)."""
     log.warning("job %s: the engine died under it; handing it back to the queue", job.id)
     JOBS.labels(outcome="requeued").inc()
+    await _requeue(queue, job, count_attempt=True)
+
+
+async def _decline(queue: JobQueue, job: Job, reason: str) -> None:
+    """Requeue a job this worker should not run, without spending an attempt."""
+    log.info("job %s: left to another worker: %s", job.id, reason)
+    JOBS.labels(outcome="declined").inc()
+    await _requeue(queue, job, count_attempt=False)
+
+
+async def _requeue(queue: JobQueue, job: Job, *, count_attempt: bool) -> None:
+    """Shielded, so the loop's teardown cannot interrupt it halfway. Not retried (a
+    retried requeue could queue the job twice): if the store is away, the entry stays
+    pending and is reclaimed after the visibility timeout, like the job of a worker
+    that died."""
     try:
-        await asyncio.shield(queue.release(job.id, count_attempt=True))
+        await asyncio.shield(queue.release(job.id, count_attempt=count_attempt))
     except Exception as exc:
         log.error("job %s: not handed back (%s); it is reclaimed after the visibility "
                   "timeout", job.id, exc)  # fmt: skip

@@ -65,7 +65,8 @@ THOUGHT_FORMAT_BREAKS = Counter(
 JOBS = Counter(
     "sciserve_jobs_total",
     "Jobs finished by a worker, by outcome: succeeded, released (handed back at shutdown), "
-    "requeued (handed back because the engine died under it) or a failure's outcome code "
+    "requeued (handed back because the engine died under it), declined (left to a peer "
+    "because an adapter it needs failed to load here) or a failure's outcome code "
     "(invalid_request, prompt_too_long, tool_unavailable, engine_unavailable, timeout, "
     "cancelled, internal).",
     ["outcome"],

@@ -20,7 +20,7 @@ from typing import Literal
 
 from adapters.registry import ROLES, AdapterSpec, validate_adapter
 from contract.errors import EngineUnavailableError, Outcome
-from contract.schemas import AdapterInfo, AdapterLoad
+from contract.schemas import AdapterInfo, AdapterLoad, SolveRequest
 from contract.settings import Settings
 from jobqueue.adapter_set import AdapterSet
 from jobqueue.protocol import JobQueue
@@ -94,6 +94,10 @@ class WorkerRuntime:
         name = getattr(self.queue, "consumer", None) or f"{socket.gethostname()}-{os.getpid()}"
         return AdapterSync(self, AdapterSet(redis, self.settings.redis_prefix), str(name))
 
+    def declines(self, request: SolveRequest) -> str | None:
+        """Why a pool peer should run this job instead (workers/adapter_sync.py)."""
+        return self.adapter_sync.declines(request) if self.adapter_sync else None
+
     def engine_dead(self) -> bool:
         """Whether the engine has died (only engines that can tell: `is_dead`)."""
         is_dead = getattr(self.engine, "is_dead", None)
@@ -131,6 +135,7 @@ class WorkerRuntime:
                     stop=self._stop,
                     drain_timeout_s=self.settings.drain_timeout_s,
                     engine_dead=self.engine_dead,
+                    declines=self.declines,
                 )
                 if self._stop.is_set() or not self.engine_dead():
                     break

@@ -1,6 +1,7 @@
 """Adapters across the pool: `POST/DELETE /admin/adapters` on the gateway changes every
 worker, a worker started later loads the whole set, `GET` shows each worker's state
-and a failed load says why.
+and a failed load says why; jobs that need an adapter a worker failed to load go to a
+peer that has it.
 
 Real `sciserve gateway` and two real `sciserve worker` processes over real Redis. The
 workers serve the tiny model on the transformers+peft engine (SCISERVE_ENGINE=hf): the
@@ -9,8 +10,11 @@ pool mechanics are under test, and it loads in a second where vLLM takes ~30 s.
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 
@@ -31,6 +35,14 @@ def _gauge(url: str, name: str) -> float:
     match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
     assert match, f"{name} missing from {url}/metrics"
     return float(match.group(1))
+
+
+def _jobs(url: str, outcome: str) -> float:
+    """This worker's `sciserve_jobs_total{outcome}`; 0 before the first such job."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    pattern = rf'^sciserve_jobs_total{{outcome="{outcome}"}} ([0-9.e+-]+)$'
+    match = re.search(pattern, text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
 
 
 def test_adapter_changes_reach_every_worker_and_later_ones(
@@ -119,3 +131,44 @@ def test_an_invalid_body_is_a_422_and_keys_are_checked(spawn: Spawn) -> None:
     assert set(roles) == {"policy", "asker", "truster"}
     assert all(r["workers"] == [] and r["loaded"] is False for r in roles.values())
     assert time.monotonic() - started < 5
+
+
+def test_jobs_needing_an_adapter_a_worker_failed_to_load_go_to_its_peer(
+    spawn: Spawn, redis_prefix: str, tiny_model: TinyModel, tmp_path: Path
+) -> None:
+    """Two workers deployed differently: the second allows LoRA rank 4 only (and starts
+    with no adapters), so the pool's rank-8 policy loads on the first and fails on the
+    second. Every job needs the policy: all of them run on the first worker, the second
+    hands back the ones it claims, and none is lost or failed."""
+    _, gateway = spawn("gateway", admin_key=ADMIN_KEY)
+    _, healthy = spawn("worker", admin_key=ADMIN_KEY)
+    no_adapters = tmp_path / "no-adapters.json"
+    no_adapters.write_text(json.dumps({"adapters": {}}))
+    _, limited = spawn("worker", admin_key=ADMIN_KEY, adapter_registry=no_adapters, max_lora_rank=4)
+    body = {
+        "role": "policy",
+        "path": str(tiny_model.adapters["asker"]),
+        "base_model": str(tiny_model.model_dir),
+        "rank": tiny_model.rank,
+    }
+    loaded = httpx.post(f"{gateway}/admin/adapters", json=body, headers=ADMIN, timeout=60)
+    assert loaded.status_code == 200, loaded.text
+    states = {w["worker"]: w for w in loaded.json()["workers"]}
+    assert len(states) == 2
+    assert sorted(w["error"] is None for w in states.values()) == [False, True]
+    assert any("max_lora_rank=4" in (w["error"] or "") for w in states.values())
+    time.sleep(2)  # the limited worker reads its peer's report (polled every second)
+
+    headers = api_key_headers(redis_prefix, "solve")
+
+    def solve(i: int) -> int:
+        problem = {"problem": f"{i} + {i}?"}
+        answer = httpx.post(f"{gateway}/solve", json=problem, headers=headers, timeout=120)
+        return answer.status_code
+
+    with ThreadPoolExecutor(12) as pool:  # more than the healthy worker's 4 slots
+        statuses = list(pool.map(solve, range(12)))
+    assert statuses == [200] * 12
+    assert _jobs(limited, "succeeded") == 0
+    assert _jobs(limited, "declined") >= 1  # it claimed some and handed them back
+    assert _jobs(healthy, "succeeded") == 12
