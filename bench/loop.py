@@ -38,7 +38,7 @@ from bench.common import RESULTS_DIR, bench_settings
 from contract.schemas import Strategy
 from entrypoints.embedded import EmbeddedServer
 from evaluation.datasets import Item, load_items
-from evaluation.metrics import ToolTable
+from evaluation.metrics import ToolTable, paired_bootstrap
 from evaluation.runner import Row, run_items
 from training.awl import build_tua
 from training.records import read_records
@@ -106,29 +106,14 @@ def bootstrap(
     base: Arm, trained: Arm, ids: list[str], samples: int = 2000, seed: int = 0
 ) -> dict[str, dict[str, float | None]]:
     """Paired bootstrap over held-out items: a 95% interval of trained - base per metric."""
-    rng = random.Random(seed)
-    point_base, point_trained = metrics(base, ids), metrics(trained, ids)
-    diffs: dict[str, list[float]] = {name: [] for name in point_base}
-    for _ in range(samples):
-        draw = [rng.choice(ids) for _ in ids]
-        b, t = metrics(base, draw), metrics(trained, draw)
-        for name in diffs:
-            if b[name] is not None and t[name] is not None:
-                diffs[name].append(t[name] - b[name])  # type: ignore[operator]
-    report: dict[str, dict[str, float | None]] = {}
-    for name, values in diffs.items():
-        values.sort()
-        low = values[int(0.025 * len(values))] if values else None
-        high = values[min(len(values) - 1, int(0.975 * len(values)))] if values else None
-        before, after = point_base[name], point_trained[name]
-        report[name] = {
-            "base": before,
-            "trained": after,
-            "diff": None if before is None or after is None else after - before,
-            "ci95_low": low,
-            "ci95_high": high,
-        }
-    return report
+    return paired_bootstrap(
+        ids,
+        lambda draw: metrics(base, draw),
+        lambda draw: metrics(trained, draw),
+        labels=("base", "trained"),
+        samples=samples,
+        seed=seed,
+    )
 
 
 def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:

@@ -159,6 +159,9 @@ ClientToolChoice = Literal["none", "auto", "required"] | NamedClientFunction
 
 
 AdapterRole = Literal["policy", "asker", "truster"]
+# In a request's `adapters`, the base model itself (no adapter) for that role, so an
+# evaluation can compare a trained adapter with the model it was trained from.
+BASE_ADAPTER = "base"
 AdapterName = Annotated[
     str,
     Field(
@@ -295,7 +298,7 @@ class SolveRequest(Strict):
         A worker that failed to load one of them leaves the job to the rest of the pool."""
         roles = ["policy", "asker", "truster"] if self.strategy.art else ["policy"]
         chosen = {str(role): name for role, name in (self.adapters or {}).items()}
-        return {chosen.get(role, role) for role in roles}
+        return {chosen.get(role, role) for role in roles} - {BASE_ADAPTER}
 
 
 class Usage(BaseModel):
@@ -410,6 +413,16 @@ class AdapterLoad(Strict):
     def key(self) -> str:
         """The adapter's name in the engine: the one given, else the role's own."""
         return self.name or self.role
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, name: str | None) -> str | None:
+        if name == BASE_ADAPTER:
+            raise ValueError(
+                f"the name {BASE_ADAPTER!r} is reserved: in a request's adapters it means the "
+                "base model without an adapter"
+            )
+        return name
 
     @field_validator("path")
     @classmethod

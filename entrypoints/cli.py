@@ -379,6 +379,15 @@ def evaluate(
     api_key: Annotated[
         str | None, typer.Option(envvar="SCISERVE_API_KEY", help="Bearer key.")
     ] = None,
+    adapters: Annotated[
+        str | None,
+        typer.Option(
+            help="Compare adapters live, e.g. policy=base,policy=trained: every strategy runs "
+            "once per arm on the same questions (base: the base model; a name: an adapter "
+            "loaded with POST /admin/adapters), and the report gives each arm's difference "
+            "from the first with a paired bootstrap 95% interval."
+        ),
+    ] = None,
 ) -> None:
     """Evaluate strategies (or an OpenAI-compatible endpoint's models) on a dataset:
     accuracy, TUA, SCoRe and ART metrics, tokens, time; also lm-eval-style files."""
@@ -388,9 +397,11 @@ def evaluate(
 
     from evaluation.datasets import load_items
     from evaluation.harness import (
+        comparisons_table,
         default_lm_eval_path,
         default_plot_path,
         metrics_table,
+        parse_arms,
         run_evaluation,
         without_rows,
     )
@@ -411,6 +422,9 @@ def evaluate(
             raise ValueError("An OpenAI-compatible URL (…/v1) needs --model NAME.")
         if model and not openai:
             raise ValueError("--model is for an OpenAI-compatible API: give --url http://…/v1.")
+        if openai and adapters:
+            raise ValueError("--adapters compares adapters through /solve, not a …/v1 URL.")
+        arms = parse_arms(adapters)
         for spec in specs:
             parse_strategy(spec)
         items = load_items(dataset, limit=limit, seed=seed)
@@ -419,7 +433,9 @@ def evaluate(
         raise typer.Exit(2) from exc
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
     openai_options: dict[str, Any] = (
-        {"models": model, "temperature": temperature, "stream": stream} if openai else {}
+        {"models": model, "temperature": temperature, "stream": stream}
+        if openai
+        else {"arms": arms}
     )
     report = run_evaluation(
         items,
@@ -452,6 +468,8 @@ def evaluate(
     )
     console = Console(width=None if sys.stdout.isatty() else 200)  # a log keeps every column
     console.print(metrics_table(report))
+    if report.get("comparisons"):
+        console.print(comparisons_table(report))
     console.print(f"wrote {out_path}, {plot_path} and lm-eval files under {lm_eval_dir}")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict
 from pathlib import Path
@@ -24,10 +24,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from contract.schemas import Strategy
 from evaluation.datasets import Item
+from evaluation.metrics import Metrics, paired_bootstrap
 from evaluation.openai_runner import ChatOptions, is_openai_url, openai_client, run_chat_items
 from evaluation.runner import Row, item_rule, parse_strategy, run_items, summarize
 
 BASELINE = Strategy(tools="never")
+Arm = dict[str, str]  # role → adapter name, as a request's `adapters`
+RunRows = tuple[list[Row], float]
+COMPARED = ("accuracy", "tua", "tool_use_rate", "tokens_per_question")
 
 
 async def evaluate(
@@ -40,21 +44,25 @@ async def evaluate(
     timeout_s: float | None = None,
     headers: dict[str, str] | None = None,
     keep_rows: bool = False,
+    arms: list[Arm] | None = None,
 ) -> dict[str, Any]:
     """The report: the first strategy's metrics at the top level (DESIGN §2), its
     rows under `items`, and every strategy under `runs` (with its rows too when
-    `keep_rows`, for the lm-eval files)."""
+    `keep_rows`, for the lm-eval files). With `arms` (adapter choices such as
+    {"policy": "base"} and {"policy": "trained"}), every strategy runs once per arm on
+    the same questions, and `comparisons` holds each later arm against the first."""
     strategies = [(spec, parse_strategy(spec)) for spec in specs]
     grading = sorted({item_rule(item) for item in items})
     runs: list[dict[str, Any]] = []
+    comparisons: list[dict[str, Any]] = []
     cache: dict[str, tuple[list[Row], float]] = {}
     gen_kwargs = {"max_tokens": max_tokens, "timeout_s": timeout_s}
     timeout = httpx.Timeout(None, connect=10.0)
     async with httpx.AsyncClient(base_url=url, timeout=timeout, headers=headers) as client:
         with _progress() as progress:
 
-            async def rows_for(label: str, strategy: Strategy) -> tuple[list[Row], float]:
-                key = strategy.model_dump_json()
+            async def rows_for(label: str, strategy: Strategy, arm: Arm | None) -> RunRows:
+                key = f"{strategy.model_dump_json()} {arm_label(arm)}"
                 if key not in cache:
                     task = progress.add_task(label, total=len(items))
                     started = time.perf_counter()
@@ -65,27 +73,105 @@ async def evaluate(
                         concurrency=concurrency,
                         max_tokens=max_tokens,
                         timeout_s=timeout_s,
+                        adapters=arm,
                         on_done=lambda _row: progress.advance(task),
                     )
                     cache[key] = (rows, time.perf_counter() - started)
                 return cache[key]
 
             for spec, strategy in strategies:
-                rows, wall_s = await rows_for(spec, strategy)
-                baseline = None
-                if strategy.tools != "never":
-                    baseline = (await rows_for("no-tool run (TUA Easy/Hard)", BASELINE))[0]
-                runs.append(
-                    {
-                        "strategy": spec,
-                        "config": strategy.model_dump(),
-                        "gen_kwargs": {**gen_kwargs, "strategy": strategy.model_dump()},
-                        "metrics": summarize(rows, strategy, baseline, grading),
-                        "wall_s": wall_s,
-                        "items": [asdict(row) for row in rows],
-                    }
-                )
-    return _report(runs, keep_rows)
+                arm_rows: list[tuple[Arm | None, list[Row], list[Row] | None]] = []
+                choices: list[Arm | None] = list(arms) if arms else [None]
+                for arm in choices:
+                    label = spec if arm is None else f"{spec} {arm_label(arm)}"
+                    rows, wall_s = await rows_for(label, strategy, arm)
+                    baseline = None
+                    if strategy.tools != "never":
+                        no_tool = f"no-tool run (TUA Easy/Hard) {arm_label(arm)}".rstrip()
+                        baseline = (await rows_for(no_tool, BASELINE, arm))[0]
+                    arm_rows.append((arm, rows, baseline))
+                    runs.append(
+                        {
+                            "strategy": label,
+                            "config": strategy.model_dump(),
+                            "adapters": arm,
+                            "gen_kwargs": {**gen_kwargs, "strategy": strategy.model_dump()},
+                            "metrics": summarize(rows, strategy, baseline, grading),
+                            "wall_s": wall_s,
+                            "items": [asdict(row) for row in rows],
+                        }
+                    )
+                comparisons += compare_arms(spec, strategy, arm_rows, grading)
+    report = _report(runs, keep_rows)
+    if comparisons:
+        report["comparisons"] = comparisons
+    return report
+
+
+def arm_label(arm: Arm | None) -> str:
+    return "" if not arm else "[" + ",".join(f"{r}={n}" for r, n in arm.items()) + "]"
+
+
+def parse_arms(text: str | None) -> list[Arm] | None:
+    """`policy=base,policy=trained` → [{"policy": "base"}, {"policy": "trained"}]: each
+    comma-separated choice is one arm (`+` joins choices for several roles in one arm:
+    `policy=p2+truster=t2`)."""
+    if not text:
+        return None
+    arms: list[Arm] = []
+    for entry in text.split(","):
+        arm: Arm = {}
+        for choice in entry.split("+"):
+            role, sep, name = choice.strip().partition("=")
+            if not sep or not role or not name:
+                raise ValueError(f"--adapters: {choice.strip()!r} is not ROLE=NAME.")
+            arm[role] = name
+        arms.append(arm)
+    if len(arms) < 2:
+        raise ValueError(
+            "--adapters needs at least two arms to compare, e.g. policy=base,policy=v2."
+        )
+    return arms
+
+
+def compare_arms(
+    spec: str,
+    strategy: Strategy,
+    arm_rows: list[tuple[Arm | None, list[Row], list[Row] | None]],
+    grading: list[str],
+) -> list[dict[str, Any]]:
+    """Each later arm against the first on the same questions: the difference of every
+    metric in COMPARED with its paired bootstrap 95% interval."""
+    if len(arm_rows) < 2:
+        return []
+
+    def metrics_of(rows: list[Row], baseline: list[Row] | None) -> Metrics:
+        by_id = {row.id: row for row in rows}
+
+        def metric(ids: Sequence[str]) -> dict[str, float | None]:
+            drawn = [by_id[i] for i in ids]
+            values = summarize(drawn, strategy, baseline, grading)
+            return {name: values[name] for name in COMPARED}
+
+        return metric
+
+    first_arm, first_rows, first_baseline = arm_rows[0]
+    ids = [row.id for row in first_rows]
+    return [
+        {
+            "strategy": spec,
+            "first": first_arm,
+            "second": arm,
+            "n": len(ids),
+            "metrics": paired_bootstrap(
+                ids,
+                metrics_of(first_rows, first_baseline),
+                metrics_of(rows, baseline),
+                samples=1000,
+            ),
+        }
+        for arm, rows, baseline in arm_rows[1:]
+    ]
 
 
 async def evaluate_openai(
@@ -226,6 +312,36 @@ def metrics_table(report: dict[str, Any]) -> Any:
         table.add_row(
             run["strategy"],
             *("-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in values),
+        )
+    return table
+
+
+def comparisons_table(report: dict[str, Any]) -> Any:
+    """A rich table of each adapter arm against the first: difference and 95% interval."""
+    from rich.table import Table
+
+    table = Table(title="adapter arms: second - first (paired bootstrap 95% CI)")
+    for column in ("strategy", "first", "second"):
+        table.add_column(column)
+    for column in ("n", *COMPARED):
+        table.add_column(column, justify="right")
+    for comparison in report.get("comparisons", []):
+        cells = []
+        for name in COMPARED:
+            value = comparison["metrics"][name]
+            low, high, diff = value["ci95_low"], value["ci95_high"], value["diff"]
+            if diff is None:
+                cells.append("-")
+            elif low is None or high is None:
+                cells.append(f"{diff:+.3f}")
+            else:
+                cells.append(f"{diff:+.3f} [{low:+.3f}, {high:+.3f}]")
+        table.add_row(
+            comparison["strategy"],
+            arm_label(comparison["first"]),
+            arm_label(comparison["second"]),
+            str(comparison["n"]),
+            *cells,
         )
     return table
 

@@ -12,11 +12,14 @@
   correctness, the share where it chose the correct one. Truster first rate = among
   readable verdicts, the share that picked the solution shown first (the order is
   random, so an unbiased Truster is near 0.5); position bias = first rate - 0.5.
+- Two arms on the same questions (base vs trained adapter): each metric's difference
+  with a paired bootstrap 95% interval, resampling questions with replacement.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -96,3 +99,41 @@ def truster_win_rate(
 def truster_first_rate(positions: Sequence[int | None]) -> float | None:
     """`positions` are the 1-based positions picked (None: unreadable, not counted)."""
     return mean([1.0 if p == 1 else 0.0 for p in positions if p is not None])
+
+
+Metrics = Callable[[Sequence[str]], dict[str, float | None]]
+
+
+def paired_bootstrap(
+    ids: Sequence[str],
+    first: Metrics,
+    second: Metrics,
+    labels: tuple[str, str] = ("first", "second"),
+    samples: int = 2000,
+    seed: int = 0,
+) -> dict[str, dict[str, float | None]]:
+    """Per metric: both arms' values, `diff` (second - first) and its 95% interval from
+    `samples` resamples of the question ids, the same draw for both arms (paired). A
+    draw where a metric is undefined for an arm (TUA with an empty class) is skipped."""
+    rng = random.Random(seed)
+    point_first, point_second = first(ids), second(ids)
+    diffs: dict[str, list[float]] = {name: [] for name in point_first}
+    for _ in range(samples):
+        draw = [rng.choice(ids) for _ in ids]
+        a, b = first(draw), second(draw)
+        for name, values in diffs.items():
+            left, right = a.get(name), b.get(name)
+            if left is not None and right is not None:
+                values.append(right - left)
+    report: dict[str, dict[str, float | None]] = {}
+    for name, values in diffs.items():
+        values.sort()
+        before, after = point_first[name], point_second.get(name)
+        report[name] = {
+            labels[0]: before,
+            labels[1]: after,
+            "diff": None if before is None or after is None else after - before,
+            "ci95_low": values[int(0.025 * len(values))] if values else None,
+            "ci95_high": values[min(len(values) - 1, int(0.975 * len(values)))] if values else None,
+        }
+    return report

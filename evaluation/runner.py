@@ -159,9 +159,11 @@ async def run_items(
     concurrency: int = 8,
     max_tokens: int | None = None,
     timeout_s: float | None = None,
+    adapters: dict[str, str] | None = None,
     on_done: Callable[[Row], None] | None = None,
 ) -> list[Row]:
-    """Every item through `/solve`, `concurrency` at a time (the engine batches them).
+    """Every item through `/solve`, `concurrency` at a time (the engine batches them),
+    with `adapters` choosing which loaded adapter plays a role ("base": none).
     A failed request is a wrong answer with its error, never a crashed run."""
     gate = asyncio.Semaphore(concurrency)
 
@@ -176,6 +178,8 @@ async def run_items(
         }
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
+        if adapters:
+            body["adapters"] = adapters
         # Without --timeout-s a question gets the longest deadline the contract allows,
         # so a slow CPU never turns an evaluation into a row of 504s.
         body["timeout_s"] = timeout_s if timeout_s is not None else MAX_TIMEOUT_S

@@ -21,7 +21,7 @@ from typing import Literal
 
 from contract.answers import equivalent, resolve_type
 from contract.errors import AdapterError, InvalidStrategyError
-from contract.schemas import SolveRequest, SolveResult, Strategy
+from contract.schemas import BASE_ADAPTER, SolveRequest, SolveResult, Strategy
 from contract.settings import Settings
 from workers.engines.base import Engine
 from workers.strategies.art import AskRefineTrust
@@ -135,7 +135,8 @@ class SolvePipeline:
 
     def check(self, request: SolveRequest) -> None:
         """Checks only the worker can make: they need its engine's adapters."""
-        unknown = sorted(set((request.adapters or {}).values()) - set(self.engine.adapters()))
+        chosen = set((request.adapters or {}).values()) - {BASE_ADAPTER}
+        unknown = sorted(chosen - set(self.engine.adapters()))
         if unknown:
             loaded = ", ".join(sorted(self.engine.adapters())) or "none"
             raise AdapterError(

@@ -106,3 +106,32 @@ def test_unloading_an_unknown_name_is_a_clear_422(service: Service) -> None:
         response = client.delete("/admin/adapters/never-loaded", headers=KEY)
     assert response.status_code == 422
     assert "'never-loaded'" in response.json()["detail"]
+
+
+def test_base_chooses_the_base_model_for_a_role(service: Service, tiny_model: TinyModel) -> None:
+    """`{"policy": "base"}` runs the base model with the policy adapter still loaded: the
+    same greedy text as with the policy adapter unloaded, and not the adapter's."""
+    with service.client() as client:
+        assert client.delete("/admin/adapters/policy", headers=KEY).status_code == 204
+        try:
+            unloaded = _solve(service)
+        finally:
+            restored = client.post(
+                "/admin/adapters", json=_load(tiny_model, "policy", "policy"), headers=KEY
+            )
+            assert restored.status_code == 200, restored.text
+    own, base = _solve(service), _solve(service, {"policy": "base"})
+    for response in (unloaded, own, base):
+        assert response.status_code == 200, response.text
+    assert base.json()["trace"][0]["role"] == "base"
+    assert base.json()["answer_text"] == unloaded.json()["answer_text"]
+    assert base.json()["answer_text"] != own.json()["answer_text"]
+
+
+def test_base_is_a_reserved_adapter_name(service: Service, tiny_model: TinyModel) -> None:
+    with service.client() as client:
+        response = client.post(
+            "/admin/adapters", json=_load(tiny_model, "policy", "asker", "base"), headers=KEY
+        )
+    assert response.status_code == 422, response.text
+    assert "reserved" in response.text

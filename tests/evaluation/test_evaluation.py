@@ -181,3 +181,63 @@ def test_eval_cli_against_a_live_server(service: Service, tmp_path: Path) -> Non
     samples = [json.loads(line) for line in samples_file.read_text().splitlines()]
     assert [s["target"] for s in samples] == [row["answer"] for row in rows]
     assert all(s["resps"][0][0] for s in samples)  # the answer's text, as /solve returned it
+
+
+def test_eval_compares_adapter_arms_with_a_bootstrap_interval(
+    service: Service, tmp_path: Path
+) -> None:
+    """`--adapters policy=base,policy=policy`: each strategy runs on the base model and on
+    the policy adapter (the tiny model's random LoRA, which changes the text), on the
+    same questions, and the report gives the difference with its 95% interval."""
+    dataset = tmp_path / "tiny.jsonl"
+    rows = [{"problem": f"What is {a} + {a}?", "answer": str(2 * a)} for a in range(1, 7)]
+    dataset.write_text("\n".join(json.dumps(row) for row in rows))
+    out = tmp_path / "arms.json"
+    command = [sys.executable, "-m", "entrypoints.cli", "eval", str(dataset), "--url", service.url]
+    command += ["-s", "direct", "-s", "adaptive", "--max-tokens", "8", "--out", str(out)]
+    command += ["--adapters", "policy=base,policy=policy"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    runs = {run["strategy"]: run for run in report["runs"]}
+    assert set(runs) == {
+        "direct [policy=base]",
+        "direct [policy=policy]",
+        "adaptive [policy=base]",
+        "adaptive [policy=policy]",
+    }
+    assert runs["direct [policy=base]"]["adapters"] == {"policy": "base"}
+    lm_eval = tmp_path / "arms-lm-eval"
+    texts = {}
+    for arm in ("base", "policy"):
+        [samples_file] = (lm_eval / f"direct__policy={arm}").glob("samples_*.jsonl")
+        texts[arm] = [
+            json.loads(line)["resps"][0][0] for line in samples_file.read_text().splitlines()
+        ]
+    assert texts["base"] != texts["policy"], "the arms ran on different weights"
+    comparisons = {c["strategy"]: c for c in report["comparisons"]}
+    assert set(comparisons) == {"direct", "adaptive"}
+    adaptive = comparisons["adaptive"]
+    assert adaptive["first"] == {"policy": "base"} and adaptive["second"] == {"policy": "policy"}
+    assert adaptive["n"] == 6
+    for name in ("accuracy", "tua", "tool_use_rate", "tokens_per_question"):
+        value = adaptive["metrics"][name]
+        first = runs["adaptive [policy=base]"]["metrics"][name]
+        second = runs["adaptive [policy=policy]"]["metrics"][name]
+        assert value["first"] == first and value["second"] == second, name
+        if first is not None and second is not None:
+            assert value["diff"] == pytest.approx(second - first)
+            assert value["ci95_low"] <= value["diff"] <= value["ci95_high"], name
+    assert "adapter arms" in done.stdout
+
+
+@pytest.mark.parametrize("text", ["policy=base", "policy", "policy=,policy=v2", "=x,policy=y"])
+def test_adapter_arms_are_role_equals_name_and_at_least_two(text: str) -> None:
+    from evaluation.harness import parse_arms
+
+    with pytest.raises(ValueError, match="--adapters"):
+        parse_arms(text)
+    assert parse_arms("policy=base,policy=v2+truster=t2") == [
+        {"policy": "base"},
+        {"policy": "v2", "truster": "t2"},
+    ]

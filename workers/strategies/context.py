@@ -19,7 +19,7 @@ from typing import Any, Literal, Protocol
 
 from contract.answers import ResolvedType, extract_answer, is_correct
 from contract.errors import PromptTooLongError
-from contract.schemas import ClientToolCall, SolveRequest, TraceEvent, Usage
+from contract.schemas import BASE_ADAPTER, ClientToolCall, SolveRequest, TraceEvent, Usage
 from workers import traces
 from workers.engines.base import (
     Completion,
@@ -150,10 +150,10 @@ class SolveContext:
     def role(self, name: str) -> str | None:
         """The adapter to request for a role: the one the request chose for it
         (`adapters`, checked loaded before the job ran), else the role's own, else None
-        for the base model."""
+        for the base model (also when the request chose "base")."""
         chosen = {str(role): adapter for role, adapter in (self.request.adapters or {}).items()}
         if name in chosen:
-            return chosen[name]
+            return None if chosen[name] == BASE_ADAPTER else chosen[name]
         return name if name in self.engine.adapters() else None
 
     def sampling(self, n: int, *, greedy: bool = False) -> Sampling:
