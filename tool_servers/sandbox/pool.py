@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from tool_servers.metrics import SANDBOX_KILLS
 from tool_servers.sandbox.limits import Limits
 
+CLOSE_WAIT_S = 5.0  # for the zygote to kill its children and exit on a closed stdin
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -64,9 +66,18 @@ class SandboxPool:
             self._reader = asyncio.create_task(self._read_answers(self._process))
 
     async def close(self) -> None:
-        if self._process is not None and self._process.returncode is None:
-            self._process.kill()
-            await self._process.wait()
+        """Closing the zygote's stdin makes it kill its children (a run still computing
+        would otherwise outlive it until its CPU limit); a zygote that does not exit
+        in time is killed."""
+        process = self._process
+        if process is not None and process.returncode is None:
+            if process.stdin is not None:
+                process.stdin.close()
+            try:
+                await asyncio.wait_for(process.wait(), CLOSE_WAIT_S)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
         if self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
 

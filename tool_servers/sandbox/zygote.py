@@ -105,8 +105,9 @@ def serve(limits: Limits, warm: int, wall_seconds: float) -> None:
         for source in readable:
             if source is stdin:
                 data = os.read(stdin.fileno(), 1 << 20)
-                if not data:
-                    return  # the server went away: so do we (children die with their sockets)
+                if not data:  # the server went away (even SIGKILLed): so do we and ours
+                    _kill_all([*ready, *running.values()])
+                    return
                 pending += data
                 while b"\n" in pending:
                     line, pending = pending.split(b"\n", 1)
@@ -134,6 +135,16 @@ def serve(limits: Limits, warm: int, wall_seconds: float) -> None:
             if child.deadline <= now:
                 os.kill(child.pid, signal.SIGKILL)
                 _finish(running.pop(channel), stdout, wall_seconds, timed_out=True)
+
+
+def _kill_all(children: list[Child]) -> None:
+    """A run still computing would not notice its closed socket until its CPU limit."""
+    for child in children:
+        try:
+            os.kill(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+        os.waitpid(child.pid, 0)
 
 
 def _finish(child: Child, stdout: object, wall_seconds: float, timed_out: bool) -> None:
