@@ -154,14 +154,11 @@ class InProcessQueue:
         queued = [
             r.job.submitted_at for r in self._records.values() if r.status.status == JobState.queued
         ]
-        unfinished = (JobState.queued, JobState.running)
-        backlog = sum(
-            r.job.request.strategy.expected_engine_sequences()
-            for r in self._records.values()
-            if r.status.status in unfinished
-        )
+        live = (JobState.queued, JobState.running)
+        unfinished = [r for r in self._records.values() if r.status.status in live]
+        backlog = sum(r.job.request.strategy.expected_engine_sequences() for r in unfinished)
         return QueueStats(
-            depth=self._pending.qsize(),
+            depth=len(unfinished),  # queued or running, as the Redis stream counts them
             oldest_age_s=now - min(queued) if queued else 0.0,
             expected_sequences=backlog,
         )
