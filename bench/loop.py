@@ -155,6 +155,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
                     work / "policy",
                     base_model,
                     rank=args.rank,
+                    max_length=args.max_length,
                     max_steps=args.steps,
                     epochs=args.epochs,
                     batch_size=args.batch_size,
@@ -236,6 +237,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--max-tokens", type=int, default=512)
+    parser.add_argument(
+        "--max-length", type=int, default=4096, help="training tokens per example (the context)"
+    )
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", default=None)

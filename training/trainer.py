@@ -173,6 +173,11 @@ def train(config: TrainConfig, on_step: StepHook | None = None) -> TrainReport:
             callbacks=[Progress()],
         )
     trainer.remove_callback(PrinterCallback)  # the loss log and the hook report instead
+    if len(trainer.train_dataset) == 0:  # trl drops rows whose completion max_length cuts off
+        raise ValueError(
+            f"None of the {len(examples)} examples in {config.data} fits max_length="
+            f"{config.max_length} tokens with its completion; raise --max-length."
+        )
     trainer.train()
     seconds = time.perf_counter() - started
     trainer.model.save_pretrained(str(out))
