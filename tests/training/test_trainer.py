@@ -105,3 +105,19 @@ def test_a_dataset_of_the_wrong_shape_is_refused(tmp_path: Path, tiny_model: Tin
     config = TrainConfig("dpo", "policy", data, tmp_path / "out", str(tiny_model.model_dir))
     with pytest.raises(ValueError, match="has no chosen, rejected"):
         run_training(config)
+
+
+def test_a_dataset_that_max_length_empties_is_a_clear_error(
+    tmp_path: Path, tiny_model: TinyModel
+) -> None:
+    """trl drops every row whose completion the length limit cuts off; training on what
+    is left (nothing) used to fail deep in torch with `num_samples=0`."""
+    long_prompt = [{"role": "user", "content": "How much is 2 + 2? " * 200}]
+    row = {"prompt": long_prompt, "completion": [{"role": "assistant", "content": "4"}]}
+    data = tmp_path / "sft.jsonl"
+    data.write_text(json.dumps(row) + "\n")
+    config = TrainConfig(
+        "sft", "policy", data, tmp_path / "out", str(tiny_model.model_dir), max_length=64
+    )
+    with pytest.raises(ValueError, match="fits max_length=64"):
+        run_training(config)
