@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -296,9 +296,13 @@ class SolveRequest(Strict):
         """The adapters this job runs on, by engine name: the policy always, the Asker
         and the Truster under ART; each the one `adapters` chose, else the role's own.
         A worker that failed to load one of them leaves the job to the rest of the pool."""
-        roles = ["policy", "asker", "truster"] if self.strategy.art else ["policy"]
-        chosen = {str(role): name for role, name in (self.adapters or {}).items()}
+        roles: tuple[str, ...] = get_args(AdapterRole) if self.strategy.art else ("policy",)
+        chosen = self.chosen_adapters()
         return {chosen.get(role, role) for role in roles} - {BASE_ADAPTER}
+
+    def chosen_adapters(self) -> dict[str, str]:
+        """`adapters` keyed by plain role names: role → the adapter name it chose."""
+        return {str(role): name for role, name in (self.adapters or {}).items()}
 
 
 class Usage(BaseModel):

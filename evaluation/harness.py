@@ -83,7 +83,7 @@ async def evaluate(
                 arm_rows: list[tuple[Arm | None, list[Row], list[Row] | None]] = []
                 choices: list[Arm | None] = list(arms) if arms else [None]
                 for arm in choices:
-                    label = spec if arm is None else f"{spec} {arm_label(arm)}"
+                    label = f"{spec} {arm_label(arm)}".rstrip()
                     rows, wall_s = await rows_for(label, strategy, arm)
                     baseline = None
                     if strategy.tools != "never":

@@ -135,7 +135,7 @@ class SolvePipeline:
 
     def check(self, request: SolveRequest) -> None:
         """Checks only the worker can make: they need its engine's adapters."""
-        chosen = set((request.adapters or {}).values()) - {BASE_ADAPTER}
+        chosen = set(request.chosen_adapters().values()) - {BASE_ADAPTER}
         unknown = sorted(chosen - set(self.engine.adapters()))
         if unknown:
             loaded = ", ".join(sorted(self.engine.adapters())) or "none"

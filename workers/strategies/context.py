@@ -151,7 +151,7 @@ class SolveContext:
         """The adapter to request for a role: the one the request chose for it
         (`adapters`, checked loaded before the job ran), else the role's own, else None
         for the base model (also when the request chose "base")."""
-        chosen = {str(role): adapter for role, adapter in (self.request.adapters or {}).items()}
+        chosen = self.request.chosen_adapters()
         if name in chosen:
             return None if chosen[name] == BASE_ADAPTER else chosen[name]
         return name if name in self.engine.adapters() else None
