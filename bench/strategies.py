@@ -13,6 +13,7 @@
 
     python -m bench.strategies [--model tiny|demo|PATH] [--no-cost] [--questions 4]
                                [--max-tokens 64] [--accuracy 50] [--accuracy-max-tokens 512]
+                               [-s direct -s samples:3 ...]
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -127,16 +128,21 @@ async def _cost_part(url: str, questions: int, max_tokens: int) -> dict[str, Any
 
 
 async def _accuracy_part(
-    url: str, problems: int, max_tokens: int, save: Callable[[dict[str, Any]], None]
+    url: str,
+    problems: int,
+    max_tokens: int,
+    specs: list[str],
+    save: Callable[[dict[str, Any]], None],
 ) -> None:
-    """Cheapest strategy first, saved after each, so a cut-short run still reports."""
+    """In the order given (cheapest first by default), saved after each, so a cut-short
+    run still reports."""
     items = load_items("gsm_symbolic", limit=problems, seed=1234)
     result: dict[str, Any] = {
         "dataset": f"gsm_symbolic seed 1234, {problems} problems",
         "max_tokens": max_tokens,
         "runs": [],
     }
-    for spec in ACCURACY_STRATEGIES:
+    for spec in specs:
         report = await evaluate(
             items, [spec], url, concurrency=16, max_tokens=max_tokens, timeout_s=3600
         )
@@ -159,8 +165,20 @@ def main(
     max_tokens: int = 64,
     accuracy: int = 0,
     accuracy_max_tokens: int = 512,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--strategy",
+            "-s",
+            help="Repeatable: the accuracy run's strategies, in order. Default: "
+            + ", ".join(ACCURACY_STRATEGIES),
+        ),
+    ] = None,
 ) -> None:
     """Cost goes to strategies-MODEL.json, accuracy to strategies-MODEL-accuracy.json."""
+    specs = strategy or ACCURACY_STRATEGIES
+    for spec in specs:
+        parse_strategy(spec)  # a typo fails here, not after an hour of earlier strategies
     settings = bench_settings(model)
     name = f"strategies-{model if model in ('tiny', 'demo') else 'custom'}"
 
@@ -172,7 +190,9 @@ def main(
             result = asyncio.run(_cost_part(server.url, questions, max_tokens))
             write_result(name, {"model": model, **result})
         if accuracy:
-            asyncio.run(_accuracy_part(server.url, accuracy, accuracy_max_tokens, save_accuracy))
+            asyncio.run(
+                _accuracy_part(server.url, accuracy, accuracy_max_tokens, specs, save_accuracy)
+            )
 
 
 if __name__ == "__main__":
