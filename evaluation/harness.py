@@ -299,6 +299,7 @@ def metrics_table(report: dict[str, Any]) -> Any:
         "delta",
         "art_refine_rate",
         "truster_win_rate",
+        "truster_readable_rate",
         "truster_position_bias",
         "tokens_per_question",
         "seconds_per_question",

@@ -96,6 +96,13 @@ def truster_win_rate(
     return mean([1.0 if w else 0.0 for w in wins])
 
 
+def truster_readable_rate(positions: Sequence[int | None]) -> float | None:
+    """Share of Truster verdicts that could be read. An unreadable verdict keeps the
+    initial solution, so without this rate a Truster that never answers looks as if it
+    always trusted the initial one."""
+    return mean([0.0 if p is None else 1.0 for p in positions])
+
+
 def truster_first_rate(positions: Sequence[int | None]) -> float | None:
     """`positions` are the 1-based positions picked (None: unreadable, not counted)."""
     return mean([1.0 if p == 1 else 0.0 for p in positions if p is not None])

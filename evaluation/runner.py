@@ -25,6 +25,7 @@ from evaluation.metrics import (
     art_refine_rate,
     mean,
     truster_first_rate,
+    truster_readable_rate,
     truster_win_rate,
 )
 
@@ -227,7 +228,8 @@ def summarize(
         by_id = {row.id: row.correct for row in baseline}
         table = ToolTable.count([by_id[r.id] for r in rows], [bool(r.used_tools) for r in rows])
     decisions = [d for r in rows for d in r.refine_decisions]
-    first_rate = truster_first_rate([p for r in rows for p in r.truster_positions])
+    positions = [p for r in rows for p in r.truster_positions]
+    first_rate = truster_first_rate(positions)
     return {
         "n": len(rows),
         "grading": grading,
@@ -249,6 +251,7 @@ def summarize(
         else None,
         # Share of readable Truster verdicts that picked the solution shown first; the
         # bias is its distance from 0.5 (orders are random, so 0 is unbiased).
+        "truster_readable_rate": truster_readable_rate(positions) if strategy.art else None,
         "truster_first_rate": first_rate if strategy.art else None,
         "truster_position_bias": first_rate - 0.5
         if strategy.art and first_rate is not None

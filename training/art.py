@@ -1,5 +1,5 @@
 """ART (arXiv 2311.07961) Asker and Truster examples from traces (our prompts,
-`workers/prompts.py`, ART_PROMPT_VERSION 1; taken from the trace as served).
+`workers/prompts.py`, ART_PROMPT_VERSION 2; taken from the trace as served).
 
 - Asker (ART §3.1, the Asker decides whether to refine): its prompt (problem + draft)
   → the sub-questions it wrote, then "Refine: yes" when refining fixed the draft

@@ -184,9 +184,12 @@ def think_user_prompt(
 
 
 # --- ART: Ask, Refine, Trust (our prompts) --------------------------------------------
-# ART gives no prompts. Ours, version 1. Adapters for the `asker` and `truster` roles
+# ART gives no prompts. Ours, version 2. Adapters for the `asker` and `truster` roles
 # are trained on exactly these texts, so change them only with a new version.
-ART_PROMPT_VERSION = 1
+# Version 2: the Truster's reply is named by its labels ("Solution 1 or Solution 2");
+# version 1 asked for "'Solution N'", and the 0.5B demo model answered that placeholder
+# literally on every gsm_symbolic question, so no verdict was readable.
+ART_PROMPT_VERSION = 2
 ASKER_PROMPT = (
     "You check a solution by asking the questions it must get right.\n\n"
     "Problem:\n{problem}\n\nSolution:\n{solution}\n\n"
@@ -202,7 +205,7 @@ REFINE_PROMPT = (
 TRUSTER_PROMPT = (
     "You judge solutions to a problem and pick the one most likely to be correct.\n\n"
     "Problem:\n{problem}\n\n{solutions}\n\n"
-    "Which solution is correct? Reply with 'Solution N' for the best one, nothing else."
+    "Which solution is correct? Reply with only its label, {labels}, and nothing else."
 )
 
 
@@ -217,8 +220,11 @@ def refine_prompt(questions: Sequence[str]) -> str:
 def truster_prompt(problem: str, solutions: Sequence[str]) -> str:
     """Solutions are numbered from 1 in the order given (ART: initial first, refined
     second)."""
-    listed = "\n\n".join(f"Solution {i}:\n{text}" for i, text in enumerate(solutions, 1))
-    return TRUSTER_PROMPT.format(problem=problem, solutions=listed)
+    labels = [f"Solution {i}" for i in range(1, len(solutions) + 1)]
+    listed = "\n\n".join(f"{label}:\n{text}" for label, text in zip(labels, solutions, strict=True))
+    return TRUSTER_PROMPT.format(
+        problem=problem, solutions=listed, labels=" or ".join(f"'{label}'" for label in labels)
+    )
 
 
 # --- AWL's own layout (prompt style "awl") ---------------------------------------------

@@ -123,9 +123,22 @@ def test_truster_position_bias_from_the_trace() -> None:
     assert rows[0].truster_refined_correct == [False]  # regraded exactly
     metrics = summarize(rows, Strategy(tools="never", art=True), grading=["number: exact"])
     assert metrics["truster_first_rate"] == pytest.approx(2 / 3)
+    assert metrics["truster_readable_rate"] == 1.0
     assert metrics["truster_position_bias"] == pytest.approx(2 / 3 - 0.5)
     assert metrics["grading"] == ["number: exact"]
     assert summarize(rows, Strategy(tools="never"))["truster_position_bias"] is None
+    unreadable = score(
+        item,
+        {
+            "answer": "5",
+            "usage": {},
+            "trace": [{**trust, "detail": {**trust["detail"], "positions": [None]}}],
+        },
+        1.0,
+    )
+    metrics = summarize([*rows, unreadable], Strategy(tools="never", art=True))
+    assert metrics["truster_readable_rate"] == pytest.approx(3 / 4)
+    assert metrics["truster_first_rate"] == pytest.approx(2 / 3)  # over readable ones only
 
 
 def test_eval_cli_against_a_live_server(service: Service, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from contract.answers import is_correct
 from evaluation.metrics import ScoreDeltas, ToolTable, art_refine_rate, truster_win_rate
 from evaluation.runner import parse_strategy
+from workers.prompts import truster_prompt
 from workers.strategies.art import parse_asker, parse_truster
 from workers.strategies.reading import answer_call_text, parse_function_call, split_thought
 from workers.strategies.select import majority
@@ -63,6 +64,18 @@ def test_asker_and_truster_formats() -> None:
     assert parse_truster("Solution 2", 2) == 1 and parse_truster("**Solution 1** is right", 2) == 0
     assert parse_truster("Solution 3", 2) is None and parse_truster("2", 2) == 1
     assert parse_truster("neither", 2) is None
+
+
+@pytest.mark.parametrize("count", [2, 3])
+def test_truster_prompt_names_the_labels_it_can_read(count: int) -> None:
+    """Version 1 asked for "'Solution N'" and the 0.5B demo model answered exactly that
+    placeholder on every question; the reply it is asked for must be one it can give."""
+    prompt = truster_prompt("What is 2 + 2?", [f"It is {n}." for n in range(count)])
+    assert "Solution N" not in prompt
+    asked = prompt.rsplit("\n", 1)[-1]
+    for number in range(1, count + 1):
+        assert f"'Solution {number}'" in asked
+        assert parse_truster(f"Solution {number}", count) == number - 1
 
 
 def test_majority_ties_keep_first_appearance_and_ignore_none() -> None:
