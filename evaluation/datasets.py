@@ -94,7 +94,10 @@ def _awl_item(path: Path, index: int, row: dict[str, Any]) -> Item:
         ("question", "options", "correct_option"),
     ):
         if question in row and options in row and correct in row:
-            return Item(item_id, row[question], str(row[correct]), list(row[options]), "choice")
+            # Many rows list numbers ([39.9, 45.6, …]); AWL prints each with str(), and
+            # /solve takes options as text.
+            listed = [str(option) for option in row[options]]
+            return Item(item_id, row[question], str(row[correct]), listed, "choice")
     if "problem" in row and "answer" in row:
         return Item(item_id, row["problem"], str(row["answer"]), None, "number")
     if "problem_text" in row and "answer_number" in row:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from contract.schemas import Strategy
+from contract.schemas import SolveRequest, Strategy
 from evaluation.datasets import Item, load_items
 from evaluation.runner import item_rule, score, summarize
 from tests.conftest import Service
@@ -22,6 +22,7 @@ def test_awl_layouts_and_jsonl_load(tmp_path: Path) -> None:
     layouts = {
         "climate.json": [{"Question": "Q?", "Options": ["a", "b"], "Correct": "B"}],
         "pde.json": [{"question": "Q?", "options": ["a", "b"], "correct": "A"}],
+        "mujoco.json": [{"Question": "Q?", "Options": [-2.49, -1.56, 3], "Correct": "C"}],
         "epi.json": [
             {"question": "Q?", "options": ["a", "b"], "correct_option": "B", "scenario": 1}
         ],
@@ -35,6 +36,9 @@ def test_awl_layouts_and_jsonl_load(tmp_path: Path) -> None:
     assert load_items(str(tmp_path / "epi.json"))[0].reference == "B"
     assert choice.domain == "climate" and load_items(str(tmp_path / "pde.json"))[0].domain == "pde"
     assert load_items(str(tmp_path / "scibench.json"))[0].domain == "math"
+    numeric = load_items(str(tmp_path / "mujoco.json"))[0]
+    assert numeric.options == ["-2.49", "-1.56", "3"]  # as AWL prints them; /solve takes text
+    SolveRequest(problem=numeric.problem, options=numeric.options)
     assert load_items(str(tmp_path / "math.json"))[0].reference == "2.0"
     sci = load_items(str(tmp_path / "scibench.json"))[0]
     assert sci.reference == "1.70" and sci.problem.endswith("in units of $ J $.")
@@ -53,10 +57,14 @@ def test_shared_awl_sets_load_when_present() -> None:
     data = Path(__file__).resolve().parents[3] / "shared" / "data" / "awl"
     if not data.exists():
         pytest.skip("the AWL test sets are not next to this checkout")
-    sizes = {
-        name: len(load_items(str(data / f"{name}.json")))
+    sets = {
+        name: load_items(str(data / f"{name}.json"))
         for name in ("climate", "epidemiology", "pde", "mujoco", "math", "scibench")
     }
+    for items in sets.values():  # each item is a valid /solve request
+        for item in items:
+            SolveRequest(problem=item.problem, options=item.options)
+    sizes = {name: len(items) for name, items in sets.items()}
     assert sizes == {
         "climate": 120,
         "epidemiology": 90,
