@@ -33,8 +33,15 @@ from workers.tools.loop import invoke
 POLICY = "policy"
 MAX_STEPS = 6  # steps executed before the answer; more are dropped
 MAX_RESULT_CHARS = 600  # a step's result as fed forward
+# A step line: "1. FIND: …", "Step 2: compute - …", "- DERIVE: …", a bare "ANSWER: …",
+# or "N. COMPARE: …": the prompt shows 'N. ACTION: …', and the 0.5B demo model kept the
+# N on every step of every plan (measured: no plan was readable on 50 gsm_symbolic
+# problems before this line accepted it; 16 of 16 after). Another example in the prompt
+# made it copy the example instead (5 of 16 plans), so the prompt stays and the reading
+# widens; the action name decides.
 _STEP = re.compile(
-    rf"^\s*(?:step\s*)?\d+\s*[.):]\s*\**\s*({'|'.join(PLAN_ACTIONS)})\s*\**\s*[:\-\u2013]\s*(.+?)\s*$",
+    r"^\s*(?:(?:step\s*)?(?:\d+|n)\s*[.):]|[-*\u2022])?\s*\**\s*"
+    rf"({'|'.join(PLAN_ACTIONS)})\s*\**\s*[:\-\u2013]\s*(.+?)\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
 _CODE = re.compile(r"```(?:python)?\s*\n(.*?)```", re.DOTALL)

@@ -90,6 +90,19 @@ def test_plan_parsing_and_the_contract() -> None:
     text = "Plan:\n1. FIND: a\n2) **Compute**: b\nStep 3: derive - c\n4. ANSWER: d\n5. FIND: e"
     assert parse_plan(text) == [("FIND", "a"), ("COMPUTE", "b"), ("DERIVE", "c")]
     assert parse_plan("1. GUESS: x") == []
+    # the demo model's plan: the prompt shows 'N. ACTION: …', and the model keeps the N
+    copied = (
+        "N. FIND: Olivia hid 7 dozen eggs in the yard for the Easter egg hunt.\n"
+        "N. COMPUTE: 7 dozen eggs = 7 * 12 = 84 eggs.\n"
+        "N. DERIVE: Noah finds 4 less than Ava, so Noah finds 84 - 4 = 80 eggs.\n"
+        "N. ANSWER: 40 eggs are still hidden in the yard."
+    )
+    assert [action for action, _ in parse_plan(copied)] == ["FIND", "COMPUTE", "DERIVE"]
+    assert parse_plan("- FIND: a\n* COMPUTE: b\nDERIVE: c") == [
+        ("FIND", "a"),
+        ("COMPUTE", "b"),
+        ("DERIVE", "c"),
+    ]
     assert Strategy(plan=True).name == "plan"
     with pytest.raises(ValidationError, match="plan"):
         Strategy(plan=True, think=True)
