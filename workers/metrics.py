@@ -53,6 +53,11 @@ TRUSTER_CHOICE = Counter(
     "ART Truster choices between a candidate's initial and refined solution.",
     ["choice"],
 )
+TRUSTER_UNREADABLE = Counter(
+    "sciserve_truster_unreadable_total",
+    "ART Truster verdicts that could not be read; each keeps the initial solution (and is "
+    "counted as choice=initial above), so a Truster that never answers is visible here.",
+)
 PLAN_STEPS = Counter(
     "sciserve_plan_steps_total",
     "PEARL plan steps executed, by action (find, compute, derive, compare).",

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 
 from workers.engines.base import GenerationRequest
-from workers.metrics import ART_REFINE, TRUSTER_CHOICE
+from workers.metrics import ART_REFINE, TRUSTER_CHOICE, TRUSTER_UNREADABLE
 from workers.prompts import asker_prompt, refine_prompt, truster_prompt
 from workers.strategies.context import Candidate, SolveContext
 
@@ -226,6 +226,8 @@ class AskRefineTrust:
             for i, verdict in zip(chosen, verdicts, strict=True):
                 choice = "refined" if verdict.index == 1 else "initial"
                 TRUSTER_CHOICE.labels(choice=choice).inc()
+                if verdict.index is None:
+                    TRUSTER_UNREADABLE.inc()
                 choices.append(choice)
                 if choice == "refined":
                     result[i] = refined[i]

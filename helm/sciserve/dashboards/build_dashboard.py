@@ -70,6 +70,9 @@ ROWS: list[tuple[str, list[tuple[str, str, list[tuple[str, str]]]]]] = [
             ("Truster choices", "ops", [(
                 f"sum by (choice) (rate(sciserve_truster_choice_total{{{NS}}}[$__rate_interval]))",
                 "{{choice}}",
+            ), (
+                f"sum(rate(sciserve_truster_unreadable_total{{{NS}}}[$__rate_interval]))",
+                "unreadable (kept initial)",
             )]),
             ("PEARL plan steps by action", "ops", [(
                 f"sum by (action) (rate(sciserve_plan_steps_total{{{NS}}}[$__rate_interval]))",

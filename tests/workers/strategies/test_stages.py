@@ -157,12 +157,17 @@ def test_art_skips_refining_when_the_asker_says_no(solve: Solve) -> None:
 
 @pytest.mark.parametrize(
     ("verdict", "choice", "answer"),
-    [("Solution 2", "refined", "4"), ("Solution 1", "initial", "5")],
+    [
+        ("Solution 2", "refined", "4"),
+        ("Solution 1", "initial", "5"),
+        ("Solution N", "initial", "5"),  # unreadable: the initial solution stays
+    ],
 )
 def test_art_refines_then_the_truster_chooses(
     solve: Solve, verdict: str, choice: str, answer: str
 ) -> None:
     before = metric("sciserve_truster_choice_total", choice=choice)
+    unreadable_before = metric("sciserve_truster_unreadable_total")
     rules = [
         (ASK, "Q: What is 2 + 2?\nQ: Is 5 right?\nRefine: yes"),
         (REFINE, "2 + 2 = 4. \\boxed{4}"),
@@ -179,6 +184,9 @@ def test_art_refines_then_the_truster_chooses(
     assert trust["correct_initial"] == [False] and trust["correct_refined"] == [True]
     assert result.answer == answer and result.initial_answer == "5"
     assert metric("sciserve_truster_choice_total", choice=choice) == before + 1
+    unreadable = verdict == "Solution N"
+    assert trust["readable"] == [not unreadable]
+    assert metric("sciserve_truster_unreadable_total") == unreadable_before + unreadable
 
 
 def test_an_unreadable_asker_means_no_refine(solve: Solve) -> None:
