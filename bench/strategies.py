@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import httpx
@@ -31,6 +31,7 @@ from bench.common import bench_settings, write_result
 from entrypoints.embedded import EmbeddedServer
 from evaluation.datasets import load_items
 from evaluation.harness import evaluate
+from evaluation.metrics import mean, paired_bootstrap
 from evaluation.runner import parse_strategy
 
 COST_STRATEGIES = [
@@ -142,20 +143,42 @@ async def _accuracy_part(
         "max_tokens": max_tokens,
         "runs": [],
     }
+    correct: dict[str, dict[str, bool]] = {}  # strategy -> question id -> correct
     for spec in specs:
         report = await evaluate(
-            items, [spec], url, concurrency=16, max_tokens=max_tokens, timeout_s=3600
+            items,
+            [spec],
+            url,
+            concurrency=16,
+            max_tokens=max_tokens,
+            timeout_s=3600,
+            keep_rows=True,
         )
+        for run in report["runs"]:
+            rows = run.pop("items")
+            correct[run["strategy"]] = {row["id"]: row["correct"] for row in rows}
         result["runs"] += report["runs"]
-        by_spec = {run["strategy"]: run["metrics"] for run in result["runs"]}
-        direct = by_spec.get("direct", {}).get("accuracy")
-        if direct is not None:
+        if "direct" in correct:
             result["vs_direct"] = {
-                spec: metrics["accuracy"] - direct
-                for spec, metrics in by_spec.items()
-                if spec != "direct" and metrics["accuracy"] is not None
+                other: _accuracy_difference(correct["direct"], by_id)
+                for other, by_id in correct.items()
+                if other != "direct"
             }
         save(result)
+
+
+def _accuracy_difference(
+    direct: dict[str, bool], other: dict[str, bool]
+) -> dict[str, float | None]:
+    """Accuracy minus direct's on the same questions, with a paired bootstrap 95%
+    interval: on 50 problems one question is 0.02, so the point alone says little."""
+
+    def accuracy(by_id: dict[str, bool]) -> Callable[[Sequence[str]], dict[str, float | None]]:
+        return lambda draw: {"accuracy": mean([1.0 if by_id[i] else 0.0 for i in draw])}
+
+    return paired_bootstrap(
+        sorted(direct), accuracy(direct), accuracy(other), labels=("direct", "strategy")
+    )["accuracy"]
 
 
 def main(
