@@ -218,8 +218,8 @@ def refine_prompt(questions: Sequence[str]) -> str:
 
 
 def truster_prompt(problem: str, solutions: Sequence[str]) -> str:
-    """Solutions are numbered from 1 in the order given (ART: initial first, refined
-    second)."""
+    """Solutions are numbered from 1 in the order given (ART's caller shuffles initial
+    and refined), and the reply asked for names those labels, not a placeholder."""
     labels = [f"Solution {i}" for i in range(1, len(solutions) + 1)]
     listed = "\n\n".join(f"{label}:\n{text}" for label, text in zip(labels, solutions, strict=True))
     return TRUSTER_PROMPT.format(
