@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
-from contract.errors import SciserveError
+from app.metrics import AUTH_FAILURES
+from contract.errors import ForbiddenError, SciserveError
 
 Scope = Literal["solve", "reveal_thoughts", "admin"]
 SCOPES: tuple[str, ...] = get_args(Scope)
@@ -235,3 +236,15 @@ class LocalRateLimiter:
         if used + tokens > self.tokens_per_minute:
             raise _refuse_tokens(principal, tokens, used, self.tokens_per_minute)
         self._tokens[principal.key_hash] += tokens
+
+
+def allowed(principal: Principal, *, reveal_thoughts: bool) -> None:
+    """Request-level permissions beyond the endpoint's scope."""
+    if reveal_thoughts and "reveal_thoughts" not in principal.scopes:
+        AUTH_FAILURES.labels(reason="scope").inc()
+        if principal.key_hash is None:
+            raise ForbiddenError(
+                "reveal_thoughts is not allowed without an API key here; an operator can add "
+                "'reveal_thoughts' to SCISERVE_ANONYMOUS_SCOPES."
+            )
+        raise ForbiddenError("reveal_thoughts needs an API key with the 'reveal_thoughts' scope.")

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Annotated, Protocol
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 
 from app.adapter_pool import PoolAdapterAdmin
 from app.auth import Limiter, Principal, RateLimitedError
 from app.metrics import AUTH_FAILURES
+from app.solving import Submitter, owned_status
 from contract.errors import AuthError, ConflictError, ForbiddenError
-from contract.schemas import AdapterInfo, AdapterLoad
+from contract.schemas import AdapterInfo, AdapterLoad, JobStatus
 from contract.settings import Settings
 from jobqueue.adapter_set import AdapterSet
 from jobqueue.protocol import JobQueue
@@ -129,9 +130,15 @@ async def require_admin(
     `admin` scope."""
     settings = get_settings(request)
     expected = settings.admin_key
+    secret = expected.get_secret_value() if expected is not None else ""
+    if not secret:  # an empty admin key is no admin key: unset refuses all
+        expected = None
     if x_admin_key is not None:
-        if expected is not None and secrets.compare_digest(
-            x_admin_key.encode(), expected.get_secret_value().encode()
+        # An empty header never matches, whatever is configured.
+        if (
+            expected is not None
+            and x_admin_key
+            and secrets.compare_digest(x_admin_key.encode(), secret.encode())
         ):
             return
         AUTH_FAILURES.labels(reason="bad_key").inc()
@@ -148,13 +155,67 @@ async def require_admin(
     raise AuthError("This endpoint needs an admin key in the X-Admin-Key header.")
 
 
-def allowed(principal: Principal, *, reveal_thoughts: bool) -> None:
-    """Request-level permissions beyond the endpoint's scope."""
-    if reveal_thoughts and "reveal_thoughts" not in principal.scopes:
-        AUTH_FAILURES.labels(reason="scope").inc()
-        if principal.key_hash is None:
-            raise ForbiddenError(
-                "reveal_thoughts is not allowed without an API key here; an operator can add "
-                "'reveal_thoughts' to SCISERVE_ANONYMOUS_SCOPES."
-            )
-        raise ForbiddenError("reveal_thoughts needs an API key with the 'reveal_thoughts' scope.")
+# --- the doors' shared dependencies (as the full-stack template's api/deps.py) ---
+
+SolveCaller = Annotated[Principal, Depends(require_scope("solve"))]
+"""Every route of the solving API: a key (when keys are on), its request-rate limit and
+the `solve` scope."""
+
+# The doors that take work; a bounded label for the refusal metrics.
+_DOORS = {"/solve": "solve", "/jobs": "jobs", "/v1/chat/completions": "openai"}
+
+
+def _cache_generation_key(settings: Settings) -> str:
+    return f"{settings.redis_prefix}:cache:generation"
+
+
+async def cache_generation(request: Request) -> str:
+    """The adapter generation the result cache is keyed by: bumped by every adapter
+    load or unload (`bump_cache_generation`), in Redis when a pool shares it."""
+    redis = getattr(get_queue(request), "redis", None)
+    if redis is not None:
+        return str(await redis.get(_cache_generation_key(get_settings(request))) or 0)
+    return str(getattr(request.app.state, "cache_generation", 0))
+
+
+async def bump_cache_generation(request: Request) -> None:
+    """Adapters changed: answers cached before no longer stand for the service."""
+    redis = getattr(get_queue(request), "redis", None)
+    if redis is not None:
+        await redis.incr(_cache_generation_key(get_settings(request)))
+    request.app.state.cache_generation = getattr(request.app.state, "cache_generation", 0) + 1
+
+
+async def get_submitter(
+    request: Request,
+    principal: SolveCaller,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Submitter:
+    """What every door that takes work uses: auth (through `SolveCaller`), then, at
+    submit, permissions, the cost checks, idempotency replay and the token budget."""
+    settings = get_settings(request)
+    route = request.scope.get("route")
+    return Submitter(
+        queue=get_queue(request),
+        settings=settings,
+        principal=principal,
+        door=_DOORS.get(getattr(route, "path", ""), "other"),
+        limiter=get_limiter(request),
+        idempotency_key=idempotency_key,
+        cache_generation=await cache_generation(request) if settings.result_cache else "0",
+    )
+
+
+SubmitDep = Annotated[Submitter, Depends(get_submitter)]
+
+
+async def get_owned_job(
+    request: Request, principal: SolveCaller, job_id: Annotated[str, Path()]
+) -> JobStatus:
+    """A job the caller may see: its own (another key's is a 404, as an unknown one)."""
+    return await owned_status(get_queue(request), job_id, principal)
+
+
+OwnedJob = Annotated[JobStatus, Depends(get_owned_job)]
+QueueDep = Annotated[JobQueue, Depends(get_queue)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

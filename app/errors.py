@@ -6,6 +6,7 @@ only turns them into status codes, headers and JSON bodies.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -18,6 +19,9 @@ from starlette.routing import Match
 
 from app.metrics import REQUESTS
 from contract.errors import SciserveError
+
+log = logging.getLogger(__name__)
+REDIS_UNAVAILABLE = "The job store (Redis) is unreachable or failing; retry shortly."
 
 
 def _location(error: dict[str, Any]) -> str:
@@ -54,10 +58,12 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(RedisError)
-    async def _redis_error(_: Request, exc: RedisError) -> JSONResponse:
-        # Redis away is a temporary outage of the service, never a 500 for the client.
+    async def _redis_error(request: Request, exc: RedisError) -> JSONResponse:
+        # Redis away is a temporary outage of the service, never a 500 for the client;
+        # its host and port go to the log, not to the client.
+        log.warning("Redis error on %s: %s", request.url.path, exc)
         return JSONResponse(
-            {"detail": f"The job store (Redis) is unreachable or failing; retry shortly. ({exc})"},
+            {"detail": REDIS_UNAVAILABLE},
             status_code=503,
             headers={"Retry-After": "5"},
         )

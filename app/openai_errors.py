@@ -8,6 +8,7 @@ custom `APIRoute`: the route catches what its handler and dependencies raise).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -18,10 +19,12 @@ from fastapi.routing import APIRoute
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 
-from app.errors import validation_message
+from app.errors import REDIS_UNAVAILABLE, validation_message
 from app.metrics import REQUESTS
 from contract.errors import Outcome, SciserveError
 from contract.openai import ErrorDetail
+
+log = logging.getLogger(__name__)
 
 # OpenAI's error `type` per status; worker-side 422s (a strategy the worker cannot
 # run, a prompt too long) are 400s, as OpenAI answers bad requests.
@@ -106,11 +109,8 @@ class OpenAIRoute(APIRoute):
                     headers=dict(exc.headers or {}),
                 )
             except RedisError as exc:
-                detail = ErrorDetail(
-                    message=f"The job store (Redis) is unreachable or failing; retry shortly. "
-                    f"({exc})",
-                    type="service_unavailable_error",
-                )
+                log.warning("Redis error on %s: %s", request.url.path, exc)
+                detail = ErrorDetail(message=REDIS_UNAVAILABLE, type="service_unavailable_error")
                 return JSONResponse(
                     {"error": detail.model_dump()}, status_code=503, headers={"Retry-After": "5"}
                 )

@@ -42,6 +42,10 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+# PEARL: steps a plan may execute before its answer; more are dropped.
+PLAN_MAX_STEPS = 6
+
+
 class Strategy(Strict):
     """How the worker spends inference-time compute on one problem."""
 
@@ -119,6 +123,33 @@ class Strategy(Strict):
             per_sample += 1
         if self.tools == "always":
             per_sample += 1
+        return self.samples * per_sample
+
+    def worst_case_generations(self, max_tool_calls: int) -> int:
+        """Engine generations this strategy may make at most, each up to `max_tokens`:
+        what a job is charged and capped by (the honest counterpart of
+        `expected_engine_sequences`, which is a lower bound for autoscaling).
+
+        Per sample: the generate stage (a direct answer 1, TPO 2 with its resample of a
+        broken format, a tool loop `max_tool_calls + 1` turns, a PEARL plan the plan, up
+        to `PLAN_MAX_STEPS` steps and the answer), one per SCoRe round after the first,
+        and ART's three calls (ask, refine, trust).
+        """
+        if self.plan:
+            generate = PLAN_MAX_STEPS + 2
+        elif self.tools == "never":
+            generate = 2 if self.think else 1
+        else:
+            generate = max_tool_calls + 1 + (1 if self.think else 0)
+        per_sample = generate + (self.attempts - 1) + (3 if self.art else 0)
+        return self.samples * per_sample
+
+    def worst_case_tool_calls(self, max_tool_calls: int) -> int:
+        """Tool (sandbox) runs this strategy may start at most: each sample's tool loop,
+        or each PEARL step; the worker also caps a job's runs (`max_job_tool_calls`)."""
+        if self.tools == "never":
+            return 0
+        per_sample = PLAN_MAX_STEPS if self.plan else max_tool_calls
         return self.samples * per_sample
 
 

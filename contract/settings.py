@@ -157,7 +157,14 @@ class Settings(BaseSettings):
         default=262_144,
         ge=1,
         description="Refuse (422) a request whose strategy may generate more tokens than this: "
-        "engine sequences x max_tokens.",
+        "every generation its strategy may make (tool-loop turns, plan steps, SCoRe and ART "
+        "calls) x max_tokens.",
+    )
+    max_job_tool_calls: int = Field(
+        default=32,
+        ge=0,
+        description="Tool (sandbox) runs one job may start, on every door: past it a tool call "
+        "is answered with an error the model reads, and no run starts.",
     )
     key_store: Path | None = Field(
         default=None,

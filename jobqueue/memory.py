@@ -49,19 +49,21 @@ class InProcessQueue:
         self._idempotency: dict[str, str] = {}
         self._ttl = result_ttl_s
 
-    async def submit(self, request: SolveRequest, idempotency_key: str | None = None) -> str:
-        if idempotency_key is not None and idempotency_key in self._idempotency:
-            known = self._idempotency[idempotency_key]
-            if known in self._records:
-                if self._records[known].job.request != request:
-                    raise idempotency_conflict(idempotency_key, known)
-                return known
+    async def submit(
+        self, request: SolveRequest, idempotency_key: str | None = None, owner: str | None = None
+    ) -> str:
+        known = await self.find(idempotency_key) if idempotency_key is not None else None
+        if known is not None:
+            if self._records[known].job.request != request:
+                raise idempotency_conflict(idempotency_key or "")
+            return known
         now = time.time()
         job = Job(
             id=uuid.uuid4().hex,
             request=request,
             deadline=deadline_for(request, now, self.default_timeout_s),
             submitted_at=now,
+            owner=owner,
         )
         try:
             self._pending.put_nowait(job)
@@ -73,6 +75,13 @@ class InProcessQueue:
         if idempotency_key is not None:
             self._idempotency[idempotency_key] = job.id
         return job.id
+
+    async def find(self, idempotency_key: str) -> str | None:
+        known = self._idempotency.get(idempotency_key)
+        return known if known in self._records else None
+
+    async def owner(self, job_id: str) -> str | None:
+        return self._record(job_id).job.owner
 
     async def claim(self, timeout: float) -> Job | None:
         end = time.monotonic() + timeout

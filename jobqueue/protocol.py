@@ -19,10 +19,11 @@ FINAL_STATES = (JobState.succeeded, JobState.failed)
 CANCELLED_MESSAGE = "The job was cancelled before it finished."
 
 
-def idempotency_conflict(key: str, job_id: str) -> IdempotencyConflictError:
+def idempotency_conflict(key: str) -> IdempotencyConflictError:
+    """`key` is the gateway's namespaced key (`OWNER:KEY`); the caller sees only theirs."""
     return IdempotencyConflictError(
-        f"The Idempotency-Key {key.rsplit(':', 1)[-1]!r} was used for job {job_id} with a "
-        "different request body; use a new key for a different request."
+        f"The Idempotency-Key {key.split(':', 1)[-1]!r} was used with a different request "
+        "body; use a new key for a different request."
     )
 
 
@@ -41,6 +42,7 @@ class Job:
     deadline: float  # Unix time, fixed at submit (`deadline_for`)
     submitted_at: float = field(default_factory=time.time)  # wall clock: crosses processes
     attempt: int = 1
+    owner: str | None = None  # the submitting API key's id (its hash); None: keys off
 
     def remaining_s(self) -> float:
         return self.deadline - time.time()
@@ -56,9 +58,23 @@ class QueueStats:
 
 
 class JobQueue(Protocol):
-    async def submit(self, request: SolveRequest, idempotency_key: str | None = None) -> str:
+    async def submit(
+        self, request: SolveRequest, idempotency_key: str | None = None, owner: str | None = None
+    ) -> str:
         """Accept a job or raise `QueueFullError`; an accepted job is never dropped.
-        A repeated `idempotency_key` returns the first job's id and queues nothing."""
+        A repeated `idempotency_key` returns the first job's id and queues nothing.
+        `owner` (the submitting key's id) is stored with the job: only that key may
+        read or cancel it."""
+        ...
+
+    async def find(self, idempotency_key: str) -> str | None:
+        """The live job an idempotency key names, if any (the gateway charges a new
+        job only, never a replay)."""
+        ...
+
+    async def owner(self, job_id: str) -> str | None:
+        """The key id that submitted the job (None: submitted without keys);
+        `UnknownJobError` for an unknown job."""
         ...
 
     async def claim(self, timeout: float) -> Job | None:

@@ -161,7 +161,9 @@ class RedisQueue:
             )
 
     # --- gateway side ---
-    async def submit(self, request: SolveRequest, idempotency_key: str | None = None) -> str:
+    async def submit(
+        self, request: SolveRequest, idempotency_key: str | None = None, owner: str | None = None
+    ) -> str:
         await self._ensure_group()
         job_id = uuid.uuid4().hex
         idem = f"{self.prefix}:idem:{idempotency_key or ''}"
@@ -171,15 +173,27 @@ class RedisQueue:
             keys=[self.stream, self._job_key(job_id), idem],
             args=[self.max_depth, job_id, request.model_dump_json(), repr(now),
                   self.result_ttl_s, "1" if idempotency_key is not None else "0",
-                  repr(deadline), f"{self.prefix}:job:"],
+                  repr(deadline), f"{self.prefix}:job:", owner or ""],
         )  # fmt: skip
         if int(outcome) == 3:
-            raise idempotency_conflict(idempotency_key or "", str(known))
+            raise idempotency_conflict(idempotency_key or "")
         if int(outcome) == 0:
             raise QueueFullError(
                 f"The queue holds {self.max_depth} unfinished jobs, its limit; retry shortly."
             )
         return str(known)
+
+    async def find(self, idempotency_key: str) -> str | None:
+        known = await self.redis.get(f"{self.prefix}:idem:{idempotency_key}")
+        if known is None or not await self.redis.exists(self._job_key(known)):
+            return None
+        return str(known)
+
+    async def owner(self, job_id: str) -> str | None:
+        fields = await self.redis.hmget(self._job_key(job_id), ["id", "owner"])
+        if fields[0] is None:
+            raise UnknownJobError(f"No job with id {job_id!r} (unknown, or its result expired).")
+        return fields[1] or None
 
     async def status(self, job_id: str) -> JobStatus:
         fields = await self.redis.hgetall(self._job_key(job_id))
@@ -324,7 +338,9 @@ class RedisQueue:
         try:
             await self.redis.ping()
         except (RedisError, OSError) as exc:
-            return False, f"Redis is unreachable: {exc}"
+            # /readyz is public: the reason names no host or port; the log does.
+            log.warning("Redis health check failed: %s", exc)
+            return False, f"Redis is unreachable ({type(exc).__name__})."
         return True, "redis ok"
 
     # --- worker side ---

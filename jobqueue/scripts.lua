@@ -18,7 +18,7 @@ end
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return {0, ''} end
 if ARGV[6] == '1' then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[5]) end
 redis.call('HSET', KEYS[2], 'id', ARGV[2], 'status', 'queued', 'request', ARGV[3],
-           'submitted_at', ARGV[4], 'deadline', ARGV[7], 'attempts', 0)
+           'submitted_at', ARGV[4], 'deadline', ARGV[7], 'attempts', 0, 'owner', ARGV[9])
 redis.call('XADD', KEYS[1], '*', 'id', ARGV[2])
 return {1, ARGV[2]}
 

@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter
 from sse_starlette.sse import EventSourceResponse
 
-from app.auth import Limiter, Principal
-from app.deps import allowed, get_limiter, get_queue, get_settings, require_scope
-from app.solving import cancel, submit
+from app.deps import OwnedJob, QueueDep, SolveCaller, SubmitDep
+from app.solving import cancel
 from contract.schemas import ErrorBody, JobAccepted, JobStatus, SolveRequest
-from contract.settings import Settings
-from jobqueue.protocol import JobQueue
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 ERRORS = {
@@ -23,39 +20,23 @@ ERRORS = {
 
 
 @router.post("", status_code=202, response_model=JobAccepted, responses=ERRORS)  # type: ignore[arg-type]
-async def create_job(
-    body: SolveRequest,
-    queue: JobQueue = Depends(get_queue),
-    settings: Settings = Depends(get_settings),
-    principal: Principal = Depends(require_scope("solve")),
-    idempotency_key: str | None = Header(default=None, max_length=200),
-    limiter: Limiter | None = Depends(get_limiter),
-) -> JobAccepted:
+async def create_job(body: SolveRequest, submitter: SubmitDep) -> JobAccepted:
     """Queue a problem; poll `GET /jobs/{id}` or follow `/jobs/{id}/events`."""
-    allowed(principal, reveal_thoughts=body.reveal_thoughts)
-    job_id = await submit(queue, body, settings, principal, idempotency_key, limiter)
-    return JobAccepted(id=job_id)
+    return JobAccepted(id=await submitter.submit(body))
 
 
 @router.get("/{job_id}", response_model=JobStatus, responses=ERRORS)  # type: ignore[arg-type]
-async def get_job(
-    job_id: str,
-    queue: JobQueue = Depends(get_queue),
-    _: Principal = Depends(require_scope("solve")),
-) -> JobStatus:
-    return await queue.status(job_id)
+async def get_job(job: OwnedJob) -> JobStatus:
+    """The job's state; only the key that submitted it sees it (others get a 404)."""
+    return job
 
 
 @router.delete("/{job_id}", response_model=JobStatus, responses=ERRORS)  # type: ignore[arg-type]
-async def cancel_job(
-    job_id: str,
-    queue: JobQueue = Depends(get_queue),
-    _: Principal = Depends(require_scope("solve")),
-) -> JobStatus:
-    """Cancel a queued or running job: it ends `failed` with `error_code: cancelled`,
-    and the worker running it stops its engine requests and tool calls. A finished
-    job is a 409."""
-    return await cancel(queue, job_id)
+async def cancel_job(job_id: str, queue: QueueDep, principal: SolveCaller) -> JobStatus:
+    """Cancel a queued or running job of this key: it ends `failed` with `error_code:
+    cancelled`, and the worker running it stops its engine requests and tool calls. A
+    finished job is a 409; another key's job is a 404."""
+    return await cancel(queue, job_id, principal)
 
 
 @router.get(
@@ -66,13 +47,10 @@ async def cancel_job(
         200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."},
     },
 )
-async def job_events(
-    job_id: str,
-    queue: JobQueue = Depends(get_queue),
-    _: Principal = Depends(require_scope("solve")),
-) -> EventSourceResponse:
-    """Server-sent events: `status`, one `stage` per finished stage, then `done`."""
-    await queue.status(job_id)  # 404 before the stream starts
+async def job_events(job: OwnedJob, queue: QueueDep) -> EventSourceResponse:
+    """Server-sent events: `status`, one `stage` per finished stage, then `done`. Only
+    the key that submitted the job may follow it (others get a 404 before the stream)."""
+    job_id = job.id
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         async for event in queue.events(job_id):

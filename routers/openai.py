@@ -10,16 +10,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from sse_starlette.sse import EventSourceResponse
 
-from app.auth import Principal
-from app.deps import allowed, client_gone, get_queue, get_settings, require_scope
+from app.deps import SettingsDep, SolveCaller, SubmitDep, client_gone
 from app.openai_errors import OpenAIRoute
 from app.openai_presets import model_names
 from app.openai_stream import ChunkStream
 from app.openai_translate import to_completion, to_solve_request
-from app.solving import solve_and_wait, submit
 from contract.openai import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -28,8 +26,6 @@ from contract.openai import (
     ModelList,
     OpenAIErrorBody,
 )
-from contract.settings import Settings
-from jobqueue.protocol import JobQueue
 
 router = APIRouter(prefix="/v1", tags=["openai"], route_class=OpenAIRoute)
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -59,10 +55,7 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/models", response_model=ModelList, responses=ERRORS)
-async def list_models(
-    settings: Settings = Depends(get_settings),
-    _: Principal = Depends(require_scope("solve")),
-) -> ModelList:
+async def list_models(settings: SettingsDep, _: SolveCaller) -> ModelList:
     """The base model and the strategy presets, each usable as `model`."""
     return ModelList(
         data=[
@@ -92,23 +85,19 @@ async def list_models(
     },
 )
 async def chat_completions(
-    request: Request,
-    body: ChatCompletionRequest,
-    queue: JobQueue = Depends(get_queue),
-    settings: Settings = Depends(get_settings),
-    principal: Principal = Depends(require_scope("solve")),
+    request: Request, body: ChatCompletionRequest, submitter: SubmitDep, settings: SettingsDep
 ) -> Any:
     """Solve the last user message with the model's strategy preset (or `strategy`);
     with `stream: true`, stage progress and the answer as server-sent chunks. A
-    client that disconnects cancels its job."""
+    client that disconnects cancels its job. The same door as /solve: key, scopes,
+    rate limit, token budget and `Idempotency-Key`."""
     solve_request = to_solve_request(body, settings)
-    allowed(principal, reveal_thoughts=solve_request.reveal_thoughts)
     if not body.stream:
-        result = await solve_and_wait(
-            queue, solve_request, settings, principal, None, lambda: client_gone(request)
-        )
+        result = await submitter.solve(solve_request, lambda: client_gone(request))
         return to_completion(result, solve_request, body.model)
-    job_id = await submit(queue, solve_request, settings, principal)
+    job_id = await submitter.submit(solve_request)
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    stream = ChunkStream(queue, job_id, solve_request, body.model, settings, include_usage)
+    stream = ChunkStream(
+        submitter.queue, job_id, solve_request, body.model, settings, include_usage
+    )
     return EventSourceResponse(stream.chunks(), ping=15)

@@ -244,10 +244,13 @@ async def run_job(
         if isinstance(exc, SciserveError):
             await _record_failure(queue, job, exc.outcome, exc.message)
             return
+        # The client gets the outcome and a sentence; the exception (paths, URLs) is
+        # in the worker's log under the job id.
         log.exception("job %s failed", job.id)
         await _record_failure(
             queue, job, Outcome.internal,
-            f"The worker failed on this job: {type(exc).__name__}: {exc}",
+            f"The worker failed on this job with an internal error; the operator's logs "
+            f"have the details under job {job.id}.",
         )  # fmt: skip
         return
     finished = time.time()

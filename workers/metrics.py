@@ -98,3 +98,8 @@ ENGINE_RESTARTS = Counter(
     "sciserve_engine_restarts_total",
     "In-process restarts of this worker's engine after its engine process died.",
 )
+TOOL_RUNS_REFUSED = Counter(
+    "sciserve_tool_runs_refused_total",
+    "Tool calls refused because their job had started all the tool runs it may "
+    "(SCISERVE_MAX_JOB_TOOL_CALLS).",
+)

@@ -48,6 +48,7 @@ class PipelineOptions:
     sample_top_p: float = 1.0
     prompt_style: Literal["sciserve", "awl"] = "sciserve"
     max_tool_calls: int = 4
+    max_job_tool_calls: int | None = None
     role_fallback: bool = True
     few_shot_bank: Path | None = None
     few_shot_retrieval: Literal["bm25", "minilm"] = "bm25"
@@ -61,6 +62,7 @@ class PipelineOptions:
             sample_top_p=settings.sample_top_p,
             prompt_style=settings.prompt_style,
             max_tool_calls=settings.max_tool_calls,
+            max_job_tool_calls=settings.max_job_tool_calls,
             role_fallback=settings.role_fallback,
             few_shot_bank=settings.few_shot_bank,
             few_shot_retrieval=settings.few_shot_retrieval,
@@ -174,6 +176,7 @@ class SolvePipeline:
             seed=job_id,
             tools=self.tools,
             max_tool_calls=self.options.max_tool_calls,
+            max_job_tool_calls=self.options.max_job_tool_calls,
             progress=progress,
             deadline=deadline,
         )

@@ -11,9 +11,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from app.auth import SqliteKeyStore
+from contract.schemas import Strategy
 from contract.settings import Settings
 from entrypoints.embedded import create_embedded_app
 from tests.workers.test_loop import CountingEngine
@@ -30,10 +32,59 @@ def test_a_request_above_the_ceiling_is_422_with_its_cost_and_the_limit() -> Non
         refused = client.post("/jobs", json=body)
         fits = client.post("/solve", json={"problem": "2+2?", "max_tokens": 1000})
     assert refused.status_code == 422
-    assert "up to 16000 tokens" in refused.json()["detail"]
+    # 8 samples x (a tool loop of 4 calls + its answer turn, then one SCoRe round).
+    assert "up to 48000 tokens (48 generations x 1000 max_tokens" in refused.json()["detail"]
     assert "limit of 10000" in refused.json()["detail"]
     assert fits.status_code == 200
     assert engine.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("strategy", "generations", "tool_runs"),
+    [
+        ({"tools": "never"}, 1, 0),
+        ({"tools": "never", "think": True}, 2, 0),  # TPO's resample of a broken format
+        ({}, 5, 4),  # adaptive: up to 4 tool calls, then the answer turn
+        ({"samples": 16}, 80, 64),
+        ({"plan": True}, 8, 6),  # the plan, up to 6 steps, the answer
+        ({"tools": "never", "art": True, "attempts": 2}, 5, 0),  # + SCoRe + ask/refine/trust
+    ],
+)
+def test_the_worst_case_counts_every_generation_and_tool_run(
+    strategy: dict[str, object], generations: int, tool_runs: int
+) -> None:
+    """The budget charges what a strategy can really make (issue: compute was charged
+    one generation per sample, ~5x under a tool loop's worst case)."""
+    parsed = Strategy.model_validate(strategy)
+    assert parsed.worst_case_generations(max_tool_calls=4) == generations
+    assert parsed.worst_case_tool_calls(max_tool_calls=4) == tool_runs
+
+
+def test_samples_64_with_tools_is_refused_by_the_ceiling_on_every_door() -> None:
+    """One /v1 request with `extra_body.strategy.samples: 64` could trigger ~256
+    sandbox runs and 64x(4+1) generations; the honest worst case is refused by the
+    default ceiling on /v1 as on /solve."""
+    engine = CountingEngine()
+    with TestClient(create_embedded_app(_settings(), engine)) as client:
+        body = {"problem": "2+2?", "strategy": {"samples": 64}}
+        native = client.post("/solve", json=body)
+        openai = client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "sciserve-direct",
+                "messages": [{"role": "user", "content": "2+2?"}],
+                "strategy": {"samples": 64, "tools": "auto"},
+            },
+        )
+        metrics = client.get("/metrics").text
+    assert native.status_code == 422 and "327680 tokens" in native.json()["detail"]
+    assert openai.status_code == 400, openai.text
+    assert "327680 tokens" in openai.json()["error"]["message"]
+    assert engine.calls == 0
+    for door in ("solve", "openai"):
+        assert (
+            f'sciserve_budget_refusals_total{{door="{door}",reason="request_ceiling"}}' in metrics
+        )
 
 
 def test_max_tokens_past_the_context_is_422() -> None:
@@ -59,13 +110,14 @@ def test_keys_from_a_local_store_without_redis(tmp_path: Path) -> None:
         missing = client.post("/solve", json={"problem": "2+2?"})
         wrong = client.post("/solve", json={"problem": "2+2?"}, headers={"X-API-Key": "sk-nope"})
         auth = {"Authorization": f"Bearer {key}"}
-        spent = [client.post("/solve", json={"problem": "2+2?"}, headers=auth) for _ in range(4)]
+        direct = {"problem": "2+2?", "strategy": {"tools": "never"}}  # worst case: 100 tokens
+        spent = [client.post("/solve", json=direct, headers=auth) for _ in range(4)]
         metrics = client.get("/metrics").text
     assert missing.status_code == 401 and wrong.status_code == 401
     assert [r.status_code for r in spent] == [200, 200, 200, 429]
     assert "Token budget of 300 tokens per minute" in spent[-1].json()["detail"]
     assert spent[-1].headers["Retry-After"]
-    assert 'sciserve_budget_refusals_total{reason="token_budget"}' in metrics
+    assert 'sciserve_budget_refusals_total{door="solve",reason="token_budget"}' in metrics
 
 
 async def test_the_sqlite_store_creates_looks_up_and_revokes(tmp_path: Path) -> None:

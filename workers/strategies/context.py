@@ -111,6 +111,10 @@ class SolveContext:
     seed: str = ""  # the job's: random choices (the Truster's order) replay with it
     tools: ToolClient | None = None
     max_tool_calls: int = 4
+    # Tool (sandbox) runs the whole job may start, over every sample and stage; the
+    # gateway charges for them up front, so a job cannot run more than it paid for.
+    max_job_tool_calls: int | None = None
+    tool_runs: int = 0
     few_shot: list[dict[str, str]] = field(default_factory=list)
     progress: Progress | None = None
     deadline: float | None = None  # the job's (Unix time); None: no limit (stage tests)

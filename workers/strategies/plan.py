@@ -18,6 +18,7 @@ import re
 from dataclasses import asdict, dataclass, field
 
 from contract.errors import ToolUnavailableError
+from contract.schemas import PLAN_MAX_STEPS
 from workers.engines.base import GenerationRequest
 from workers.metrics import PLAN_STEPS
 from workers.prompts import (
@@ -31,7 +32,7 @@ from workers.tools.client import ToolCall
 from workers.tools.loop import invoke
 
 POLICY = "policy"
-MAX_STEPS = 6  # steps executed before the answer; more are dropped
+MAX_STEPS = PLAN_MAX_STEPS  # steps executed before the answer; more are dropped
 MAX_RESULT_CHARS = 600  # a step's result as fed forward
 # A step line: "1. FIND: …", "Step 2: compute - …", "- DERIVE: …", a bare "ANSWER: …",
 # or "N. COMPARE: …": the prompt shows 'N. ACTION: …', and the 0.5B demo model kept the

@@ -16,6 +16,7 @@ from typing import Any
 
 from contract.errors import ToolUnavailableError
 from workers.engines.base import GenerationRequest
+from workers.metrics import TOOL_RUNS_REFUSED
 from workers.prompts import ANSWER_FUNCTION, TOOL_LIMIT_REACHED, awl_feedback, tool_result_message
 from workers.strategies.context import Candidate, SolveContext
 from workers.tools.client import ToolCall
@@ -130,6 +131,19 @@ async def invoke(
             404,
             0.0,
         )
+    if ctx.max_job_tool_calls is not None and ctx.tool_runs >= ctx.max_job_tool_calls:
+        TOOL_RUNS_REFUSED.inc()
+        return ToolCall(
+            tool,
+            "",
+            arguments,
+            None,
+            f"This job has used all {ctx.max_job_tool_calls} tool runs it may start; answer "
+            "with what you have.",
+            429,
+            0.0,
+        )
+    ctx.tool_runs += 1
     try:
         call = await ctx.tools.invoke(tool, arguments, timeout_s=ctx.remaining_s())
     except ToolUnavailableError as exc:
