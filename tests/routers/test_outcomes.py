@@ -15,6 +15,7 @@ The tool servers of `tool_unavailable` are real URLs with nothing listening.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -150,10 +151,17 @@ def test_cancelled_is_409_for_a_waiting_client_and_in_the_job() -> None:
     assert again.status_code == 409 and "already finished" in again.json()["detail"]
 
 
-def test_internal_is_500_with_the_cause() -> None:
-    with _client(CrashingEngine()) as client:
+def test_internal_is_500_with_the_cause_in_the_log_not_the_body(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The client gets the outcome and a sentence naming the job; the exception (its
+    text can carry paths and internal URLs) goes to the worker's log."""
+    with caplog.at_level(logging.ERROR, logger="workers.loop"), _client(CrashingEngine()) as client:
         solved, job = _solve_and_job(client, {"problem": "a", "strategy": {"tools": "never"}})
-    _assert_outcome(solved, job, Outcome.internal, 500, "simulated engine crash")
+    _assert_outcome(solved, job, Outcome.internal, 500, "internal error")
+    assert "simulated engine crash" not in solved.text and "RuntimeError" not in solved.text
+    assert job["id"] in job["error"]
+    assert "simulated engine crash" in caplog.text
 
 
 def test_every_outcome_has_a_test() -> None:

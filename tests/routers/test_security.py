@@ -103,10 +103,13 @@ def test_redis_outage_is_503_and_gateway_and_worker_recover(spawn: Spawn, tmp_pa
     server.wait(10)
     ready = httpx.get(f"{gateway}/readyz")
     assert ready.status_code == 503 and "Redis is unreachable" in ready.json()["detail"]
+    assert str(port) not in ready.text, "the public readiness reason names Redis's address"
     for path in ("/solve", "/jobs"):
         down = httpx.post(f"{gateway}{path}", json=SOLVE, timeout=30)
         assert down.status_code == 503, down.text
         assert "Redis" in down.json()["detail"] and down.headers["Retry-After"]
+        # The client gets a sentence; Redis's host and port stay in the logs.
+        assert str(port) not in down.text and "127.0.0.1" not in down.text
     assert gateway_process.poll() is None
     server = start_redis()  # Redis is back, empty: the same processes serve again
     try:
