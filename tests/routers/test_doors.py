@@ -11,6 +11,7 @@ that a refused or replayed request cost none.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +51,7 @@ class Door:
             "stream": self.stream,
         }
 
-    def error_message(self, response: httpx.Response) -> str:
+    def error_message(self, response: Any) -> str:
         """The door's error body shape: OpenAI's on /v1, the native one elsewhere."""
         body = response.json()
         if self.openai:
@@ -60,11 +61,11 @@ class Door:
         assert isinstance(body["detail"], str), body
         return str(body["detail"])
 
-    def job_id(self, response: httpx.Response) -> str:
+    def job_id(self, response: Any) -> str:
         if self.stream:
             for line in response.text.splitlines():
                 if line.startswith("data: {"):
-                    return str(httpx.Response(200, content=line[6:]).json()["sciserve"]["job_id"])
+                    return str(json.loads(line[6:])["sciserve"]["job_id"])
             raise AssertionError(f"no chunk in {response.text!r}")
         body = response.json()
         return str(body["sciserve"]["job_id"] if self.openai else body["id"])
