@@ -304,6 +304,26 @@ def test_the_tool_loop_stops_at_its_limit(solve: Solve, tool_servers: dict[str, 
     assert result.answer == "4"
 
 
+def test_a_job_starts_no_more_tool_runs_than_its_cap(
+    solve: Solve, tool_servers: dict[str, str]
+) -> None:
+    """The per-job cap (SCISERVE_MAX_JOB_TOOL_CALLS) holds over every sample: 3 samples
+    x 2 calls would start 6 sandbox runs; with a cap of 3, the rest are refused with an
+    error the model reads, and no run starts for them."""
+    before = metric("sciserve_tool_runs_refused_total")
+    rules = [(TOOL_LIMIT_REACHED, AWL_DIRECT), ("", RUN_CODE)]
+    options = PipelineOptions(max_tool_calls=2, max_job_tool_calls=3)
+    result, _, _ = solve(
+        rules, tool_urls=tool_servers, pipeline_options=options, strategy={"samples": 3}
+    )
+    calls = [call for sample in result.trace[0].detail["tool_calls"] for call in sample]
+    assert len(calls) == 6
+    assert [c["status_code"] for c in calls].count(200) == 3
+    refused = [c for c in calls if c["status_code"] == 429]
+    assert len(refused) == 3 and "all 3 tool runs" in refused[0]["error"]
+    assert metric("sciserve_tool_runs_refused_total") == before + 3
+
+
 def test_an_unknown_or_disallowed_tool_is_an_error_the_model_reads(
     solve: Solve, tool_servers: dict[str, str]
 ) -> None:
