@@ -15,7 +15,7 @@ from contract.settings import Settings
 
 def max_tokens_of(request: SolveRequest, settings: Settings) -> int:
     """The one default of `max_tokens`: the request's, else the server's."""
-    return request.max_tokens or settings.default_max_tokens
+    return request.max_tokens_or(settings.default_max_tokens)
 
 
 def worst_case_tokens(request: SolveRequest, settings: Settings) -> int:

@@ -9,25 +9,14 @@ presets, so a client that can only set `model` still picks a strategy.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from contract.errors import SciserveError
+from contract.presets import STRATEGY_PRESETS, preset_fields
 from contract.schemas import Strategy
 from contract.settings import Settings
 
 PRESET_PREFIX = "sciserve-"
-# preset → (strategy fields, what it does)
-PRESETS: dict[str, tuple[dict[str, Any], str]] = {
-    "direct": ({"tools": "never"}, "One greedy answer with AWL's no-tool prompt."),
-    "vote5": (
-        {"tools": "never", "samples": 5},
-        "Five samples in one engine request, then a majority vote.",
-    ),
-    "score": ({"tools": "never", "attempts": 2}, "One SCoRe self-correction round."),
-    "art": ({"tools": "never", "art": True}, "ART: the Asker decides, the Truster picks."),
-    "think": ({"tools": "never", "think": True}, "TPO: hidden thoughts, then the response."),
-    "adaptive": ({"tools": "auto"}, "AWL: the scientific tools or a direct answer."),
-}
+PRESETS = STRATEGY_PRESETS
 
 
 class UnknownModelError(SciserveError):
@@ -45,10 +34,10 @@ def model_names(settings: Settings) -> list[tuple[str, Strategy, str]]:
     """Every model name `/v1/models` lists, with its strategy and description."""
     base = base_model_name(settings)
     names = [(base, Strategy(), "The base model with the default strategy (adaptive).")]
-    for preset, (fields, description) in PRESETS.items():
-        names.append((f"{PRESET_PREFIX}{preset}", Strategy(**fields), description))
-    for preset, (fields, description) in PRESETS.items():
-        names.append((f"{base}:{preset}", Strategy(**fields), description))
+    for preset, (_, description) in PRESETS.items():
+        names.append((f"{PRESET_PREFIX}{preset}", Strategy(**preset_fields(preset)), description))
+    for preset, (_, description) in PRESETS.items():
+        names.append((f"{base}:{preset}", Strategy(**preset_fields(preset)), description))
     return names
 
 

@@ -90,7 +90,7 @@ class ChunkStream:
 
     async def _events(self) -> AsyncIterator[dict[str, Any]]:
         """The job's events until `done`, within its deadline plus the grace."""
-        timeout = (self.request.timeout_s or self.settings.default_timeout_s) + WAIT_GRACE_S
+        timeout = self.request.timeout_or(self.settings.default_timeout_s) + WAIT_GRACE_S
         deadline = time.monotonic() + timeout
         events = self.queue.events(self.job_id).__aiter__()
         while True:

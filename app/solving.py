@@ -137,7 +137,7 @@ class Submitter:
         strategy = request.strategy.name
         started = time.perf_counter()
         job_id = await self.submit(request)
-        timeout = (request.timeout_s or self.settings.default_timeout_s) + WAIT_GRACE_S
+        timeout = request.timeout_or(self.settings.default_timeout_s) + WAIT_GRACE_S
         status = await _wait_or_cancel(self.queue, job_id, timeout, disconnected)
         REQUEST_DURATION.labels(strategy=strategy).observe(time.perf_counter() - started)
         if status.status == JobState.succeeded and status.result is not None:

@@ -323,6 +323,16 @@ class SolveRequest(Strict):
                 )
         return self
 
+    def max_tokens_or(self, default: int) -> int:
+        """Each generation's `max_tokens`: the request's, else the server's default (the
+        one rule the budget and the worker share)."""
+        return self.max_tokens or default
+
+    def timeout_or(self, default: float) -> float:
+        """The job's time from submit to its deadline: `timeout_s`, else the server's
+        default (the one rule the queue's deadline and the gateway's wait share)."""
+        return self.timeout_s or default
+
     def adapter_names(self) -> set[str]:
         """The adapters this job runs on, by engine name: the policy always, the Asker
         and the Truster under ART; each the one `adapters` chose, else the role's own.

@@ -17,6 +17,7 @@ import httpx
 from pydantic import ValidationError
 
 from contract.answers import grading_rule, is_correct, resolve_type
+from contract.presets import PRESET_BASE, STRATEGY_PRESETS
 from contract.schemas import MAX_TIMEOUT_S, Strategy
 from evaluation.datasets import Item
 from evaluation.metrics import (
@@ -31,19 +32,16 @@ from evaluation.metrics import (
 
 REFINE_STAGES = ("selfcorrect", "art_ask", "art_refine", "art_trust")
 PRESETS: dict[str, dict[str, Any]] = {
-    "direct": {"tools": "never"},
-    "adaptive": {"tools": "auto"},
-    "think": {"think": True},
-    "art": {"art": True},
-    "plan": {"plan": True},
+    name: fields for name, (fields, _) in STRATEGY_PRESETS.items()
 }
 
 
 def parse_strategy(spec: str) -> Strategy:
-    """`direct`, `adaptive`, `think`, `art` and `field:value` pairs, comma-separated,
+    """Presets (contract/presets.py: `direct`, `adaptive`, `think`, `art`, `plan`,
+    `vote5`, …) and `field:value` pairs, comma-separated,
     e.g. `samples:5,attempts:2` or `adaptive,art`. The harness starts from direct
     answering (tools: never), so a spec names what it adds."""
-    fields: dict[str, Any] = {"tools": "never"}
+    fields: dict[str, Any] = dict(PRESET_BASE)
     forms = (
         f"use {', '.join(PRESETS)} or field:value pairs joined by commas "
         f"(fields: {', '.join(Strategy.model_fields)}), e.g. samples:5,attempts:2"

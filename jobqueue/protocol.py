@@ -30,7 +30,7 @@ def idempotency_conflict(key: str) -> IdempotencyConflictError:
 def deadline_for(request: SolveRequest, submitted_at: float, default_timeout_s: float) -> float:
     """A job's one deadline (Unix time), fixed at submit: every stage, engine call and
     tool call gets what remains of it, and a reclaimed job keeps it."""
-    return submitted_at + (request.timeout_s or default_timeout_s)
+    return submitted_at + request.timeout_or(default_timeout_s)
 
 
 @dataclass

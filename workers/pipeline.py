@@ -169,7 +169,7 @@ class SolvePipeline:
             request=request,
             answer_type=resolve_type(request.answer_type, request.options, request.reference),
             engine=self.engine,
-            max_tokens=request.max_tokens or self.options.default_max_tokens,
+            max_tokens=request.max_tokens_or(self.options.default_max_tokens),
             context_tokens=self.options.context_tokens,
             sample_temperature=self.options.sample_temperature,
             sample_top_p=self.options.sample_top_p,
