@@ -173,7 +173,7 @@ def _client_tools(
         )
     if not functions and not continued:
         return {}
-    if strategy.name not in ("direct", "adaptive") or strategy.tools == "always":
+    if not strategy.serves_client_functions:
         raise OpenAIRequestError(
             "Client functions and tool-call turns are served with one sample and no refine "
             f"stage: model {body.model!r} runs strategy {strategy.name!r}. Use the base model "
@@ -311,9 +311,8 @@ def finish_reason(result: SolveResult, strategy: Strategy) -> str:
         return "tool_calls"
     trace = result.trace or ()
     generate = next((e for e in trace if e.stage == "generate"), None)
-    single = strategy.samples == 1 and strategy.attempts == 1 and not strategy.art
     if (
-        single
+        strategy.single_output
         and generate is not None
         and generate.detail.get("finish_reasons", [None])[0] == "length"
     ):

@@ -105,6 +105,18 @@ class Strategy(Strict):
             return "selfcorrect"
         return "direct" if self.tools == "never" else "adaptive"
 
+    @property
+    def single_output(self) -> bool:
+        """The generate stage's one output is the answer unchanged: one sample and no
+        refine stage (what streams token by token, and what can end in `length`)."""
+        return self.samples == 1 and self.attempts == 1 and not self.art
+
+    @property
+    def serves_client_functions(self) -> bool:
+        """Client functions are one generation the client continues: only a direct or
+        adaptive answer (tools not 'always') can be one."""
+        return self.name in ("direct", "adaptive") and self.tools != "always"
+
     def expected_engine_sequences(self) -> int:
         """Engine sequences this strategy implies at least: the work a queued job stands
         for, so autoscaling sees that `samples: 8` is eight times a direct answer.
@@ -310,7 +322,7 @@ class SolveRequest(Strict):
             raise ValueError("client_tool_choice 'required' needs client_tools.")
         if names or self.continuation:
             strategy = self.strategy
-            if strategy.name not in ("direct", "adaptive") or strategy.tools == "always":
+            if not strategy.serves_client_functions:
                 raise ValueError(
                     "client functions and tool-call turns are served with one sample and no "
                     "refine stage (strategy direct or adaptive, tools not 'always'), not "
