@@ -46,6 +46,17 @@ class Strict(BaseModel):
 PLAN_MAX_STEPS = 6
 
 
+class ConfidenceStop(Strict):
+    """Stop a vote once the posterior probability that the current leader is the
+    majority answer of all K samples reaches `confidence` (Adaptive-Consistency,
+    Aggarwal et al. 2023: a Dirichlet over the answers seen)."""
+
+    confidence: float = Field(ge=0.5, lt=1.0)
+
+
+StopRule = Literal["settled", "none"] | ConfidenceStop
+
+
 class Strategy(Strict):
     """How the worker spends inference-time compute on one problem."""
 
@@ -75,6 +86,21 @@ class Strategy(Strict):
         default=None,
         description="The question's domain for the 'awl' prompt style (its system turn, tools "
         "and message limit); unset: classified from the problem.",
+    )
+
+    stop: StopRule = Field(
+        default="settled",
+        description="When a vote of `samples` stops generating: 'settled' (lossless) as soon "
+        "as no outcome of the unfinished samples can change the winner, the rest aborted; "
+        "{'confidence': p} once the leader is the full vote's winner with probability p; "
+        "'none': every sample runs to its end.",
+    )
+    window: Int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_SAMPLES,
+        description="With a stop rule: samples in flight at once (each finished one starts "
+        "the next); unset: the smallest majority of `samples`, which alone can settle a vote.",
     )
 
     @model_validator(mode="after")
@@ -235,6 +261,13 @@ class SolveRequest(Strict):
     tools: list[str] | None = None
     reference: str | None = Field(default=None, max_length=MAX_PROBLEM_CHARS)
     max_tokens: Int | None = Field(default=None, ge=1, le=32_768)
+    seed: Int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="Sampling seed: sample i of a vote draws with seed + i, so two requests "
+        "with one seed draw the same samples; unset: derived from the job id.",
+    )
     timeout_s: float | None = Field(default=None, ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)
     return_trace: bool = False
     reveal_thoughts: bool = False

@@ -47,6 +47,9 @@ class GenerationRequest:
     # Structured outputs: the text must be JSON of this schema. Engines that cannot
     # force it (no `supports_json_schema`) ignore it; the caller checks the text.
     json_schema: Mapping[str, Any] | None = field(default=None, compare=False)
+    # The engine's id of this request, so an `AbortableEngine` can stop it (a vote
+    # that settled); None: the engine makes one.
+    request_id: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):
@@ -92,6 +95,15 @@ class Engine(Protocol):
     def tokenizer(self) -> Any: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class AbortableEngine(Protocol):
+    """An engine that can stop requests by id and still return what they generated: the
+    aborted request's `generate` returns its tokens so far with finish reason `abort`,
+    so the job is billed for exactly what the engine made."""
+
+    async def abort(self, request_ids: Sequence[str]) -> None: ...
 
 
 def render_prompt_ids(tokenizer: Any, request: GenerationRequest) -> list[int]:

@@ -166,10 +166,10 @@ class VllmEngine:
         async for output in self._llm.generate(
             TokensPrompt(prompt_token_ids=prompt_ids),
             params,
-            request_id=uuid.uuid4().hex,
+            request_id=request.request_id or uuid.uuid4().hex,
             lora_request=self._lora_request(request.role),
         ):
-            final = output
+            final = output  # after `abort`: vLLM's final output, finish reason "abort"
         if final is None:
             raise RuntimeError("vLLM returned no output for a request.")
         outs = sorted(final.outputs, key=lambda o: o.index)
@@ -194,7 +194,7 @@ class VllmEngine:
         async for output in self._llm.generate(
             TokensPrompt(prompt_token_ids=prompt_ids),
             params,
-            request_id=uuid.uuid4().hex,
+            request_id=request.request_id or uuid.uuid4().hex,
             lora_request=self._lora_request(request.role),
         ):
             for piece in output.outputs:
@@ -209,6 +209,14 @@ class VllmEngine:
             prompt_tokens=len(prompt_ids),
             finish_reasons=[finish_reason],
         )
+
+    async def abort(self, request_ids: Sequence[str]) -> None:
+        """Stop these requests in the engine now (`AsyncLLM.abort`). Their `generate`
+        does not raise: vLLM ends each with a final output, finish reason "abort", that
+        carries the tokens made so far, so they are billed (a cancelled task would
+        lose them)."""
+        if self._llm is not None and request_ids:
+            await self._llm.abort(list(request_ids))
 
     async def load_adapter(self, spec: AdapterSpec) -> None:
         if not self.options.enable_lora:
