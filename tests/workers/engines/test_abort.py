@@ -6,7 +6,13 @@ from __future__ import annotations
 import asyncio
 
 from tests.conftest import Service
-from workers.engines.base import AbortableEngine, Completion, GenerationRequest, Sampling
+from workers.engines.base import (
+    AbortableEngine,
+    Completion,
+    Engine,
+    GenerationRequest,
+    Sampling,
+)
 
 
 def _long(request_id: str, seed: int) -> GenerationRequest:
@@ -19,7 +25,7 @@ def _long(request_id: str, seed: int) -> GenerationRequest:
 
 def test_abort_stops_the_request_in_the_engine_and_returns_its_tokens(service: Service) -> None:
     engine = service.engine
-    assert isinstance(engine, AbortableEngine)
+    assert isinstance(engine, AbortableEngine) and isinstance(engine, Engine)
 
     async def go() -> tuple[Completion, Completion, float]:
         kept = asyncio.create_task(engine.generate([_long("kept", 1)]))
