@@ -22,7 +22,7 @@ from workers.prompts import (
 )
 from workers.strategies.client_tools import turn_message
 from workers.strategies.context import Candidate, Mode, SolveContext
-from workers.strategies.tool_choice import LOOP_SHARE, fit_tools
+from workers.strategies.tool_choice import LOOP_SHARE, PROMPT_TOOL_CAP, show_tools
 from workers.streaming import answer_stream
 from workers.tools.loop import run_tool_loop
 
@@ -149,7 +149,8 @@ class AdaptiveGenerate:
         return fresh
 
     async def _functions(self, ctx: SolveContext) -> list[dict[str, Any]]:
-        """The allowed tools that fit the context (tool_choice.py), plus
+        """The allowed tools worth showing that fit the context: the python tool and at
+        most a few relevant others (tool_choice.show_tools, PROMPT_TOOL_CAP), plus
         `answer_question` unless a tool is required."""
         if ctx.tools is None:
             raise ToolUnavailableError("No tool servers are configured for this worker.")
@@ -164,8 +165,12 @@ class AdaptiveGenerate:
                 ctx.count_tokens(m["content"]) + 8 for m in ctx.few_shot
             )
             budget = int(ctx.context_tokens * (1 - LOOP_SHARE)) - ctx.max_tokens - fixed - 16
-        shown = fit_tools(
-            ctx.request.problem, specs, budget_tokens=budget, count_tokens=ctx.count_tokens
+        shown = show_tools(
+            ctx.request.problem,
+            specs,
+            budget_tokens=budget,
+            count_tokens=ctx.count_tokens,
+            cap=PROMPT_TOOL_CAP,
         )
         if not shown:
             raise ToolUnavailableError(
