@@ -609,7 +609,7 @@ def _train(method: str, role: str, data: str, out: str, options: dict[str, Any])
 def _train_command(method: str) -> Any:
     def command(
         role: Annotated[str, typer.Option(help="policy, asker or truster.")],
-        data: Annotated[str, typer.Option(help="Dataset JSONL from `sciserve data build`.")],
+        data: Annotated[str, typer.Option(help="`sciserve data build`, trl or OpenAI chat JSONL.")],
         out: Annotated[str, typer.Option(help="Adapter folder.")],
         base_model: Annotated[
             str | None, typer.Option(help="Base model folder. Default: the served model.")

@@ -20,8 +20,8 @@ from typing import Any, Literal
 import yaml
 
 from adapters.registry import ROLES, load_registry, validate_adapter
+from training.rows import Method, load_examples
 
-Method = Literal["sft", "dpo"]
 TARGET_MODULES = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 LOSS_LOG = "loss.jsonl"
 TRAIN_CARD = "training.json"
@@ -65,26 +65,6 @@ class TrainReport:
 
 
 StepHook = Callable[[int, int, float | None], None]  # (step, total, loss)
-
-
-def load_examples(path: Path, method: Method) -> list[dict[str, Any]]:
-    """The dataset's examples without `meta`; the columns must match the method."""
-    columns = ("prompt", "completion") if method == "sft" else ("prompt", "chosen", "rejected")
-    examples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        missing = [c for c in columns if c not in row]
-        if missing:
-            raise ValueError(
-                f"{path}:{number} has no {', '.join(missing)}: a {method} dataset needs "
-                f"{', '.join(columns)} (build it with `sciserve data build`)."
-            )
-        examples.append({c: row[c] for c in columns})
-    if not examples:
-        raise ValueError(f"{path} holds no examples.")
-    return examples
 
 
 def train(config: TrainConfig, on_step: StepHook | None = None) -> TrainReport:

@@ -9,8 +9,11 @@ builder traces (tests/training/conftest.py names the scripted engine that wrote 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,3 +124,98 @@ def test_a_dataset_that_max_length_empties_is_a_clear_error(
     )
     with pytest.raises(ValueError, match="fits max_length=64"):
         run_training(config)
+
+
+def sciserve(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "entrypoints.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+
+def sciserve_train(method: str, rows: list[Any], tmp_path: Path, model: TinyModel) -> Path:
+    """`sciserve train METHOD` for one optimizer step on `rows`; the adapter folder."""
+    data, out = tmp_path / f"{method}.jsonl", tmp_path / f"{method}-adapter"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    done = sciserve(
+        "train", method, "--role", "policy", "--data", str(data), "--out", str(out),
+        "--base-model", str(model.model_dir), "--steps", "1", "--batch-size", "2",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (out / "adapter_model.safetensors").is_file()
+    [logged] = [json.loads(line) for line in (out / LOSS_LOG).read_text().splitlines()]
+    assert logged["step"] == 1 and logged["loss"] > 0
+    return out
+
+
+def test_sciserve_train_sft_takes_openai_messages_rows(
+    tmp_path: Path, tiny_model: TinyModel
+) -> None:
+    system = {"role": "system", "content": "Answer in \\boxed{}."}
+    rows = [
+        {"messages": [system, {"role": "user", "content": f"What is {n} + {n}?"},
+                      {"role": "assistant", "content": f"\\boxed{{{2 * n}}}"}]}
+        for n in (1, 2)
+    ]  # fmt: skip
+    out = sciserve_train("sft", rows, tmp_path, tiny_model)
+    assert json.loads((out / TRAIN_CARD).read_text())["examples"] == 2
+
+
+def test_sciserve_train_dpo_takes_message_list_rows(tmp_path: Path, tiny_model: TinyModel) -> None:
+    question = {"role": "user", "content": "What is 2 + 2?"}
+    rows = [
+        {"prompt": [question], "chosen": [{"role": "assistant", "content": "\\boxed{4}"}],
+         "rejected": [{"role": "assistant", "content": "\\boxed{5}"}]},
+        {"prompt": "What is 3 + 3?", "chosen": [{"role": "assistant", "content": "\\boxed{6}"}],
+         "rejected": "\\boxed{7}"},  # a string prompt and reply become turns
+    ]  # fmt: skip
+    sciserve_train("dpo", rows, tmp_path, tiny_model)
+
+
+def test_sciserve_train_names_the_row_that_fits_no_form(
+    tmp_path: Path, tiny_model: TinyModel
+) -> None:
+    data = tmp_path / "chat.jsonl"
+    user = {"role": "user", "content": "What is 2 + 2?"}
+    data.write_text(json.dumps({"messages": [user]}) + "\n")
+    done = sciserve(
+        "train", "sft", "--role", "policy", "--data", str(data), "--out", str(tmp_path / "out"),
+        "--base-model", str(tiny_model.model_dir),
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"{data}:1 `messages` has no assistant turn" in done.stderr
+
+
+def test_a_messages_row_puts_the_loss_on_its_last_assistant_turn_only(
+    tmp_path: Path, tiny_model: TinyModel
+) -> None:
+    """trl trains every token of a `messages` row; as prompt-completion only the
+    completion is a label."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    from training.rows import load_examples
+
+    messages = [
+        {"role": "user", "content": "What is 2 + 2?"},
+        {"role": "assistant", "content": "5"},
+        {"role": "user", "content": "Sure?"},
+        {"role": "assistant", "content": "4"},
+    ]
+    data = tmp_path / "chat.jsonl"
+    data.write_text(json.dumps({"messages": messages}) + "\n")
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model.model_dir))
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    args = SFTConfig(
+        output_dir=str(tmp_path / "out"), completion_only_loss=True, report_to=[], use_cpu=True
+    )
+    trainer = SFTTrainer(
+        model=AutoModelForCausalLM.from_pretrained(str(tiny_model.model_dir)),
+        args=args,
+        train_dataset=Dataset.from_list(load_examples(data, "sft")),
+        processing_class=tokenizer,
+    )
+    prepared: Any = trainer.train_dataset  # trl types it as a Dataset or None
+    row = prepared[0]
+    pairs = zip(row["input_ids"], row["labels"], strict=True)
+    labels = [token for token, label in pairs if label != -100]
+    assert tokenizer.decode(labels) == "4<|im_end|>\n"
