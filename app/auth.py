@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import secrets
 import sqlite3
 import time
@@ -99,6 +100,14 @@ class SqliteKeyStore:
     def __init__(self, path: Path):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Owner-only before SQLite opens it (SQLite would create it with the umask's
+        # mode, often world-readable), and an existing file is tightened: it holds the
+        # key hashes. SQLite gives its journal and WAL files the database file's mode.
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(descriptor, 0o600)
+        finally:
+            os.close(descriptor)
         with self._connect() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS api_keys "

@@ -38,6 +38,11 @@ class SideApp(Protocol):
     startup: list[Callable[[], Awaitable[None]]]
     shutdown: list[Callable[[], Awaitable[None]]]
 
+    @property
+    def token_required(self) -> bool:
+        """Whether the app answers only callers with the service token."""
+        ...
+
 
 def _wire(app: FastAPI, settings: Settings, queue: Any, worker: Any | None) -> None:
     """What the dependencies in app/deps.py read: settings, queue, the worker (also the
@@ -109,6 +114,13 @@ def create_app(
     for module in (solve, jobs, openai, health, admin):
         app.include_router(module.router)
     for side in side_apps:
+        # A side app shares the gateway's port but none of its keys, rate limits or
+        # budgets: only one that demands the service token may be mounted.
+        if not side.token_required:
+            raise ValueError(
+                f"The {side.name} tool server would be open to every caller of the gateway; "
+                "mount only tool servers built with a tool token."
+            )
         app.mount(f"/tools/{side.name}", side.app)
     return app
 
@@ -119,6 +131,8 @@ def create_worker_app(settings: Settings, worker: Any) -> FastAPI:
     _wire(app, settings, worker.queue, worker)
     install_error_handlers(app)
     install_openapi(app)
+    # The same limit as the gateway: /admin/adapters takes a body here too.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequireJson)
     for module in (health, admin):
         app.include_router(module.router)

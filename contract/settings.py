@@ -14,6 +14,9 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EngineKind = Literal["vllm", "hf", "openai"]
+MIN_TOOL_TOKEN_LENGTH = 16
+# The header a worker sends SCISERVE_TOOL_TOKEN in (tool servers also take it as a Bearer).
+TOOL_TOKEN_HEADER = "X-Sciserve-Tool-Token"
 
 
 class Settings(BaseSettings):
@@ -181,6 +184,13 @@ class Settings(BaseSettings):
     )
     mount_tools: bool = Field(default=True, description="Mount the tool servers in `serve`.")
     tool_timeout_s: float = Field(default=30.0, gt=0, description="Per tool call, client side.")
+    tool_token: SecretStr | None = Field(
+        default=None,
+        description="The service token tool servers require on every route but /healthz "
+        "(`Authorization: Bearer` or `X-Sciserve-Tool-Token`); the workers send it. Unset: a "
+        "standalone tool server refuses to start (unless --insecure-no-token), and the "
+        "embedded service makes a random one per process for its mounted tool servers.",
+    )
     sandbox_warm: int = Field(default=4, ge=1, le=64, description="Warm sandbox children.")
     sandbox_cpu_s: int = Field(default=5, ge=1, le=300, description="CPU seconds per run.")
     sandbox_memory_mb: int = Field(default=512, ge=64, le=16384, description="Per run.")
@@ -212,12 +222,25 @@ class Settings(BaseSettings):
         "tool_urls",
         "few_shot_bank",
         "trace_sink",
+        "admin_key",
+        "tool_token",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """`FOO=` in an environment (common in templated manifests) means unset."""
         return None if value == "" else value
+
+    @field_validator("tool_token")
+    @classmethod
+    def _tool_token_is_long(cls, value: SecretStr | None) -> SecretStr | None:
+        # A token anyone can guess would let them run code on the tool servers.
+        if value is not None and len(value.get_secret_value()) < MIN_TOOL_TOKEN_LENGTH:
+            raise ValueError(
+                f"SCISERVE_TOOL_TOKEN must be at least {MIN_TOOL_TOKEN_LENGTH} characters; "
+                "make one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'`."
+            )
+        return value
 
     @property
     def api_keys_required(self) -> bool:

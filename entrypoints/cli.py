@@ -131,17 +131,37 @@ def tool_server(
     name: Annotated[str, typer.Argument(help="python, pde, mechanics, climate or epidemiology.")],
     host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8100,
+    insecure_no_token: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-token",
+            help="Serve without SCISERVE_TOOL_TOKEN: anyone who reaches the port runs tools. "
+            "Only for a trusted loopback.",
+        ),
+    ] = False,
 ) -> None:
-    """Run one tool server on its own (GET /manifest, POST /invoke, /healthz, /metrics)."""
+    """Run one tool server on its own (GET /manifest, POST /invoke, /healthz, /metrics).
+
+    Every route but /healthz requires SCISERVE_TOOL_TOKEN; without one it does not start.
+    """
     import uvicorn
 
-    from tool_servers.registry import SERVER_NAMES, standalone_app
+    from tool_servers.registry import SERVER_NAMES, ToolTokenMissingError, standalone_app
 
     if name not in SERVER_NAMES:
         typer.echo(f"Unknown tool server {name!r}; choose one of: {', '.join(SERVER_NAMES)}.",
                    err=True)  # fmt: skip
         raise typer.Exit(2)
-    uvicorn.run(standalone_app(name, Settings()), host=host, port=port, log_level="info")
+    settings = Settings()
+    try:
+        app = standalone_app(name, settings, insecure_no_token=insecure_no_token)
+    except ToolTokenMissingError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    if settings.tool_token is None:
+        typer.echo(f"Warning: the {name} tool server is open to anyone who reaches port {port} "
+                   "(--insecure-no-token).", err=True)  # fmt: skip
+    uvicorn.run(app, host=host, port=port, log_level="info")
 
 
 def _key_settings() -> Settings:

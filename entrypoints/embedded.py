@@ -1,7 +1,9 @@
 """The embedded default, and running the service for tests and benchmarks.
 
 `create_embedded_app` wires one process: the gateway, the in-process queue, one worker
-with its engine and (unless they run elsewhere) every tool server under /tools/NAME.
+with its engine and (unless they run elsewhere) every tool server under /tools/NAME,
+which answer only callers with the service token: SCISERVE_TOOL_TOKEN, or else a random
+one made per process that only the worker beside them knows.
 `EmbeddedServer` serves that app on a real port in a background thread;
 `ServiceProcesses` starts gateway/worker/tool-server processes.
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -25,6 +28,7 @@ from typing import Any, TypeVar
 
 import httpx
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from contract.settings import Settings, get_settings
 from jobqueue.protocol import JobQueue
@@ -40,7 +44,7 @@ def create_embedded_app(settings: Settings | None = None, engine: Any = None) ->
     from workers.engines.factory import build_engine
     from workers.runtime import WorkerRuntime
 
-    settings = settings or get_settings()
+    settings = with_tool_token(settings or get_settings())
     tool_servers = embedded_tool_servers(settings)
 
     def build_worker(queue: JobQueue) -> WorkerRuntime:
@@ -51,11 +55,23 @@ def create_embedded_app(settings: Settings | None = None, engine: Any = None) ->
     return create_app(settings, build_worker=build_worker, side_apps=tool_servers)
 
 
+def with_tool_token(settings: Settings) -> Settings:
+    """`settings` with a tool token for the mounted tool servers: the configured one, or
+    a random one for this process. The mounts share the gateway's port, so without it
+    any caller of the API could run code past its keys, rate limits and budgets; the
+    worker's tool client reads the token from the same settings."""
+    if settings.tool_token is not None or not settings.mount_tools or settings.tool_urls:
+        return settings
+    return settings.model_copy(update={"tool_token": SecretStr(secrets.token_urlsafe(32))})
+
+
 def embedded_tool_servers(settings: Settings) -> list[ToolServer]:
     """Every tool server under /tools/NAME over the same HTTP port, unless tool servers
-    are configured elsewhere."""
+    are configured elsewhere; each requires `settings.tool_token` (`with_tool_token`)."""
     if not settings.mount_tools or settings.tool_urls:
         return []
+    if settings.tool_token is None:
+        raise ValueError("Mounted tool servers need a tool token: pass with_tool_token(settings).")
     from tool_servers.registry import SERVER_NAMES, build_tool_server
 
     return [build_tool_server(name, settings) for name in SERVER_NAMES]
@@ -191,15 +207,19 @@ class ServiceProcesses:
         return process, url
 
     def start_tool_server(
-        self, name: str, ready_timeout_s: float = 120
+        self, name: str, ready_timeout_s: float = 120, token: str | None = None
     ) -> tuple[subprocess.Popen[bytes], str]:
-        """`sciserve tool-server NAME` as its own process; returns (process, base URL)."""
+        """`sciserve tool-server NAME` as its own process on 127.0.0.1; returns (process,
+        base URL). It requires `token` (or SCISERVE_TOOL_TOKEN of the environment given);
+        with neither it is started `--insecure-no-token`, open to local callers."""
         port = free_port()
-        process, log = self._spawn(
-            f"tool-{name}",
-            ["tool-server", name, "--port", str(port)],
-            {**os.environ, **self.base_env},
-        )
+        environment = {**os.environ, **self.base_env}
+        if token is not None:
+            environment["SCISERVE_TOOL_TOKEN"] = token
+        arguments = ["tool-server", name, "--port", str(port)]
+        if not environment.get("SCISERVE_TOOL_TOKEN"):
+            arguments.append("--insecure-no-token")
+        process, log = self._spawn(f"tool-{name}", arguments, environment)
         url = f"http://127.0.0.1:{port}"
         wait_until_up(url, process, log, ready_timeout_s, path="/healthz")
         return process, url

@@ -1,5 +1,5 @@
-"""What every tool server shares: the `/manifest` + `/invoke` contract, argument
-validation, limits, a per-call timeout and metrics.
+"""What every tool server shares: the `/manifest` + `/invoke` contract, the service
+token, argument validation, limits, a per-call timeout and metrics.
 
 A tool is a pydantic argument model plus a function. The manifest is generated from
 the same model the server validates with, so what the model is told and what the
@@ -9,6 +9,8 @@ server accepts cannot drift apart (DESIGN §2, tool servers).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import inspect
 import json
 import math
@@ -20,9 +22,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from contract.body_limit import BodySizeLimit
+from contract.settings import TOOL_TOKEN_HEADER
 from tool_servers.metrics import TOOL_CALLS, TOOL_DURATION
 
 ToolFunction = Callable[[Any], dict[str, Any] | Awaitable[dict[str, Any]]]
@@ -122,15 +125,89 @@ async def _call(tool: Tool, arguments: ToolArguments) -> dict[str, Any]:
     return await asyncio.to_thread(tool.run, arguments)  # type: ignore[arg-type]
 
 
+MISSING_TOKEN = (
+    "This tool server answers only sciserve's workers: send the service token "
+    f"(SCISERVE_TOOL_TOKEN) as `Authorization: Bearer <token>` or `{TOOL_TOKEN_HEADER}`."
+)
+WRONG_TOKEN = (
+    "The tool token sent does not match this tool server's SCISERVE_TOOL_TOKEN; give the "
+    "workers and the tool servers the same one."
+)
+# Probes carry no token: a kubelet cannot hold a Secret, and /healthz tells nothing.
+OPEN_PATHS = frozenset({"/healthz"})
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class RequireToolToken:
+    """ASGI middleware: every request but `OPEN_PATHS` carries the service token, as
+    `Authorization: Bearer <token>` or `X-Sciserve-Tool-Token: <token>`. Missing: 401;
+    wrong: 403. Middleware rather than a route dependency, so /docs, /openapi.json,
+    /metrics and unknown paths are covered too. The comparison is of SHA-256 digests in
+    constant time (hmac.compare_digest), so neither the token's bytes nor its length
+    leak through timing.
+    """
+
+    def __init__(self, app: Any, token: SecretStr):
+        self.app = app
+        self._digest = _digest(token.get_secret_value())
+
+    def _presented(self, scope: dict[str, Any]) -> str | None:
+        headers = dict(scope.get("headers", []))
+        own = headers.get(TOOL_TOKEN_HEADER.lower().encode())
+        if own is not None:
+            return own.decode("latin-1").strip()
+        scheme, _, credentials = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        if scheme.lower() == "bearer" and credentials.strip():
+            return credentials.strip()
+        return None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or _route_path(scope) in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        presented = self._presented(scope)
+        if presented is not None and hmac.compare_digest(_digest(presented), self._digest):
+            await self.app(scope, receive, send)
+            return
+        status, message = (401, MISSING_TOKEN) if presented is None else (403, WRONG_TOKEN)
+        body = json.dumps({"result": None, "error": message, "elapsed_ms": 0.0}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if status == 401:
+            headers.append((b"www-authenticate", b'Bearer realm="sciserve tool server"'))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _route_path(scope: dict[str, Any]) -> str:
+    """The path inside this app: mounted under /tools/NAME, Starlette keeps the full
+    path in `path` and the mount point in `root_path`."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root) :] or "/"
+    return path
+
+
 def create_tool_app(
     server: str,
     tools: list[Tool],
     *,
+    token: SecretStr | None,
     max_body_bytes: int = 256 * 1024,
     max_result_bytes: int = 256 * 1024,
     max_concurrency: int = 8,
 ) -> FastAPI:
     """A FastAPI app serving `tools` under the tool-server contract (DESIGN §2).
+
+    With a `token`, every route but /healthz requires it (`RequireToolToken`); `None`
+    serves them open, which only an explicit `--insecure-no-token` (or an in-process test
+    client) asks for: callers pass it on purpose, so it has no default.
 
     A call past its timeout answers 504; its thread may run on to its own limits (grid
     and simulated-time limits bound that), which is why the limits exist at all.
@@ -139,7 +216,11 @@ def create_tool_app(
     slots = asyncio.Semaphore(max_concurrency)
     app = FastAPI(title=f"sciserve tool server: {server}", version="1")
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    if token is not None:
+        # Added last, so it runs first: a caller without the token gets nothing else.
+        app.add_middleware(RequireToolToken, token=token)
     app.state.tools = by_name
+    app.state.token_required = token is not None
 
     @app.get("/manifest")
     async def manifest() -> list[dict[str, Any]]:

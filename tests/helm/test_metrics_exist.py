@@ -36,15 +36,20 @@ def exported_names(text: str) -> set[str]:
     return names
 
 
+# The tool servers' service token, as the chart hands it to them, the workers and the
+# tool servers' ServiceMonitor.
+TOOL_TOKEN = "metrics-test-tool-token-0123456789"
+
+
 def _scrape(spawn: Spawn, redis_prefix: str, tmp_path: Path) -> dict[str, str]:
     tools = ServiceProcesses(tmp_path, {})
     try:
         started = time.monotonic()
-        _, tool_url = tools.start_tool_server("pde")
+        _, tool_url = tools.start_tool_server("pde", token=TOOL_TOKEN)
         _, gateway = spawn("gateway")
         _, worker = spawn(
             "worker", ready_timeout_s=420, engine="vllm", kv_cache_bytes=64 * 1024 * 1024,
-            max_loras=4, tool_urls=f'{{"pde": "{tool_url}"}}',
+            max_loras=4, tool_urls=f'{{"pde": "{tool_url}"}}', tool_token=TOOL_TOKEN,
         )  # fmt: skip
         print(f"services up in {time.monotonic() - started:.0f} s")
         headers = api_key_headers(redis_prefix, "solve")
@@ -53,9 +58,15 @@ def _scrape(spawn: Spawn, redis_prefix: str, tmp_path: Path) -> dict[str, str]:
         )
         assert response.status_code == 200, response.text
         print(f"one /solve done at {time.monotonic() - started:.0f} s")
+        bearer = {"Authorization": f"Bearer {TOOL_TOKEN}"}  # the ServiceMonitor's
+        assert httpx.get(f"{tool_url}/metrics", timeout=30).status_code == 401
         return {
-            name: httpx.get(f"{url}/metrics", timeout=30).text
-            for name, url in (("gateway", gateway), ("worker", worker), ("tool", tool_url))
+            name: httpx.get(f"{url}/metrics", timeout=30, headers=headers).text
+            for name, url, headers in (
+                ("gateway", gateway, {}),
+                ("worker", worker, {}),
+                ("tool", tool_url, bearer),
+            )
         }
     finally:
         tools.stop_all()

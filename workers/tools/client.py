@@ -1,7 +1,9 @@
 """The workers' client for tool servers: manifests, invocations, retries.
 
 Only connection failures are retried (tenacity): a 4xx is an answer for the model to
-read, and retrying a slow simulation would only double the load.
+read, and retrying a slow simulation would only double the load. Every request carries
+the service token (SCISERVE_TOOL_TOKEN) the tool servers require; a server refusing it
+is a misconfiguration, so it reads as the tool being unavailable, never as an answer.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 from tenacity import (
     AsyncRetrying,
     RetryError,
@@ -20,7 +23,7 @@ from tenacity import (
 )
 
 from contract.errors import ToolUnavailableError
-from contract.settings import Settings
+from contract.settings import TOOL_TOKEN_HEADER, Settings
 
 MANIFEST_TTL_S = 30.0  # a redeployed server's new tools show within this
 # A server that is down, or died mid-call (the connection drops before an answer):
@@ -52,13 +55,24 @@ class ToolCall:
 
 
 class ToolClient:
-    """Talks to the configured tool servers (`{name: base_url}`)."""
+    """Talks to the configured tool servers (`{name: base_url}`), sending `token` (the
+    tool servers' SCISERVE_TOOL_TOKEN) on every request; `None` sends none."""
 
-    def __init__(self, servers: dict[str, str], *, timeout_s: float = 30.0, attempts: int = 3):
+    def __init__(
+        self,
+        servers: dict[str, str],
+        *,
+        timeout_s: float = 30.0,
+        attempts: int = 3,
+        token: SecretStr | None = None,
+    ):
         self.servers = dict(servers)
         self.timeout_s = timeout_s
         self.attempts = attempts
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, connect=5.0))
+        headers = {TOOL_TOKEN_HEADER: token.get_secret_value()} if token is not None else {}
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s, connect=5.0), headers=headers
+        )
         self._tool_server: dict[str, str] = {}
         self._specs: dict[str, dict[str, Any]] = {}
         self._manifests: dict[str, tuple[float, list[dict[str, Any]]]] = {}
@@ -66,7 +80,8 @@ class ToolClient:
     @classmethod
     def from_settings(cls, settings: Settings) -> ToolClient:
         """The configured servers (`SCISERVE_TOOL_URLS`), or else the embedded default's
-        mounts on this gateway, with `SCISERVE_TOOL_TIMEOUT_S` per call."""
+        mounts on this gateway, with `SCISERVE_TOOL_TIMEOUT_S` per call and
+        `SCISERVE_TOOL_TOKEN` (the embedded service puts its per-process one there)."""
         from contract.schemas import TOOL_SERVER_NAMES as SERVER_NAMES
 
         if settings.tool_urls:
@@ -75,7 +90,7 @@ class ToolClient:
             host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
             base = f"http://{host}:{settings.port}/tools"
             servers = {name: f"{base}/{name}" for name in SERVER_NAMES}
-        return cls(servers, timeout_s=settings.tool_timeout_s)
+        return cls(servers, timeout_s=settings.tool_timeout_s, token=settings.tool_token)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -90,7 +105,14 @@ class ToolClient:
                 reraise=False,
             ):
                 with attempt:
-                    return await self._http.request(method, url, **kwargs)
+                    response = await self._http.request(method, url, **kwargs)
+                    if response.status_code in (401, 403):
+                        raise ToolUnavailableError(
+                            f"The {server} tool server refused this worker's tool token "
+                            f"({response.status_code}): give the workers and the tool "
+                            "servers the same SCISERVE_TOOL_TOKEN."
+                        )
+                    return response
         except RetryError as exc:
             cause = exc.last_attempt.exception()
             raise ToolUnavailableError(

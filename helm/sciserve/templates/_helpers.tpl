@@ -55,12 +55,41 @@ app.kubernetes.io/component: {{ .component }}
 {{- .Values.auth.existingSecret | default (printf "%s-auth" (include "sciserve.fullname" .)) -}}
 {{- end -}}
 
+{{/* The Secret holding the tool servers' service token under `tool-token`. */}}
+{{- define "sciserve.toolTokenSecret" -}}
+{{- .Values.toolServers.existingSecret | default (printf "%s-tool-token" (include "sciserve.fullname" .)) -}}
+{{- end -}}
+
+{{/* SCISERVE_TOOL_TOKEN from that Secret: tool servers require it, workers send it. */}}
+{{- define "sciserve.toolTokenEnv" -}}
+- name: SCISERVE_TOOL_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "sciserve.toolTokenSecret" . }}
+      key: tool-token
+{{- end -}}
+
+{{/* The Secret of an external Redis's URL (bundled: the one of its password below). */}}
 {{- define "sciserve.redisSecret" -}}
 {{- if and (not .Values.redis.bundled) .Values.redis.external.existingSecret -}}
 {{- .Values.redis.external.existingSecret -}}
 {{- else -}}
 {{- printf "%s-redis" (include "sciserve.fullname" .) -}}
 {{- end -}}
+{{- end -}}
+
+{{/* The Secret holding the bundled Redis's password under `redis-password`. */}}
+{{- define "sciserve.redisPasswordSecret" -}}
+{{- .Values.redis.auth.existingSecret | default (printf "%s-redis" (include "sciserve.fullname" .)) -}}
+{{- end -}}
+
+{{/* REDIS_PASSWORD from the bundled Redis's Secret. */}}
+{{- define "sciserve.redisPasswordEnv" -}}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "sciserve.redisPasswordSecret" . }}
+      key: redis-password
 {{- end -}}
 
 {{- define "sciserve.redisSecretKey" -}}
@@ -113,13 +142,21 @@ seccompProfile:
 {{- end }}
 {{- end -}}
 
-{{/* Queue, auth and Redis settings of the gateway and the workers. */}}
+{{/* Queue, auth and Redis settings of the gateway, the workers and the API-key Job,
+and of nothing else: the Redis URL carries its password. The bundled Redis's URL is
+built from REDIS_PASSWORD by Kubernetes' $(VAR) expansion (defined just before it). */}}
 {{- define "sciserve.queueEnv" -}}
+{{- if .Values.redis.bundled -}}
+{{ include "sciserve.redisPasswordEnv" . }}
+- name: SCISERVE_REDIS_URL
+  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s-redis:6379/0" (include "sciserve.fullname" .) | quote }}
+{{- else -}}
 - name: SCISERVE_REDIS_URL
   valueFrom:
     secretKeyRef:
       name: {{ include "sciserve.redisSecret" . }}
       key: {{ include "sciserve.redisSecretKey" . }}
+{{- end }}
 - name: SCISERVE_REDIS_PREFIX
   value: {{ .Values.redis.prefix | quote }}
 - name: SCISERVE_ADMIN_KEY
