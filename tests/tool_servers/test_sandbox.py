@@ -6,8 +6,10 @@ Every case is checked against the same invariants, whatever the status:
 - a marker file is never created (no writes);
 - a listening socket on the host never gets a connection (no network);
 - the server is healthy afterwards, and a clean run right after shows no leftovers.
-Cases marked `escape` reach real builtins through sympy's string parser on purpose:
-they test the OS layer, not RestrictedPython.
+Cases marked `escape` used to reach the real builtins through sympy's string parser;
+that route is closed now (`tool_servers/sandbox/eval_routes.py`), so they end at the
+inner layer. The OS layer is attacked on its own, with raw Python in the child, in
+`test_sandbox_isolation.py`.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ CASES: list[tuple[str, str, set[str] | None]] = [
         "ignore-sigxcpu",
         _escape("__import__('signal').signal(24, __import__('signal').SIG_IGN)")
         + "\nwhile True:\n    pass",
-        {"timeout"},
+        {"error"},  # the escape is refused before the loop; raw: test_sandbox_isolation
     ),
     ("kill-parent", _escape("__import__('os').kill(__import__('os').getppid(), 9)"), {"error"}),
     ("raise-rlimit", _escape("__import__('resource').setrlimit(0, (-1, -1))"), {"error"}),

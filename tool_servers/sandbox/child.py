@@ -1,21 +1,30 @@
 """The outer, OS layer of the Python sandbox: what runs inside the child process.
 
-Each run gets its own process, forked from a zygote that has already imported the
-allowed modules (so a run costs a fork, not an import), and the process is thrown away
-after the run, so nothing one run does can reach the next.
+Each run gets its own process, forked (by way of the zygote's forker) from a process
+that has imported the allowed modules and never held any run's data, and the process
+is thrown away after the run, so nothing one run does can reach the next.
 
-Before the code arrives the child locks itself down:
+This layer is the boundary: it must hold with arbitrary Python in the child, as after
+any escape from RestrictedPython. Before the code arrives the child locks itself down:
+- it closes every descriptor it inherited but its own channel, so it holds nothing of
+  the zygote's or of another run's;
 - it drops to `nobody` when started as root, because root ignores RLIMIT_NPROC;
+- it makes itself undumpable, so that no other process of its uid (its siblings, or a
+  server running as that uid) can trace it, read its memory or open its `/proc` files;
 - address space, file size 0, no core dumps, no new processes;
 - no new file descriptors at all (RLIMIT_NOFILE below the lowest free fd), which
-  also rules out sockets and opening files for reading;
-- a seccomp filter that refuses sockets, process creation, exec, signals to others,
-  and filesystem changes (when libseccomp is present; `layers()` reports it).
+  also rules out sockets, pipes and opening any file, `/proc/<pid>/*` included;
+- a seccomp filter that refuses sockets, process creation, exec, reaching other
+  processes (tracing, memory, descriptors, signals to any pid but its own), host-wide
+  IPC objects and keyrings, and filesystem changes (when libseccomp is present;
+  `layers()` reports it).
+Its environment is the zygote's, which the pool builds from nothing (`pool.py`).
 Then it takes the code, sets its CPU limit and runs it under RestrictedPython.
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import resource
@@ -79,6 +88,7 @@ except Exception:  # libseccomp missing: the other layers still hold
 
 NOBODY = 65534
 DENIED_SYSCALLS = (
+    # the network
     "socket",
     "socketpair",
     "connect",
@@ -86,21 +96,68 @@ DENIED_SYSCALLS = (
     "listen",
     "accept",
     "accept4",
+    # new processes and programs
     "fork",
     "vfork",
     "clone",
     "clone3",
     "execve",
     "execveat",
+    # other processes: tracing, memory, descriptors, comparisons, scheduling
     "ptrace",
-    "kill",
-    "tkill",
-    "tgkill",
-    "pidfd_open",
-    "pidfd_send_signal",
+    "process_vm_readv",
     "process_vm_writev",
+    "process_madvise",
+    "process_mrelease",
+    "pidfd_open",
+    "pidfd_getfd",
+    "pidfd_send_signal",
+    "kcmp",
+    "move_pages",
+    "migrate_pages",
+    "get_robust_list",
+    "setpriority",
+    "ioprio_set",
+    "sched_setaffinity",
+    "sched_setscheduler",
+    "sched_setparam",
+    "sched_setattr",
+    # host-wide objects that would outlive the run or were made by others: System V
+    # IPC, POSIX message queues, keyrings, the kernel log
+    "shmget",
+    "shmat",
+    "shmctl",
+    "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
+    "semget",
+    "semop",
+    "semtimedop",
+    "semctl",
+    "mq_open",
+    "mq_unlink",
+    "mq_timedsend",
+    "mq_timedreceive",
+    "mq_notify",
+    "mq_getsetattr",
+    "add_key",
+    "request_key",
+    "keyctl",
+    "syslog",
+    # kernel interfaces no computation needs
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    # the limits themselves
     "setrlimit",
     "prlimit64",
+    # filesystem changes
     "unlink",
     "unlinkat",
     "rename",
@@ -129,6 +186,13 @@ DENIED_SYSCALLS = (
     "setns",
     "personality",
 )
+# Signals: only to the child's own pid (argument 0 is the target pid, thread group or,
+# for tkill, thread: the child has one thread, whose id is its pid).
+# Python signals itself (`signal.raise_signal`, `os.abort`), so these are filtered by
+# argument rather than refused; pid 0 and negative pids (process groups) are refused.
+SELF_ONLY_SYSCALLS = ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo")
+PR_SET_DUMPABLE = 4
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def warm_up() -> None:
@@ -163,6 +227,36 @@ def warm_up() -> None:
     statistics.mean([1, 2, 3])
 
 
+def prctl(option: int, value: int) -> None:
+    """prctl(2) with one argument; unsigned long arguments, as the kernel reads them."""
+    zero = ctypes.c_ulong(0)
+    if _LIBC.prctl(option, ctypes.c_ulong(value), zero, zero, zero) != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"prctl({option}, {value}): {os.strerror(number)}")
+
+
+def forbid_tracing() -> None:
+    """Undumpable: the kernel then lets no process without CAP_SYS_PTRACE, same uid
+    included, ptrace this one, read or write its memory (`process_vm_readv`) or open
+    its `/proc/<pid>/{mem,environ,fd,maps,...}`. Inherited by fork; a uid change resets
+    it to `fs.suid_dumpable`, so the child sets it again after dropping to `nobody`."""
+    prctl(PR_SET_DUMPABLE, 0)
+
+
+def close_inherited(keep: set[int]) -> None:
+    """Close every descriptor but `keep`: what a fork inherits (the zygote's pipes,
+    other children's channels) is not the child's to use."""
+    try:
+        opened = {int(fd) for fd in os.listdir("/proc/self/fd")}
+    except OSError:  # no /proc: every number up to the limit
+        opened = set(range(os.sysconf("SC_OPEN_MAX")))
+    for fd in sorted(opened - keep):
+        try:
+            os.close(fd)
+        except OSError:  # the listing's own descriptor, closed already
+            continue
+
+
 def _lowest_free_fd() -> int:
     fd = os.open(os.devnull, os.O_RDONLY)
     os.close(fd)
@@ -184,6 +278,7 @@ def lock_down(limits: Limits) -> None:
         os.setgroups([])
         os.setgid(NOBODY)
         os.setuid(NOBODY)
+    forbid_tracing()
     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
     lowest = _lowest_free_fd()
     resource.setrlimit(resource.RLIMIT_NOFILE, (lowest, lowest))
@@ -194,9 +289,12 @@ def _install_seccomp() -> None:
     if not HAVE_SECCOMP:
         return
     syscall_filter = seccomp.SyscallFilter(seccomp.ALLOW)
-    for name in DENIED_SYSCALLS:
+    others = seccomp.Arg(0, seccomp.NE, os.getpid())
+    rules: list[tuple[str, tuple[Any, ...]]] = [(name, ()) for name in DENIED_SYSCALLS]
+    rules += [(name, (others,)) for name in SELF_ONLY_SYSCALLS]
+    for name, arguments in rules:
         try:
-            syscall_filter.add_rule(seccomp.ERRNO(errno.EPERM), name)
+            syscall_filter.add_rule(seccomp.ERRNO(errno.EPERM), name, *arguments)
         except Exception:  # a syscall this kernel/arch does not have
             continue
     syscall_filter.load()
@@ -243,6 +341,7 @@ def execute(source: str, limits: Limits) -> dict[str, Any]:
 def child_main(channel: socket.socket, limits: Limits) -> None:
     """Body of a warm child: lock down, wait for one program, run it, answer, exit."""
     try:
+        close_inherited({channel.fileno()})
         lock_down(limits)
         source = receive_all(channel).decode("utf-8", "replace")
         _set_cpu_limit(limits.cpu_seconds)

@@ -15,11 +15,37 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from tool_servers.metrics import SANDBOX_KILLS
 from tool_servers.sandbox.limits import Limits
 
 CLOSE_WAIT_S = 5.0  # for the zygote to kill its children and exit on a closed stdin
+# The folder that holds `tool_servers`, whether a checkout or site-packages.
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def zygote_environment() -> dict[str, str]:
+    """The zygote's whole environment, built from nothing and never copied from the
+    server's: the server holds the admin key, the Redis URL, the tool token and whatever
+    its platform injects, and every run would inherit them (`os.environ` in a child
+    that got past RestrictedPython). This is what the interpreter needs to import the
+    sandbox and run single-threaded BLAS; `LD_LIBRARY_PATH` passes through because
+    libseccomp or BLAS may live where only it finds them."""
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "LC_ALL": "C.UTF-8",  # set, so that Python does not coerce the C locale itself
+        "PYTHONPATH": str(PACKAGE_ROOT),
+        "PYTHONSAFEPATH": "1",  # imports never come from the server's working directory
+        "PYTHONNOUSERSITE": "1",
+        # a forked child must not inherit a BLAS thread pool
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    if library_path := os.environ.get("LD_LIBRARY_PATH"):
+        environment["LD_LIBRARY_PATH"] = library_path
+    return environment
 
 
 @dataclass(frozen=True)
@@ -32,6 +58,10 @@ class RunResult:
 
 
 class SandboxPool:
+    # What `python -m` runs as the zygote (the isolation tests run one whose children
+    # skip RestrictedPython, to attack the OS layer alone).
+    zygote_module = "tool_servers.sandbox.zygote"
+
     def __init__(self, warm: int = 4, limits: Limits | None = None, wall_seconds: float = 10.0):
         self.warm = warm
         self.limits = limits or Limits()
@@ -52,15 +82,14 @@ class SandboxPool:
                 "warm": self.warm,
                 "wall_seconds": self.wall_seconds,
             }
-            env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
             self._process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "tool_servers.sandbox.zygote",
+                self.zygote_module,
                 json.dumps(config),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
-                env=env,
+                env=zygote_environment(),
                 limit=1 << 24,
             )
             self._reader = asyncio.create_task(self._read_answers(self._process))
