@@ -65,8 +65,13 @@ PLAN_STEPS = Counter(
 )
 THOUGHT_FORMAT_BREAKS = Counter(
     "sciserve_thought_format_breaks_total",
-    "TPO outputs without the response marker, served whole as the response.",
+    "TPO outputs without the response marker. after_resample=false: a first output (it is "
+    "resampled once); true: its resample broke too, so only the final answer the output "
+    "states is served and the rest is hidden as thought.",
+    ["after_resample"],
 )
+for _resampled in ("false", "true"):  # both series exist from the start, for rate()
+    THOUGHT_FORMAT_BREAKS.labels(after_resample=_resampled)
 JOBS = Counter(
     "sciserve_jobs_total",
     "Jobs finished by a worker, by outcome: succeeded, released (handed back at shutdown), "

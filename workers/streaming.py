@@ -10,10 +10,13 @@ thing that both the worker loop and the stage share without threading a new
 argument through the pipeline and every stage: each job runs in its own task, so a
 sink never reaches another job's stages.
 
-Everything published is a prefix of the answer text the job's result will carry:
-TPO's thought is held back until the response marker, leading whitespace after it is
-dropped and trailing whitespace is published only once more text follows (the
-result's response is stripped).
+Everything published is a prefix of the answer text the job's result will carry
+(stripped, as the result's response is): leading whitespace is dropped and trailing
+whitespace is published only once more text follows. A think (TPO) output is held back
+whole while it is generated: its response follows the LAST marker, so a later marker
+would hide what came before it, and without a marker only the final answer it states
+is visible (workers/strategies/reading.py `hide_thought`). The generate stage then
+`settle`s the stream with the answer text that rule gave, after any resample.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from contract.schemas import SolveRequest
-from workers.prompts import think_markers
 
 TextSink = Callable[[str], Awaitable[None]]
 
@@ -47,54 +49,69 @@ def streams_final_answer(request: SolveRequest) -> bool:
 
 
 class VisibleText:
-    """Turns the engine's text pieces into pieces of the visible response.
+    """Turns the engine's text pieces into pieces of the visible answer.
 
-    `marker` is TPO's response marker (think mode): nothing before its end is ever
-    released, because everything up to it is the hidden thought.
+    `held` (think mode): nothing is released while the output is generated, since no
+    part of an unfinished TPO output is sure to be visible (`hide_thought`); `settle`
+    releases the answer once it is decided.
     """
 
-    def __init__(self, marker: str | None = None):
-        self.marker = marker
-        self._raw = ""  # everything received, while the marker is still awaited
-        self._open = marker is None  # past the marker (or no marker needed)
-        self._started = False  # something non-blank has been released
-        self._held = ""  # trailing whitespace not yet released
+    def __init__(self, held: bool = False):
+        self.held = held
+        self.released = ""  # everything released so far
+        self._trailing = ""  # trailing whitespace not yet released
 
     def feed(self, piece: str) -> str:
         """The text to release for this piece ("" if none yet)."""
-        if not self._open:
-            assert self.marker is not None
-            self._raw += piece
-            at = self._raw.find(self.marker)
-            if at < 0:
-                return ""
-            self._open = True
-            piece = self._raw[at + len(self.marker) :]
-            self._raw = ""
-        if not self._started:
+        if self.held:
+            return ""
+        if not self.released:
             piece = piece.lstrip()
             if not piece:
                 return ""
-            self._started = True
-        text = self._held + piece
+        text = self._trailing + piece
         body = text.rstrip()
-        self._held = text[len(body) :]
+        self._trailing = text[len(body) :]
+        self.released += body
         return body
 
+    def settle(self, answer_text: str) -> str:
+        """What remains to release of the answer text the result will carry, once the
+        generate stage has decided it; "" when the released text is not its start
+        (never expected: then the gateway sends the answer with the result)."""
+        answer = answer_text.strip()
+        if not answer.startswith(self.released):
+            return ""
+        rest = answer[len(self.released) :]
+        self.released = answer
+        self._trailing = ""
+        return rest
 
-def answer_stream(request: SolveRequest, think: bool) -> TextSink | None:
-    """The engine's text callback for the generate stage's single greedy request, or
-    None when this job's answer is not streamed (not asked for, several samples, a
-    refine stage, or no sink in this task)."""
+
+class AnswerStream:
+    """The engine's text callback for the greedy generation whose output is the answer
+    (call it with each piece), and `settle` for the answer text the stage decided."""
+
+    def __init__(self, sink: TextSink, think: bool):
+        self._sink = sink
+        self._visible = VisibleText(held=think)
+
+    async def __call__(self, piece: str) -> None:
+        await self._publish(self._visible.feed(piece))
+
+    async def settle(self, answer_text: str) -> None:
+        await self._publish(self._visible.settle(answer_text))
+
+    async def _publish(self, text: str) -> None:
+        if text:
+            await self._sink(text)
+
+
+def answer_stream(request: SolveRequest, think: bool) -> AnswerStream | None:
+    """The answer stream of the generate stage's single greedy request, or None when
+    this job's answer is not streamed (not asked for, several samples, a refine stage,
+    or no sink in this task)."""
     sink = _SINK.get()
     if sink is None or not streams_final_answer(request):
         return None
-    marker = think_markers(request.strategy.think_prompt)[1] if think else None
-    visible = VisibleText(marker)
-
-    async def on_text(piece: str) -> None:
-        text = visible.feed(piece)
-        if text:
-            await sink(text)
-
-    return on_text
+    return AnswerStream(sink, think)

@@ -9,7 +9,9 @@ versioned (`FORMAT`, `VERSION`); `training/records.py` reads it and the README's
 
 Thoughts follow the rule of responses: a job whose request may not reveal them
 (`reveal_thoughts` needs its scope at the gateway) is written with every think-mode
-output cut to its visible response, exactly as `SolveContext.read` serves it.
+output cut to what its user may see, by the rule `SolveContext.read` serves it by
+(workers/strategies/reading.py `hide_thought`): after a format break, the final answer
+the output states and nothing else.
 
 The pipeline builds its `SolveContext` inside `SolvePipeline.solve`, out of the
 worker loop's reach, so each context announces itself here (`watch`) under its job id
@@ -32,10 +34,11 @@ from typing import TYPE_CHECKING, Any
 from contract.schemas import SolveResult
 from contract.settings import get_settings
 from workers.prompts import think_markers
-from workers.strategies.reading import split_thought
+from workers.strategies.reading import AnswerReader, asks_thought_format, hide_thought
 
 if TYPE_CHECKING:
     from jobqueue.protocol import Job
+    from workers.engines.base import GenerationRequest
     from workers.strategies.context import SolveContext
 
 log = logging.getLogger(__name__)
@@ -129,11 +132,12 @@ def build_record(job: Job, result: SolveResult, ctx: SolveContext) -> dict[str, 
     request = job.request
     reveal = ctx.reveal
     strategy = request.strategy
-    markers = think_markers(strategy.think_prompt)
     calls: dict[int, list[dict[str, Any]]] = {}
     for stage_index, gen, completion in ctx.calls:
         outputs = [
-            _visible(text, markers) if strategy.think and not reveal else text
+            _visible(text, gen, strategy.think_prompt, ctx.extract)
+            if strategy.think and not reveal
+            else text
             for text in completion.texts
         ]
         calls.setdefault(stage_index, []).append(
@@ -178,12 +182,12 @@ def build_record(job: Job, result: SolveResult, ctx: SolveContext) -> dict[str, 
     }
 
 
-def _visible(text: str, markers: tuple[str | None, str]) -> str:
-    """A think-mode output as the user sees it: the response after the marker, or the
-    whole output when the format broke (then it was served whole)."""
-    thought_marker, response_marker = markers
-    _, visible, _ = split_thought(text, response_marker, thought_marker)
-    return visible
+def _visible(text: str, request: GenerationRequest, variant: str, read_answer: AnswerReader) -> str:
+    """A think-mode output as the user may see it (`hide_thought`); its request tells
+    whether it was asked for TPO's format, as the stage that read it knew."""
+    asked = asks_thought_format(request.messages, variant)
+    split = hide_thought(text, think_markers(variant), read_answer, format_asked=asked)
+    return split.visible
 
 
 def _tool_calls(ctx: SolveContext) -> list[dict[str, Any]]:

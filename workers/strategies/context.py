@@ -28,13 +28,13 @@ from workers.engines.base import (
     Sampling,
     render_prompt_ids,
 )
-from workers.metrics import SOLVE_TOKENS, STAGE_DURATION, THOUGHT_FORMAT_BREAKS
+from workers.metrics import SOLVE_TOKENS, STAGE_DURATION
 from workers.prompts import format_options, think_markers
 from workers.strategies.reading import (
     FunctionCall,
     answer_call_text,
+    hide_thought,
     parse_function_call,
-    split_thought,
 )
 from workers.tools.client import ToolCall, ToolClient
 
@@ -217,20 +217,22 @@ class SolveContext:
             )
         return await self.generate(requests)
 
-    def read(self, mode: Mode, text: str, *, format_asked: bool = True) -> Reading:
-        """Split a think-mode output (TPO) and render an `answer_question` call. Thought
-        tokens move from completion to thought tokens; a format break is counted."""
+    def read(
+        self, mode: Mode, text: str, *, format_asked: bool = True, generated: int | None = None
+    ) -> Reading:
+        """Split a think-mode output (TPO) by `hide_thought`'s rule and render an
+        `answer_question` call. Hidden tokens move from completion to thought tokens.
+        `format_asked`: the prompt asked for TPO's format, so a missing marker is a
+        format break (generate.py counts and resamples those). `generated`: the
+        engine's token count of `text`, when the caller has it."""
         thought, visible = None, text
         if mode == "think":
-            thought_marker, response_marker = think_markers(self.request.strategy.think_prompt)
-            thought, visible, broke = split_thought(text, response_marker, thought_marker)
-            if broke and format_asked:
-                THOUGHT_FORMAT_BREAKS.inc()
-            if thought is not None:  # everything up to the response marker is hidden
-                hidden = text[: text.rfind(response_marker) + len(response_marker)]
-                thought_tokens = self.count_tokens(hidden)
-                self.usage.completion_tokens -= thought_tokens
-                self.usage.thought_tokens += thought_tokens
+            markers = think_markers(self.request.strategy.think_prompt)
+            split = hide_thought(text, markers, self.extract, format_asked=format_asked)
+            thought, visible = split.thought, split.visible
+            thought_tokens = split.thought_tokens(self.count_tokens, generated)
+            self.usage.completion_tokens -= thought_tokens
+            self.usage.thought_tokens += thought_tokens
         call = parse_function_call(visible)
         answer_text = answer_call_text(call) if call is not None else None
         return Reading(visible, answer_text or visible, thought, call)
@@ -262,10 +264,17 @@ class SolveContext:
         return is_correct(answer, self.request.reference, self.answer_type, self.request.options)
 
     def candidate(
-        self, mode: Mode, messages: list[dict[str, str]], output: str, *, first: bool = True
+        self,
+        mode: Mode,
+        messages: list[dict[str, str]],
+        output: str,
+        *,
+        first: bool = True,
+        generated: int | None = None,
     ) -> Candidate:
-        """A fresh candidate from one output of `messages`."""
-        reading = self.read(mode, output, format_asked=first)
+        """A fresh candidate from one output of `messages` (`generated`: its engine
+        token count, when known)."""
+        reading = self.read(mode, output, format_asked=first, generated=generated)
         fresh = Candidate(
             mode, messages, reading.visible, reading.text, None, reading.thought, reading.call
         )

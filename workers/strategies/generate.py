@@ -11,17 +11,19 @@ from typing import Any
 
 from contract.errors import ToolUnavailableError
 from workers.engines.base import GenerationRequest
-from workers.metrics import TOOL_DECISIONS
+from workers.metrics import THOUGHT_FORMAT_BREAKS, TOOL_DECISIONS
 from workers.prompts import (
     ANSWER_FUNCTION,
     ANSWER_QUESTION_SPEC,
     direct_user_prompt,
     policy_messages,
+    think_markers,
     think_wrap,
     tool_user_prompt,
 )
 from workers.strategies.client_tools import turn_message
 from workers.strategies.context import Candidate, Mode, SolveContext
+from workers.strategies.reading import format_broke
 from workers.strategies.tool_choice import LOOP_SHARE, PROMPT_TOOL_CAP, show_tools
 from workers.streaming import answer_stream
 from workers.tools.loop import run_tool_loop
@@ -37,11 +39,13 @@ async def sample(
     the other K-1 come from one request with `n=K-1`; both go to the engine in one
     batch, so prefix caching shares the prompt.
 
-    Think mode: a candidate whose output broke TPO's format is resampled once; if the
-    resample breaks too, the first output is served whole as the response.
+    Think mode: a candidate whose output broke TPO's format (no response marker) is
+    resampled once; if the resample breaks too, the first output stays, and of it only
+    the final answer it states is visible (reading.hide_thought): never the output.
 
     `stream`: the greedy output is the answer itself (no tool prompt), so its text may
-    stream to the client while it is generated (workers/streaming.py)."""
+    stream to the client while it is generated, a think output once it is read
+    (workers/streaming.py)."""
     history = [turn_message(turn) for turn in ctx.request.history or ()]
     messages = policy_messages(prompt, ctx.few_shot, ctx.request.system, history)
     on_text = answer_stream(ctx.request, mode == "think") if stream else None
@@ -49,12 +53,18 @@ async def sample(
     role = ctx.role(POLICY)
     completions = await ctx.generate_k(messages, role, samples, on_text)
     texts = [text for completion in completions for text in completion.texts]
-    fresh = [ctx.candidate(mode, messages, text) for text in texts]
+    counts = [len(ids) for completion in completions for ids in completion.token_ids]
+    fresh = [
+        ctx.candidate(mode, messages, text, generated=count)
+        for text, count in zip(texts, counts, strict=True)
+    ]
     fresh[0].greedy = True
     detail["finish_reasons"] = [r for c in completions for r in c.finish_reasons]
     if mode == "think":
-        broken = [i for i, candidate in enumerate(fresh) if candidate.thought is None]
+        marker = think_markers(ctx.request.strategy.think_prompt)[1]
+        broken = [i for i, text in enumerate(texts) if format_broke(text, marker)]
         detail["format_breaks"] = len(broken)
+        THOUGHT_FORMAT_BREAKS.labels(after_resample="false").inc(len(broken))
         if broken:
             # Sampled, since a greedy resample of a greedy output would repeat it.
             resampling = ctx.sampling(2)
@@ -64,16 +74,26 @@ async def sample(
                     for _ in broken
                 ]
             )
+            still = []
             for index, completion in zip(broken, redo, strict=True):
-                again = ctx.candidate(mode, messages, completion.texts[0])
-                if again.thought is not None:
-                    again.greedy = fresh[index].greedy
-                    fresh[index] = again
+                again = ctx.candidate(
+                    mode, messages, completion.texts[0], generated=len(completion.token_ids[0])
+                )
+                if format_broke(completion.texts[0], marker):
+                    still.append(index)
+                    continue
+                again.greedy = fresh[index].greedy
+                fresh[index] = again
+            THOUGHT_FORMAT_BREAKS.labels(after_resample="true").inc(len(still))
             detail["resampled"] = len(broken)
-            detail["format_breaks_after_resample"] = sum(c.thought is None for c in fresh)
+            detail["format_breaks_after_resample"] = len(still)
+            # Of those, the ones stating no readable answer: nothing of them is visible.
+            detail["format_breaks_unanswered"] = sum(not fresh[i].raw for i in still)
         thoughts = ctx.thoughts_detail(fresh)
         if thoughts is not None:
             detail["thoughts"] = thoughts
+    if on_text is not None:  # the streamed greedy output's answer, as decided above
+        await on_text.settle(fresh[0].text)
     return fresh
 
 

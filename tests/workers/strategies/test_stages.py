@@ -367,15 +367,26 @@ def test_think_hides_the_thought_and_counts_its_tokens(solve: Solve, tokenizer: 
     assert result.thoughts is None
 
 
-def test_a_thought_format_break_twice_serves_everything_as_response(solve: Solve) -> None:
-    before = metric("sciserve_thought_format_breaks_total")
-    result, engine, _ = solve([("2 + 2", "It is 4. \\boxed{4}")], strategy={"think": True})
-    assert result.answer_text == "It is 4. \\boxed{4}" and result.usage.thought_tokens == 0
+def test_a_thought_format_break_twice_serves_the_stated_answer_alone(
+    solve: Solve, tokenizer: object
+) -> None:
+    breaks = "sciserve_thought_format_breaks_total"
+    before = [metric(breaks, after_resample=flag) for flag in ("false", "true")]
+    output = "It is 4. \\boxed{4}"
+    result, engine, _ = solve([("2 + 2", output)], strategy={"think": True})
+    assert result.answer_text == "4" and result.answer == "4"
     detail = result.trace[0].detail
     assert (detail["format_breaks"], detail["resampled"]) == (1, 1)
     assert detail["format_breaks_after_resample"] == 1 and len(engine.calls) == 2
+    assert detail["format_breaks_unanswered"] == 0
     assert engine.calls[1].sampling.temperature > 0  # a greedy resample would repeat itself
-    assert metric("sciserve_thought_format_breaks_total") == before + 2
+    after = [metric(breaks, after_resample=flag) for flag in ("false", "true")]
+    assert after == [before[0] + 1, before[1] + 1]
+    # Both outputs are hidden but for the answer each states.
+    count = tokenizer.encode  # type: ignore[attr-defined]
+    hidden = len(count(output, add_special_tokens=False)) - len(count("4"))
+    assert result.usage.thought_tokens == 2 * hidden
+    assert result.usage.completion_tokens == 2 * len(count("4"))
 
 
 def test_a_thought_format_break_is_resampled_once(solve: Solve) -> None:
@@ -478,11 +489,12 @@ def test_a_small_context_shows_the_most_relevant_tools_that_fit(
 
 
 def test_a_refine_without_thought_markers_is_no_format_break(solve: Solve) -> None:
-    before = metric("sciserve_thought_format_breaks_total")
+    breaks = "sciserve_thought_format_breaks_total"
+    before = [metric(breaks, after_resample=flag) for flag in ("false", "true")]
     rules = [(SCORE_INSTRUCTION, "Corrected: \\boxed{4}"), ("2 + 2", THOUGHT)]
     result, _, _ = solve(rules, strategy={"think": True, "attempts": 2})
     assert result.answer_text == "Corrected: \\boxed{4}" and result.usage.thought_tokens > 0
-    assert metric("sciserve_thought_format_breaks_total") == before
+    assert [metric(breaks, after_resample=flag) for flag in ("false", "true")] == before
 
 
 # --- voting never a step down from greedy ----------------------------------------------
