@@ -89,11 +89,10 @@ class Strategy(Strict):
     )
 
     stop: StopRule = Field(
-        default="settled",
-        description="When a vote of `samples` stops generating: 'settled' (lossless) as soon "
-        "as no outcome of the unfinished samples can change the winner, the rest aborted; "
-        "{'confidence': p} once the leader is the full vote's winner with probability p; "
-        "'none': every sample runs to its end.",
+        default="none",
+        description="When a vote of `samples` stops generating. Served today: 'none' (every "
+        "sample runs to its end). Planned, refused until the worker runs them: 'settled' "
+        "(lossless) and {'confidence': p}; their rules are in workers/strategies/early_stop.py.",
     )
     window: Int | None = Field(
         default=None,
@@ -105,6 +104,11 @@ class Strategy(Strict):
 
     @model_validator(mode="after")
     def _coherent(self) -> Strategy:
+        if self.stop != "none" or self.window is not None:
+            raise ValueError(
+                "early-stopping votes (stop 'settled' or {'confidence': p}, window) are not "
+                "served yet; use stop 'none' (the default)."
+            )
         if self.think and self.tools == "always":
             raise ValueError(
                 "think (TPO) generates without tools, so it cannot be combined with "

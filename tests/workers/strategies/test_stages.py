@@ -239,8 +239,11 @@ def test_adaptive_answers_directly_through_answer_question(
     assert result.answer == "4" and result.used_tools == []
     assert result.answer_text == "2 + 2 = 4\n\nThe answer is 4"
     prompt = engine.calls[0].messages[-1]["content"]
-    for name in ("answer_question", "write_and_run_code", "setup_and_solve", "simulate_epidemic"):
+    for name in ("answer_question", "write_and_run_code"):
         assert f'"name": "{name}"' in prompt
+    # A problem with no domain carries no simulator schemas (tool_choice.PROMPT_TOOL_CAP).
+    for name in ("setup_and_solve", "simulate_epidemic"):
+        assert f'"name": "{name}"' not in prompt
     assert result.trace[0].detail["decisions"] == ["direct"]
     assert metric("sciserve_tool_decisions_total", decision="direct") == before + 1
 
