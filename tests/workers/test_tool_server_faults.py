@@ -38,8 +38,9 @@ def test_a_tool_server_killed_mid_call_is_unavailable_not_a_crash(tmp_path: Path
 
         threading.Thread(target=kill_soon, daemon=True).start()
         started = time.monotonic()
-        with pytest.raises(ToolUnavailableError, match="unreachable after 3 attempts"):
+        with pytest.raises(ToolUnavailableError, match="unreachable after 3 attempts") as raised:
             asyncio.run(call())
+        assert url not in str(raised.value), "the tool server's internal URL leaks"
         assert time.monotonic() - started < 20, "the dropped call is noticed, not waited out"
     finally:
         processes.stop_all()

@@ -8,6 +8,7 @@ is a misconfiguration, so it reads as the tool being unavailable, never as an an
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ from tenacity import (
 
 from contract.errors import ToolUnavailableError
 from contract.settings import TOOL_TOKEN_HEADER, Settings
+
+log = logging.getLogger(__name__)
 
 MANIFEST_TTL_S = 30.0  # a redeployed server's new tools show within this
 # A server that is down, or died mid-call (the connection drops before an answer):
@@ -115,9 +118,11 @@ class ToolClient:
                     return response
         except RetryError as exc:
             cause = exc.last_attempt.exception()
+            # The URL is internal: it goes to the log, not to the model or the client.
+            log.warning("tool server %s at %s unreachable: %s", server, self.servers[server], cause)
             raise ToolUnavailableError(
-                f"The {server} tool server at {self.servers[server]} is unreachable "
-                f"after {self.attempts} attempts ({type(cause).__name__}); retry later."
+                f"The {server} tool server is unreachable after {self.attempts} attempts "
+                f"({type(cause).__name__}); retry later."
             ) from cause
         except httpx.TimeoutException as exc:
             raise ToolUnavailableError(
