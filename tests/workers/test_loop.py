@@ -8,6 +8,7 @@ Test doubles (named, because a real engine cannot be made to crash or hang on cu
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -68,12 +69,18 @@ async def _run_jobs(engine: Any, requests: list[SolveRequest]) -> list[Any]:
     return statuses
 
 
-async def test_engine_crash_fails_the_job_with_its_reason() -> None:
-    statuses = await _run_jobs(CrashingEngine(), [SolveRequest(problem="1+1?")] * 3)
+async def test_engine_crash_fails_the_job_with_its_reason_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The job's error is a sentence naming the job; the exception goes to the log."""
+    with caplog.at_level(logging.ERROR, logger="workers.loop"):
+        statuses = await _run_jobs(CrashingEngine(), [SolveRequest(problem="1+1?")] * 3)
     for status in statuses:
         assert status.status == JobState.failed
         assert status.error_code == "internal"
-        assert "simulated engine crash" in (status.error or "")
+        assert "simulated engine crash" not in (status.error or "")
+        assert status.id in (status.error or "")
+    assert "simulated engine crash" in caplog.text
 
 
 async def test_job_timeout_fails_the_job_and_frees_the_slot() -> None:
