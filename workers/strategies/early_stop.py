@@ -114,16 +114,13 @@ def should_stop(
     ties_to_greedy: bool,
     same: Same | None = None,
 ) -> bool:
-    """`strategy.stop` applied to the finished samples' answers."""
+    """`strategy.stop` applied to the finished samples' answers; a settled vote stops
+    under either rule."""
     if rule == "none":
         return unfinished == 0
-    if rule == "settled":
-        return settled(
-            answers, unfinished, greedy_answered=greedy_answered,
-            ties_to_greedy=ties_to_greedy, same=same,
-        )  # fmt: skip
-    assert isinstance(rule, ConfidenceStop)
     if settled(answers, unfinished, greedy_answered=greedy_answered,
                ties_to_greedy=ties_to_greedy, same=same):  # fmt: skip
         return True
+    if rule == "settled":
+        return False
     return confident(answers, unfinished, rule, greedy_answered=greedy_answered, same=same)
