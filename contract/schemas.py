@@ -89,26 +89,24 @@ class Strategy(Strict):
     )
 
     stop: StopRule = Field(
-        default="none",
-        description="When a vote of `samples` stops generating. Served today: 'none' (every "
-        "sample runs to its end). Planned, refused until the worker runs them: 'settled' "
-        "(lossless) and {'confidence': p}; their rules are in workers/strategies/early_stop.py.",
+        default="settled",
+        description="When a vote of `samples` stops generating. 'settled' (lossless): as soon "
+        "as no answers of the unfinished samples could change the winner, so the answer is "
+        "the full vote's; {'confidence': p}: once the posterior probability that the leader "
+        "is the full vote's winner reaches p (Adaptive-Consistency); 'none': every sample "
+        "runs to its end. Stopped samples are aborted in the engine; their tokens are billed.",
     )
     window: Int | None = Field(
         default=None,
         ge=1,
         le=MAX_SAMPLES,
-        description="With a stop rule: samples in flight at once (each finished one starts "
-        "the next); unset: the smallest majority of `samples`, which alone can settle a vote.",
+        description="Samples of a vote in flight at once (each finished one starts the next); "
+        "unset: all of them with stop 'none', else the smallest majority of `samples`, which "
+        "alone can settle a vote.",
     )
 
     @model_validator(mode="after")
     def _coherent(self) -> Strategy:
-        if self.stop != "none" or self.window is not None:
-            raise ValueError(
-                "early-stopping votes (stop 'settled' or {'confidence': p}, window) are not "
-                "served yet; use stop 'none' (the default)."
-            )
         if self.think and self.tools == "always":
             raise ValueError(
                 "think (TPO) generates without tools, so it cannot be combined with "

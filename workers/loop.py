@@ -25,9 +25,9 @@ from contract.errors import Outcome, SciserveError
 from contract.schemas import SolveRequest, TraceEvent
 from jobqueue.protocol import CANCELLED_MESSAGE, Job, JobQueue
 from workers import traces
+from workers.job_sink import EngineCall, JobSink
 from workers.metrics import JOBS, JOBS_CANCELLED, WORKER_BUSY_SLOTS
 from workers.pipeline import SolvePipeline
-from workers.streaming import publishing
 
 log = logging.getLogger(__name__)
 CLAIM_POLL_S = 1.0  # how often an idle worker looks at its stop flag
@@ -201,26 +201,13 @@ async def run_job(
     """
     started = time.time()
     budget = job.remaining_s()
-
-    async def progress(event: TraceEvent) -> None:
-        try:
-            await queue.publish(job.id, {"type": "stage", **event.model_dump(exclude={"detail"})})
-        except Exception as exc:  # progress is best effort: it never decides the outcome
-            log.warning("job %s: progress event not published (%s)", job.id, exc)
-
-    async def delta(text: str) -> None:
-        try:
-            await queue.publish(job.id, {"type": "delta", "text": text})
-        except Exception as exc:  # best effort too: the result still carries the answer
-            log.warning("job %s: answer delta not published (%s)", job.id, exc)
-
+    sink = QueueSink(queue, job.id, traces.recorder())
     try:
         if budget <= 0:
             raise TimeoutError
-        with publishing(delta):  # the answer's text as it is generated (workers/streaming.py)
-            result = await asyncio.wait_for(
-                pipeline.solve(job.id, job.request, progress, deadline=job.deadline), budget
-            )
+        result = await asyncio.wait_for(
+            pipeline.solve(job.id, job.request, sink, deadline=job.deadline), budget
+        )
     except TimeoutError:
         timeout = job.deadline - job.submitted_at
         await _record_failure(
@@ -259,7 +246,39 @@ async def run_job(
     result.timings.total_s = finished - job.submitted_at
     JOBS.labels(outcome="succeeded").inc()
     await _recorded(queue.complete, job.id, result)
-    await traces.keep(job, result)  # opt-in training record (SCISERVE_TRACE_SINK)
+    if sink.recorded is not None:  # opt-in training record (SCISERVE_TRACE_SINK)
+        await traces.keep(job, result, sink.recorded, pipeline.engine)
+
+
+class QueueSink(JobSink):
+    """A job's sink in the worker loop: stage events and answer deltas go to the job's
+    event stream on the queue (best effort: they never decide the outcome), and, when
+    a trace sink is on, engine calls and stage events to the job's record."""
+
+    streams = True
+
+    def __init__(self, queue: JobQueue, job_id: str, recorded: traces.Recorder | None):
+        self.queue = queue
+        self.job_id = job_id
+        self.recorded = recorded
+
+    async def on_stage(self, event: TraceEvent) -> None:
+        if self.recorded is not None:
+            self.recorded.events.append(event)
+        await self._publish({"type": "stage", **event.model_dump(exclude={"detail"})})
+
+    async def on_delta(self, text: str) -> None:
+        await self._publish({"type": "delta", "text": text})
+
+    def on_engine_call(self, call: EngineCall) -> None:
+        if self.recorded is not None:
+            self.recorded.calls.append(call)
+
+    async def _publish(self, event: dict[str, Any]) -> None:
+        try:
+            await self.queue.publish(self.job_id, event)
+        except Exception as exc:  # the result still carries everything an event said
+            log.warning("job %s: %s event not published (%s)", self.job_id, event["type"], exc)
 
 
 async def _hand_back(queue: JobQueue, job: Job) -> None:

@@ -108,3 +108,16 @@ TOOL_RUNS_REFUSED = Counter(
     "Tool calls refused because their job had started all the tool runs it may "
     "(SCISERVE_MAX_JOB_TOOL_CALLS).",
 )
+VOTE_SAMPLES = Counter(
+    "sciserve_vote_samples_total",
+    "Samples of votes (samples > 1) by kind: used (finished and counted in the vote) or "
+    "saved (stopped or never started because the stop rule had decided the vote).",
+    ["kind"],
+)
+for _kind in ("used", "saved"):
+    VOTE_SAMPLES.labels(kind=_kind)
+VOTE_TOKENS_SAVED = Counter(
+    "sciserve_vote_tokens_saved_total",
+    "Generated tokens an early-stopped vote did not spend, estimated per stopped sample as "
+    "the mean of its vote's finished samples less what it had generated.",
+)

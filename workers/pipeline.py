@@ -24,13 +24,15 @@ from contract.errors import AdapterError, InvalidStrategyError
 from contract.schemas import BASE_ADAPTER, SolveRequest, SolveResult, Strategy
 from contract.settings import Settings
 from workers.engines.base import Engine
+from workers.job_sink import NO_SINK, JobSink
 from workers.strategies.art import AskRefineTrust
 from workers.strategies.awl import AwlGenerate
 from workers.strategies.client_tools import ClientToolGenerate
-from workers.strategies.context import Candidate, Progress, SolveContext, Stage
+from workers.strategies.context import Candidate, SolveContext, Stage
 from workers.strategies.few_shot import ExampleBank, FewShot, build_bank
 from workers.strategies.generate import AdaptiveGenerate, PromptGenerate
 from workers.strategies.plan import PlanGenerate
+from workers.strategies.sample_race import race
 from workers.strategies.select import Select, elect
 from workers.strategies.selfcorrect import SelfCorrect
 from workers.tools.client import ToolClient
@@ -158,10 +160,11 @@ class SolvePipeline:
         self,
         job_id: str,
         request: SolveRequest,
-        progress: Progress | None = None,
+        sink: JobSink = NO_SINK,
         deadline: float | None = None,
     ) -> SolveResult:
-        """Run the stages; `progress` hears each stage's event as it finishes. The
+        """Run the stages; `sink` hears each stage's event, answer delta and engine
+        call as it happens (workers/job_sink.py). The
         caller enforces `deadline` (Unix time) on the whole run; tool calls read it
         to cap their own timeouts."""
         self.check(request)
@@ -177,7 +180,7 @@ class SolvePipeline:
             tools=self.tools,
             max_tool_calls=self.options.max_tool_calls,
             max_job_tool_calls=self.options.max_job_tool_calls,
-            progress=progress,
+            sink=sink,
             deadline=deadline,
         )
         stages = compose(
@@ -188,13 +191,24 @@ class SolvePipeline:
         )
         candidates: list[Candidate] = []
         initial: list[str | None] | None = None
+        greedy_first = True  # the first initial answer is the greedy sample's
+        if request.strategy.samples > 1:  # each sample its own pipeline, until decided
+            per_sample = [s for s in stages[:-1] if not isinstance(s, FewShot)]
+            for prepare in (s for s in stages if isinstance(s, FewShot)):
+                candidates = await prepare.run(ctx, candidates)
+            candidates, initial, report = await race(ctx, per_sample)
+            ctx.vote_stop = report.detail()
+            greedy_first = bool(candidates) and candidates[0].greedy
+            stages = stages[-1:]
         for stage in stages:
             if initial is None and candidates:  # the first stage after generate
                 initial = [c.answer for c in candidates]
             candidates = await stage.run(ctx, candidates)
         [final] = candidates
         first = initial or [final.answer]  # greedy first, as generate made them
-        election = elect(first, 0, lambda a, b: equivalent(a, b, ctx.answer_type))
+        election = elect(
+            first, 0 if greedy_first else None, lambda a, b: equivalent(a, b, ctx.answer_type)
+        )
         return SolveResult(
             id=job_id,
             answer=final.answer,

@@ -1,14 +1,10 @@
 """Streaming the final answer's text while the engine generates it.
 
-A job asks for it with `SolveRequest.stream`. The worker loop sets the job's delta
-sink (`publishing`), which publishes `{"type": "delta", "text": ...}` on the job's
-event stream; the generate stage hands the engine a text callback (`answer_stream`)
-when its output *is* the final answer: one sample, no refine stage, no tools.
-
-The sink travels in a context variable because the job's asyncio task is the one
-thing that both the worker loop and the stage share without threading a new
-argument through the pipeline and every stage: each job runs in its own task, so a
-sink never reaches another job's stages.
+A job asks for it with `SolveRequest.stream`. The worker loop's sink for the job
+(workers/job_sink.py `on_delta`) publishes `{"type": "delta", "text": ...}` on the
+job's event stream; the generate stage hands the engine a text callback
+(`answer_stream`) when its output *is* the final answer: one sample, no refine stage,
+no tools (`Strategy.single_output`).
 
 Everything published is a prefix of the answer text the job's result will carry
 (stripped, as the result's response is): leading whitespace is dropped and trailing
@@ -21,31 +17,12 @@ is visible (workers/strategies/reading.py `hide_thought`). The generate stage th
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable
 
 from contract.schemas import SolveRequest
+from workers.job_sink import JobSink
 
 TextSink = Callable[[str], Awaitable[None]]
-
-_SINK: ContextVar[TextSink | None] = ContextVar("sciserve_delta_sink", default=None)
-
-
-@contextmanager
-def publishing(sink: TextSink) -> Iterator[None]:
-    """Inside this block, generate stages of this task stream to `sink`."""
-    token = _SINK.set(sink)
-    try:
-        yield
-    finally:
-        _SINK.reset(token)
-
-
-def streams_final_answer(request: SolveRequest) -> bool:
-    """Whether the generate stage's one output becomes the answer unchanged."""
-    strategy = request.strategy
-    return request.stream and strategy.samples == 1 and strategy.attempts == 1 and not strategy.art
 
 
 class VisibleText:
@@ -107,11 +84,10 @@ class AnswerStream:
             await self._sink(text)
 
 
-def answer_stream(request: SolveRequest, think: bool) -> AnswerStream | None:
+def answer_stream(sink: JobSink, request: SolveRequest, think: bool) -> AnswerStream | None:
     """The answer stream of the generate stage's single greedy request, or None when
     this job's answer is not streamed (not asked for, several samples, a refine stage,
-    or no sink in this task)."""
-    sink = _SINK.get()
-    if sink is None or not streams_final_answer(request):
+    or a sink that streams nowhere)."""
+    if not (sink.streams and request.stream and request.strategy.single_output):
         return None
-    return AnswerStream(sink, think)
+    return AnswerStream(sink.on_delta, think)

@@ -13,10 +13,9 @@ output cut to what its user may see, by the rule `SolveContext.read` serves it b
 (workers/strategies/reading.py `hide_thought`): after a format break, the final answer
 the output states and nothing else.
 
-The pipeline builds its `SolveContext` inside `SolvePipeline.solve`, out of the
-worker loop's reach, so each context announces itself here (`watch`) under its job id
-and the loop's one call (`keep`) takes it back when the job succeeded. Contexts of
-failed jobs are dropped once `OPEN_LIMIT` newer ones wait.
+The worker loop's sink for a job (workers/job_sink.py) collects its engine calls and
+stage events while the job runs, when a trace sink is on (`Recorder`); the loop's one
+call (`keep`) writes them when the job succeeded.
 """
 
 from __future__ import annotations
@@ -26,25 +25,25 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contract.schemas import SolveResult
+from contract.answers import ResolvedType, extract_answer, resolve_type
+from contract.schemas import SolveRequest, SolveResult, TraceEvent
 from contract.settings import get_settings
+from workers.job_sink import EngineCall
 from workers.prompts import think_markers
 from workers.strategies.reading import AnswerReader, asks_thought_format, hide_thought
 
 if TYPE_CHECKING:
     from jobqueue.protocol import Job
-    from workers.engines.base import GenerationRequest
-    from workers.strategies.context import SolveContext
+    from workers.engines.base import Engine, GenerationRequest
 
 log = logging.getLogger(__name__)
 FORMAT = "sciserve.trace"
 VERSION = 1
-OPEN_LIMIT = 1024  # contexts of running jobs kept for their record; far above concurrency
 
 
 class TraceSink:
@@ -84,14 +83,12 @@ class TraceSink:
 
 _sink: TraceSink | None = None
 _configured = False
-_open: OrderedDict[str, SolveContext] = OrderedDict()
 
 
 def configure(sink: TraceSink | None) -> None:
     """Set the process's sink explicitly (tests, embedders); None turns it off."""
     global _sink, _configured
     _sink, _configured = sink, True
-    _open.clear()
 
 
 def sink() -> TraceSink | None:
@@ -105,37 +102,48 @@ def sink() -> TraceSink | None:
     return _sink
 
 
-def watch(ctx: SolveContext) -> None:
-    """Called by every new SolveContext: keep it for its record when a sink is on."""
-    if sink() is None or not ctx.seed:
-        return
-    _open[ctx.seed] = ctx
-    while len(_open) > OPEN_LIMIT:
-        _open.popitem(last=False)
+@dataclass
+class Recorder:
+    """What one running job's record needs: its engine calls and its stage events."""
+
+    calls: list[EngineCall] = field(default_factory=list)
+    events: list[TraceEvent] = field(default_factory=list)
 
 
-async def keep(job: Job, result: SolveResult) -> None:
+def recorder() -> Recorder | None:
+    """A recorder for a job that starts now, or None when no sink is on (then nothing
+    of the job is kept)."""
+    return Recorder() if sink() is not None else None
+
+
+async def keep(job: Job, result: SolveResult, recorded: Recorder, engine: Engine) -> None:
     """Write the record of a job that succeeded. Never fails the job: a sink error is
     logged, the result is served all the same."""
-    ctx = _open.pop(job.id, None)
     target = sink()
-    if target is None or ctx is None:
+    if target is None:
         return
     try:
-        await asyncio.to_thread(target.write, build_record(job, result, ctx))
+        record = build_record(job, result, recorded, engine)
+        await asyncio.to_thread(target.write, record)
     except Exception as exc:
         log.warning("job %s: trace record not written (%s)", job.id, exc)
 
 
-def build_record(job: Job, result: SolveResult, ctx: SolveContext) -> dict[str, Any]:
+def build_record(
+    job: Job, result: SolveResult, recorded: Recorder, engine: Engine
+) -> dict[str, Any]:
     """One job as a JSON-ready dict (format `sciserve.trace`, version 1)."""
     request = job.request
-    reveal = ctx.reveal
+    reveal = request.reveal_thoughts  # the gateway allowed it (SolveContext.reveal)
     strategy = request.strategy
+    answer_type = resolve_type(request.answer_type, request.options, request.reference)
+    reader = _reader(request, answer_type)
     calls: dict[int, list[dict[str, Any]]] = {}
-    for stage_index, gen, completion in ctx.calls:
+    for stage_index, gen, completion in (
+        (call.stage, call.request, call.completion) for call in recorded.calls
+    ):
         outputs = [
-            _visible(text, gen, strategy.think_prompt, ctx.extract)
+            _visible(text, gen, strategy.think_prompt, reader)
             if strategy.think and not reveal
             else text
             for text in completion.texts
@@ -156,7 +164,7 @@ def build_record(job: Job, result: SolveResult, ctx: SolveContext) -> dict[str, 
         )
     stages = [
         {**event.model_dump(), "calls": calls.get(index, [])}
-        for index, event in enumerate(ctx.trace)
+        for index, event in enumerate(recorded.events)
     ]
     answer = result.model_dump(
         include={"answer", "answer_text", "correct", "initial_answer", "used_tools"}
@@ -166,11 +174,11 @@ def build_record(job: Job, result: SolveResult, ctx: SolveContext) -> dict[str, 
         "version": VERSION,
         "id": job.id,
         "finished_at": time.time(),
-        "model": getattr(ctx.engine, "model_name", None),
-        "adapters": sorted(ctx.engine.adapters()),
+        "model": getattr(engine, "model_name", None),
+        "adapters": sorted(engine.adapters()),
         "request": request.model_dump(),
         "strategy": {**strategy.model_dump(), "name": strategy.name},
-        "answer_type": ctx.answer_type,
+        "answer_type": answer_type,
         "result": answer,
         "correct": result.correct,
         "thoughts": result.thoughts if reveal else None,
@@ -178,7 +186,7 @@ def build_record(job: Job, result: SolveResult, ctx: SolveContext) -> dict[str, 
         "usage": result.usage.model_dump(),
         "timings": result.timings.model_dump(),
         "stages": stages,
-        "tool_calls": _tool_calls(ctx),
+        "tool_calls": _tool_calls(recorded.events),
     }
 
 
@@ -190,11 +198,20 @@ def _visible(text: str, request: GenerationRequest, variant: str, read_answer: A
     return split.visible
 
 
-def _tool_calls(ctx: SolveContext) -> list[dict[str, Any]]:
+def _reader(request: SolveRequest, answer_type: ResolvedType) -> AnswerReader:
+    """The job's answer reader, as its SolveContext had it (`SolveContext.extract`)."""
+
+    def read(text: str) -> str | None:
+        return extract_answer(text, answer_type, request.options)
+
+    return read
+
+
+def _tool_calls(events: list[TraceEvent]) -> list[dict[str, Any]]:
     """Every tool call of the job in order (tool, server, arguments, result, error,
     status, time), from the stages' details, where they are per candidate."""
     found: list[dict[str, Any]] = []
-    for event in ctx.trace:
+    for event in events:
         for per_candidate in event.detail.get("tool_calls") or []:
             found.extend(dict(call) for call in per_candidate)
     return found

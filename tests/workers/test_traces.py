@@ -133,12 +133,12 @@ def test_files_rotate_by_size_and_no_record_is_split(tmp_path: Path) -> None:
     assert again not in paths
 
 
-def test_no_sink_writes_nothing_and_keeps_no_context(tokenizer: Any, tmp_path: Path) -> None:
+def test_no_sink_writes_nothing_and_keeps_no_calls(tokenizer: Any, tmp_path: Path) -> None:
     traces.configure(None)
+    assert traces.recorder() is None  # a job's sink then keeps none of its calls
     engine = ScriptedEngine(tokenizer, [("2 + 2", "\\boxed{4}")])
     [status] = run_jobs(engine, [SolveRequest(problem="What is 2 + 2?")])
     assert status.status == JobState.succeeded
-    assert not traces._open
     assert not list(tmp_path.rglob("*.jsonl"))
 
 

@@ -36,8 +36,8 @@ from workers.prompts import (
 from workers.strategies.context import Candidate, SolveContext
 from workers.strategies.generate import PromptGenerate
 from workers.strategies.tool_choice import LOOP_SHARE, fit_tools
+from workers.strategies.tool_loop import awl_result_feedback, invoke, run_tool_loop
 from workers.tools.client import ToolCall
-from workers.tools.loop import awl_result_feedback, invoke, run_tool_loop
 
 log = logging.getLogger(__name__)
 POLICY = "policy"
@@ -198,8 +198,8 @@ class AwlGenerate:
         stop: tuple[str, ...],
     ) -> list[Candidate]:
         """K first turns: one greedy, K-1 sampled, one batch (as generate.sample)."""
-        samples = ctx.request.strategy.samples
-        greedy = replace(ctx.sampling(1, greedy=True), stop=stop)
+        samples = ctx.own_samples
+        greedy = replace(ctx.sampling(1, greedy=ctx.greedy_draw), stop=stop)
         requests = [GenerationRequest(messages=messages, role=role, sampling=greedy)]
         if samples > 1:
             sampled = replace(ctx.sampling(samples), stop=stop)
@@ -209,7 +209,7 @@ class AwlGenerate:
         completions = await ctx.generate(requests)
         texts = [text for completion in completions for text in completion.texts]
         fresh = [ctx.candidate("adaptive", messages, text) for text in texts]
-        fresh[0].greedy = True
+        fresh[0].greedy = ctx.greedy_draw
         return fresh
 
     async def _json(

@@ -12,15 +12,15 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from contract.answers import ResolvedType, extract_answer, is_correct
 from contract.errors import PromptTooLongError
 from contract.schemas import BASE_ADAPTER, ClientToolCall, SolveRequest, TraceEvent, Usage
-from workers import traces
 from workers.engines.base import (
     Completion,
     Engine,
@@ -28,6 +28,7 @@ from workers.engines.base import (
     Sampling,
     render_prompt_ids,
 )
+from workers.job_sink import NO_SINK, EngineCall, JobSink
 from workers.metrics import SOLVE_TOKENS, STAGE_DURATION
 from workers.prompts import format_options, think_markers
 from workers.strategies.reading import (
@@ -38,7 +39,6 @@ from workers.strategies.reading import (
 )
 from workers.tools.client import ToolCall, ToolClient
 
-Progress = Callable[[TraceEvent], Awaitable[None]]
 Mode = Literal["direct", "adaptive", "think"]
 
 
@@ -89,6 +89,41 @@ class Reading:
     call: FunctionCall | None
 
 
+class SampleAborted(Exception):
+    """Raised inside one sample of a vote that stopped early (sample_race.py): its
+    engine request was aborted (its tokens are counted) or it was about to start one."""
+
+
+@dataclass
+class SampleScope:
+    """One sample of a vote run on its own (sample_race.py): which draw it is, the
+    engine requests it has in flight (so the race can abort them), whether the race
+    has stopped it, and how many engine calls it made (each gets its own seed)."""
+
+    index: int
+    seed: int  # the vote's base seed: this sample's first sampled request draws seed + index
+    in_flight: set[str] = field(default_factory=set)
+    aborted: bool = False
+    calls: int = 0
+
+    def next_seed(self) -> int:
+        """Sample i's first request draws base + i, as vLLM seeds the children of an
+        n>1 request; its later requests (a refine turn, a resample) draw seeds of
+        their own, derived from the same two numbers, so a seed replays the sample."""
+        seed = self.seed + self.index + 7919 * self.calls
+        self.calls += 1
+        return seed % (2**31)
+
+
+@dataclass
+class JobTally:
+    """What every sample of a job counts together: the tool runs it started (the job's
+    cap, `max_job_tool_calls`) and the tools it used, in order."""
+
+    tool_runs: int = 0
+    used_tools: list[str] = field(default_factory=list)
+
+
 class Stage(Protocol):
     """One step of the pipeline. `name` is a metric label, so it is a fixed string."""
 
@@ -114,22 +149,52 @@ class SolveContext:
     # Tool (sandbox) runs the whole job may start, over every sample and stage; the
     # gateway charges for them up front, so a job cannot run more than it paid for.
     max_job_tool_calls: int | None = None
-    tool_runs: int = 0
+    tally: JobTally = field(default_factory=JobTally)
     few_shot: list[dict[str, str]] = field(default_factory=list)
-    progress: Progress | None = None
+    # The job's listener (workers/job_sink.py): stage events, answer deltas, engine calls.
+    sink: JobSink = NO_SINK
     deadline: float | None = None  # the job's (Unix time); None: no limit (stage tests)
     usage: Usage = field(default_factory=Usage)
     trace: list[TraceEvent] = field(default_factory=list)
-    used_tools: list[str] = field(default_factory=list)
+    # Set on the context of one sample of a vote run one sample per context
+    # (sample_race.py): its stages then make one candidate, drawn as that sample.
+    scope: SampleScope | None = None
+    # How a raced vote ended (sample_race.RaceReport.detail), for the select stage's event.
+    vote_stop: dict[str, Any] | None = None
     rng: random.Random = field(init=False, repr=False)
-    # (index of the stage's trace event, request, completion) of every engine call,
-    # for the trace sink's record (workers/traces.py); stages run one after another.
-    calls: list[tuple[int, GenerationRequest, Completion]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         digest = hashlib.sha256(self.seed.encode()).digest()
         self.rng = random.Random(int.from_bytes(digest[:8], "big"))
-        traces.watch(self)
+
+    def fork(self, scope: SampleScope, sink: JobSink) -> SolveContext:
+        """A context for one sample of this job's vote: the same request, engine, tools,
+        few-shot turns, deadline and tallies, its own usage and trace (the race merges
+        them back) and its own sink (the race re-emits what it heard)."""
+        return replace(
+            self,
+            sink=sink,
+            usage=Usage(),
+            trace=[],
+            scope=scope,
+            seed=f"{self.seed}/{scope.index}",
+            few_shot=list(self.few_shot),
+        )
+
+    @property
+    def used_tools(self) -> list[str]:
+        return self.tally.used_tools
+
+    @property
+    def own_samples(self) -> int:
+        """How many candidates this context's generate stage makes: one for a sample of
+        a race, else the strategy's `samples`."""
+        return 1 if self.scope is not None else self.request.strategy.samples
+
+    @property
+    def greedy_draw(self) -> bool:
+        """Whether the first candidate this context generates is the vote's greedy one."""
+        return self.scope is None or self.scope.index == 0
 
     @property
     def reveal(self) -> bool:
@@ -164,6 +229,8 @@ class SolveContext:
         """Greedy for one sample; K samples need temperature to differ at all. top_p is
         1.0 (temperature-only) unless configured: nucleus sampling costs vLLM on CPU
         1.5-1.7x per token."""
+        if self.scope is not None:  # one sample of a vote: sampled as the vote's are
+            n = self.request.strategy.samples
         temperature = 0.0 if greedy or n == 1 else self.sample_temperature
         return Sampling(
             max_tokens=self.max_tokens,
@@ -172,9 +239,18 @@ class SolveContext:
         )
 
     async def generate(self, requests: Sequence[GenerationRequest]) -> list[Completion]:
-        """One batched engine call; every token is counted in usage here, once."""
+        """One batched engine call; every token is counted in usage here, once.
+
+        In one sample of a race (`scope`), each request gets an id the race can abort and
+        a sampled one its seed; a stopped sample raises `SampleAborted`, after its
+        aborted tokens are counted."""
         if not requests:
             return []
+        scope = self.scope
+        if scope is not None:
+            if scope.aborted:
+                raise SampleAborted
+            requests = [self._scoped(request, scope) for request in requests]
         if self.context_tokens is not None and self.engine.tokenizer() is not None:
             for request in requests:
                 prompt = len(render_prompt_ids(self.engine.tokenizer(), request))
@@ -184,14 +260,32 @@ class SolveContext:
                         f"is {self.context_tokens}; shorten the problem or use fewer few-shot "
                         "examples."
                     )
-        completions = await self.engine.generate(requests)
+        if scope is None:
+            completions = await self.engine.generate(requests)
+        else:
+            ids = {request.request_id for request in requests if request.request_id}
+            scope.in_flight |= ids
+            try:
+                completions = await self.engine.generate(requests)
+            finally:
+                scope.in_flight -= ids
         stage = len(self.trace)  # the event this stage will append when it ends
-        self.calls.extend((stage, r, c) for r, c in zip(requests, completions, strict=True))
+        for request, completion in zip(requests, completions, strict=True):
+            self.sink.on_engine_call(EngineCall(stage, request, completion))
         self.usage.engine_calls += len(requests)
         for completion in completions:
             self.usage.prompt_tokens += completion.prompt_tokens
             self.usage.completion_tokens += completion.completion_tokens
+        if scope is not None and scope.aborted:
+            raise SampleAborted
         return completions
+
+    def _scoped(self, request: GenerationRequest, scope: SampleScope) -> GenerationRequest:
+        sampling = request.sampling
+        if sampling.temperature > 0 and sampling.seed is None:
+            sampling = replace(sampling, seed=scope.next_seed())
+        request_id = f"{self.seed}-{scope.calls}-{uuid.uuid4().hex[:8]}"
+        return replace(request, sampling=sampling, request_id=request_id)
 
     async def generate_k(
         self,
@@ -203,6 +297,10 @@ class SolveContext:
         """K outputs of one prompt: the first greedy, the other K-1 from one request
         with `n=K-1`; both go to the engine in one batch, so prefix caching shares
         the prompt. `on_text` hears the greedy output as it is generated."""
+        if self.scope is not None:  # one sample of a race: drawn as that sample
+            sampling = self.sampling(1, greedy=self.greedy_draw)
+            request = GenerationRequest(messages=messages, role=role, sampling=sampling)
+            return await self.generate([request])
         requests = [
             GenerationRequest(
                 messages=messages, role=role, sampling=self.sampling(1, greedy=True),
@@ -308,8 +406,8 @@ class SolveContext:
         return revised
 
     def note_tool(self, call: ToolCall) -> None:
-        if call.tool not in self.used_tools:
-            self.used_tools.append(call.tool)
+        if call.tool not in self.tally.used_tools:
+            self.tally.used_tools.append(call.tool)
 
     @asynccontextmanager
     async def stage(self, name: str, role: str | None) -> AsyncIterator[dict[str, Any]]:
@@ -320,7 +418,19 @@ class SolveContext:
         before = self.usage.model_copy()
         started = time.perf_counter()
         detail: dict[str, Any] = {}
-        yield detail
+        try:
+            yield detail
+        except SampleAborted:
+            # A stopped sample's tokens still count: its event records them, so a
+            # sample's events sum to its usage however far it got.
+            detail["aborted"] = True
+            await self._record_stage(name, role, before, started, detail)
+            raise
+        await self._record_stage(name, role, before, started, detail)
+
+    async def _record_stage(
+        self, name: str, role: str | None, before: Usage, started: float, detail: dict[str, Any]
+    ) -> None:
         duration = time.perf_counter() - started
         STAGE_DURATION.labels(stage=name).observe(duration)
         event = TraceEvent(
@@ -341,8 +451,7 @@ class SolveContext:
         ):
             SOLVE_TOKENS.labels(kind=kind).inc(count)
         self.trace.append(event)
-        if self.progress is not None:
-            await self.progress(event)
+        await self.sink.on_stage(event)
 
     def thoughts_detail(self, candidates: Sequence[Candidate]) -> list[str | None] | None:
         """Thoughts for a trace event only when they may be revealed; None otherwise."""

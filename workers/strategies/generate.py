@@ -25,8 +25,8 @@ from workers.strategies.client_tools import turn_message
 from workers.strategies.context import Candidate, Mode, SolveContext
 from workers.strategies.reading import format_broke
 from workers.strategies.tool_choice import LOOP_SHARE, PROMPT_TOOL_CAP, show_tools
+from workers.strategies.tool_loop import run_tool_loop
 from workers.streaming import answer_stream
-from workers.tools.loop import run_tool_loop
 
 log = logging.getLogger(__name__)
 POLICY = "policy"
@@ -48,8 +48,8 @@ async def sample(
     (workers/streaming.py)."""
     history = [turn_message(turn) for turn in ctx.request.history or ()]
     messages = policy_messages(prompt, ctx.few_shot, ctx.request.system, history)
-    on_text = answer_stream(ctx.request, mode == "think") if stream else None
-    samples = ctx.request.strategy.samples
+    on_text = answer_stream(ctx.sink, ctx.request, mode == "think") if stream else None
+    samples = ctx.own_samples
     role = ctx.role(POLICY)
     completions = await ctx.generate_k(messages, role, samples, on_text)
     texts = [text for completion in completions for text in completion.texts]
@@ -58,7 +58,7 @@ async def sample(
         ctx.candidate(mode, messages, text, generated=count)
         for text, count in zip(texts, counts, strict=True)
     ]
-    fresh[0].greedy = True
+    fresh[0].greedy = ctx.greedy_draw
     detail["finish_reasons"] = [r for c in completions for r in c.finish_reasons]
     if mode == "think":
         marker = think_markers(ctx.request.strategy.think_prompt)[1]

@@ -28,8 +28,8 @@ from workers.prompts import (
     plan_step_prompt,
 )
 from workers.strategies.context import Candidate, SolveContext
+from workers.strategies.tool_loop import invoke
 from workers.tools.client import ToolCall
-from workers.tools.loop import invoke
 
 POLICY = "policy"
 MAX_STEPS = PLAN_MAX_STEPS  # steps executed before the answer; more are dropped
@@ -109,11 +109,11 @@ class PlanGenerate:
                 *ctx.few_shot,
                 {"role": "user", "content": plan_prompt(ctx.question, MAX_STEPS)},
             ]
-            samples = ctx.request.strategy.samples
+            samples = ctx.own_samples
             completions = await ctx.generate_k(messages, role, samples)
             texts = [text for completion in completions for text in completion.texts]
             lines = [Line(text, parse_plan(text)) for text in texts]
-            lines[0].greedy = True
+            lines[0].greedy = ctx.greedy_draw
             detail.update(
                 plans=[line.plan_lines for line in lines],
                 readable=[bool(line.steps) for line in lines],

@@ -87,7 +87,8 @@ def elect(answers: Sequence[str | None], greedy: int | None, same: Same | None =
 
 
 class Select:
-    """`samples == 1` passes the single candidate through; otherwise a vote."""
+    """`samples == 1` passes the single candidate through; otherwise a vote over the
+    samples that finished (sample_race.py may have stopped the rest)."""
 
     name = "select"
 
@@ -95,7 +96,7 @@ class Select:
         self.truster_breaks_ties = truster_breaks_ties
 
     async def run(self, ctx: SolveContext, candidates: list[Candidate]) -> list[Candidate]:
-        if len(candidates) == 1:
+        if ctx.request.strategy.samples == 1:
             return candidates
         role = ctx.role("truster") if self.truster_breaks_ties else None
         async with ctx.stage(self.name, role) as detail:
@@ -124,4 +125,6 @@ class Select:
                 greedy_answer=answers[greedy] if greedy is not None else None,
                 answer=winner.answer,
             )
+            if ctx.vote_stop is not None:
+                detail["stop"] = ctx.vote_stop
         return [winner]

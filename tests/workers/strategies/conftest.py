@@ -11,6 +11,7 @@ import pytest
 
 from contract.schemas import SolveRequest, SolveResult, TraceEvent
 from tests.doubles import Rule, ScriptedEngine
+from workers.job_sink import JobSink
 from workers.models.tiny import TinyModel
 from workers.pipeline import PipelineOptions, SolvePipeline
 from workers.tools.client import ToolClient
@@ -45,14 +46,15 @@ def solve(tokenizer: Any) -> Solve:
         request = SolveRequest(**fields)
         events: list[TraceEvent] = []
 
-        async def progress(event: TraceEvent) -> None:
-            events.append(event)
+        class Listener(JobSink):
+            async def on_stage(self, event: TraceEvent) -> None:
+                events.append(event)
 
         async def go() -> SolveResult:
             tools = ToolClient(tool_urls, attempts=1) if tool_urls is not None else None
             pipeline = SolvePipeline(engine, pipeline_options or PipelineOptions(), tools)
             try:
-                return await pipeline.solve("job-1", request, progress)
+                return await pipeline.solve("job-1", request, Listener())
             finally:
                 await pipeline.aclose()
 

@@ -54,18 +54,28 @@ def test_direct_is_one_call_and_usage_matches_the_trace(solve: Solve) -> None:
     assert result.usage.engine_calls == 1 and tuple(events) == result.trace
 
 
-def test_samples_are_one_greedy_and_k_minus_one_sampled_in_one_batch(solve: Solve) -> None:
+@pytest.mark.parametrize("stop", ["none", "settled"])
+def test_samples_are_k_requests_one_greedy_the_rest_seeded_base_plus_i(
+    solve: Solve, stop: str
+) -> None:
     outputs = ["\\boxed{5}", "\\boxed{4}", "\\boxed{4.0}", "no idea", "\\boxed{4}"]
-    result, engine, _ = solve([("2 + 2", outputs)], strategy={**NEVER, "samples": 5})
-    greedy, sampled = engine.calls
-    assert (greedy.n, greedy.sampling.temperature) == (1, 0.0)
-    assert sampled.n == 4 and sampled.sampling.temperature > 0  # K samples must differ
-    assert sampled.sampling.top_p == 1.0  # temperature-only unless configured
-    assert result.usage.engine_calls == 2
+    strategy = {**NEVER, "samples": 5, "stop": stop}
+    result, engine, _ = solve([("2 + 2", outputs)], strategy=strategy, seed=1000)
+    greedy, *sampled = engine.calls
+    assert (greedy.n, greedy.sampling.temperature, greedy.sampling.seed) == (1, 0.0, None)
+    assert len(sampled) == 4 and all(call.n == 1 for call in sampled)
+    assert all(call.sampling.temperature > 0 for call in sampled)  # K samples must differ
+    assert [call.sampling.seed for call in sampled] == [1001, 1002, 1003, 1004]
+    assert all(call.sampling.top_p == 1.0 for call in sampled)  # temperature-only default
+    assert len({call.request_id for call in engine.calls}) == 5  # each abortable alone
+    assert result.usage.engine_calls == 5
     assert result.answer == "4"
     select = result.trace[-1]
     assert select.stage == "select" and select.detail["votes"] == {"5": 1, "4": 3}
     assert select.detail["method"] == "vote"
+    assert select.detail["stop"]["used"] == 5 and not select.detail["stop"]["stopped_early"]
+    assert stages(result) == ["generate", "select"]  # the samples' events merged
+    assert result.trace[0].detail["samples"] == 5
 
 
 def test_a_vote_tie_goes_to_the_earliest_answer_without_art(solve: Solve) -> None:
@@ -136,11 +146,30 @@ def test_selfcorrect_with_samples_corrects_each_then_votes(solve: Solve) -> None
         (SCORE_INSTRUCTION, ["\\boxed{4}", "\\boxed{4}", "\\boxed{9}"]),
         ("2 + 2", ["\\boxed{5}", "\\boxed{6}", "\\boxed{5}"]),
     ]
-    result, engine, _ = solve(rules, strategy={**NEVER, "attempts": 2, "samples": 3})
+    strategy = {**NEVER, "attempts": 2, "samples": 3, "stop": "none"}
+    result, engine, _ = solve(rules, strategy=strategy)
     assert result.initial_answer == "5" and result.answer == "4"
-    assert [call.n for call in engine.calls] == [1, 2, 1, 1, 1]
-    assert [call.sampling.temperature == 0 for call in engine.calls[2:]] == [True, False, False]
-    assert result.usage.engine_calls == 5
+    # Each sample runs its own pipeline: its generation, then its correction.
+    assert all(call.n == 1 for call in engine.calls) and result.usage.engine_calls == 6
+    corrections = [c for c in engine.calls if SCORE_INSTRUCTION in c.messages[-1]["content"]]
+    assert [c.sampling.temperature == 0 for c in corrections] == [True, False, False]
+    assert stages(result) == ["generate", "selfcorrect", "select"]
+    assert result.trace[1].engine_calls == 3
+
+
+def test_a_settled_vote_with_refine_stages_stops_when_decided(solve: Solve) -> None:
+    """Samples 0 and 1 (the window, a majority of 3) both end on 4: sample 2 cannot
+    change the winner, so it never runs."""
+    rules = [
+        (SCORE_INSTRUCTION, ["\\boxed{4}", "\\boxed{4}", "\\boxed{9}"]),
+        ("2 + 2", ["\\boxed{5}", "\\boxed{6}", "\\boxed{5}"]),
+    ]
+    result, engine, _ = solve(rules, strategy={**NEVER, "attempts": 2, "samples": 3})
+    assert result.answer == "4" and result.usage.engine_calls == 4
+    stop = result.trace[-1].detail["stop"]
+    assert stop["rule"] == "settled" and stop["window"] == 2 and stop["stopped_early"]
+    assert (stop["used"], stop["not_started"]) == (2, [2])
+    assert stop["tokens_saved_estimate"] > 0
 
 
 def test_art_skips_refining_when_the_asker_says_no(solve: Solve) -> None:
@@ -317,7 +346,10 @@ def test_a_job_starts_no_more_tool_runs_than_its_cap(
     rules = [(TOOL_LIMIT_REACHED, AWL_DIRECT), ("", RUN_CODE)]
     options = PipelineOptions(max_tool_calls=2, max_job_tool_calls=3)
     result, _, _ = solve(
-        rules, tool_urls=tool_servers, pipeline_options=options, strategy={"samples": 3}
+        rules,
+        tool_urls=tool_servers,
+        pipeline_options=options,
+        strategy={"samples": 3, "stop": "none"},  # every sample runs: the cap must hold
     )
     calls = [call for sample in result.trace[0].detail["tool_calls"] for call in sample]
     assert len(calls) == 6

@@ -131,7 +131,7 @@ async def invoke(
             404,
             0.0,
         )
-    if ctx.max_job_tool_calls is not None and ctx.tool_runs >= ctx.max_job_tool_calls:
+    if ctx.max_job_tool_calls is not None and ctx.tally.tool_runs >= ctx.max_job_tool_calls:
         TOOL_RUNS_REFUSED.inc()
         return ToolCall(
             tool,
@@ -143,7 +143,7 @@ async def invoke(
             429,
             0.0,
         )
-    ctx.tool_runs += 1
+    ctx.tally.tool_runs += 1
     try:
         call = await ctx.tools.invoke(tool, arguments, timeout_s=ctx.remaining_s())
     except ToolUnavailableError as exc:
