@@ -105,6 +105,9 @@ class SampleScope:
     in_flight: set[str] = field(default_factory=set)
     aborted: bool = False
     calls: int = 0
+    # Finish reasons of the engine requests that were running when the race stopped
+    # this sample ("abort" where the engine stopped them; the trace shows them).
+    stopped_with: list[str] = field(default_factory=list)
 
     def next_seed(self) -> int:
         """Sample i's first request draws base + i, as vLLM seeds the children of an
@@ -277,6 +280,7 @@ class SolveContext:
             self.usage.prompt_tokens += completion.prompt_tokens
             self.usage.completion_tokens += completion.completion_tokens
         if scope is not None and scope.aborted:
+            scope.stopped_with.extend(r for c in completions for r in c.finish_reasons)
             raise SampleAborted
         return completions
 

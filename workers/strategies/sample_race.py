@@ -68,6 +68,7 @@ class RaceReport:
     not_started: list[int] = field(default_factory=list)
     stopped_early: bool = False
     tokens_saved_estimate: int = 0
+    stopped_with: list[str] = field(default_factory=list)  # the engine's finish reasons
 
     def detail(self) -> dict[str, Any]:
         rule = self.rule if isinstance(self.rule, str) else self.rule.model_dump()
@@ -81,6 +82,7 @@ class RaceReport:
             "not_started": self.not_started,
             "stopped_early": self.stopped_early,
             "tokens_saved_estimate": self.tokens_saved_estimate,
+            "stopped_with": self.stopped_with,
         }
 
 
@@ -163,6 +165,9 @@ async def race(
     _merge(ctx, outcomes)
     report.aborted = [o.index for o in outcomes if o.started and o.candidate is None]
     report.not_started = [o.index for o in outcomes if not o.started]
+    report.stopped_with = [
+        reason for o in outcomes if o.ctx.scope is not None for reason in o.ctx.scope.stopped_with
+    ]
     report.tokens_saved_estimate = _tokens_saved(outcomes)
     VOTE_SAMPLES.labels(kind="used").inc(len(report.finish_order))
     VOTE_SAMPLES.labels(kind="saved").inc(samples - len(report.finish_order))
