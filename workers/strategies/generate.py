@@ -60,6 +60,7 @@ async def sample(
     ]
     fresh[0].greedy = ctx.greedy_draw
     detail["finish_reasons"] = [r for c in completions for r in c.finish_reasons]
+    detail["generated_tokens"] = counts
     if mode == "think":
         marker = think_markers(ctx.request.strategy.think_prompt)[1]
         broken = [i for i, text in enumerate(texts) if format_broke(text, marker)]
