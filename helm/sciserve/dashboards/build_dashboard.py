@@ -74,6 +74,13 @@ ROWS: list[tuple[str, list[tuple[str, str, list[tuple[str, str]]]]]] = [
                 f"sum(rate(sciserve_truster_unreadable_total{{{NS}}}[$__rate_interval]))",
                 "unreadable (kept initial)",
             )]),
+            ("Early-stopped votes: samples used / saved, tokens saved", "short", [(
+                f"sum by (kind) (rate(sciserve_vote_samples_total{{{NS}}}[$__rate_interval]))",
+                "samples {{kind}}",
+            ), (
+                f"sum(rate(sciserve_vote_tokens_saved_total{{{NS}}}[$__rate_interval]))",
+                "tokens saved (estimate)",
+            )]),
             ("PEARL plan steps by action", "ops", [(
                 f"sum by (action) (rate(sciserve_plan_steps_total{{{NS}}}[$__rate_interval]))",
                 "{{action}}",
