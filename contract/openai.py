@@ -96,9 +96,10 @@ class StreamOptions(_Strict):
 class ChatCompletionRequest(_Strict):
     """`POST /v1/chat/completions` body.
 
-    Sampling parameters (`temperature`, `top_p`, `seed`, penalties) are accepted for
+    Sampling parameters (`temperature`, `top_p`, penalties) are accepted for
     compatibility and not applied: the strategy decides how each stage samples (greedy
-    for one sample, `SCISERVE_SAMPLE_TEMPERATURE` for votes).
+    for one sample, `SCISERVE_SAMPLE_TEMPERATURE` for votes). `seed` is applied: a
+    vote's sample i draws with seed + i, so one seed replays the same samples.
     """
 
     model: str = Field(min_length=1, max_length=256)
@@ -117,7 +118,7 @@ class ChatCompletionRequest(_Strict):
     parallel_tool_calls: bool | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    seed: int | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
     stop: str | list[str] | None = None
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)

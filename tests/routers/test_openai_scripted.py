@@ -143,3 +143,16 @@ def test_system_message_and_history_reach_the_policy(scripted: EmbeddedServer) -
         assert call.messages[0]["content"] == "Answer like a pirate."
         assert call.messages[2]["content"] == "Arr, 2."
         assert "And 2 + 2?" in call.messages[3]["content"]
+
+
+def test_seed_replays_a_votes_samples(scripted: EmbeddedServer) -> None:
+    """The SDK's `seed` reaches the vote: sample i draws with seed + i, one request each."""
+    client = _client(scripted)
+    engine: StreamingScriptedEngine = scripted.engine
+    before = len(engine.calls)
+    client.chat.completions.create(model="sciserve-vote5", messages=USER, seed=4242)
+    calls = engine.calls[before:]
+    assert [call.sampling.seed for call in calls] == [None, 4243, 4244, 4245, 4246][: len(calls)]
+    assert calls[0].sampling.temperature == 0 and len(calls) >= 3
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="sciserve-vote5", messages=USER, seed=-1)
