@@ -20,9 +20,11 @@ def max_tokens_of(request: SolveRequest, settings: Settings) -> int:
 
 def worst_case_tokens(request: SolveRequest, settings: Settings) -> int:
     """Tokens the request may generate at most: every generation its strategy may make
-    (tool-loop turns, plan steps, SCoRe rounds, ART calls), each up to `max_tokens`."""
+    (tool-loop turns, plan steps, SCoRe rounds, ART calls), each up to `max_tokens`, or
+    its `budget_tokens` when that is less (the worker holds the job to it)."""
     generations = request.strategy.worst_case_generations(settings.max_tool_calls)
-    return generations * max_tokens_of(request, settings)
+    planned = generations * max_tokens_of(request, settings)
+    return planned if request.budget_tokens is None else min(planned, request.budget_tokens)
 
 
 def check_request(request: SolveRequest, settings: Settings, door: str) -> int:
@@ -32,6 +34,14 @@ def check_request(request: SolveRequest, settings: Settings, door: str) -> int:
         raise BudgetExceededError(
             f"max_tokens={request.max_tokens} leaves no room for the prompt in the model's "
             f"context of {settings.max_model_len} tokens; ask for fewer."
+        )
+    answer = max_tokens_of(request, settings)
+    if request.budget_tokens is not None and request.budget_tokens < answer:
+        BUDGET_REFUSALS.labels(reason="budget_tokens", door=door).inc()
+        raise BudgetExceededError(
+            f"budget_tokens={request.budget_tokens} cannot fit one answer of max_tokens={answer} "
+            "(the server's default when the request sets none); raise budget_tokens or set a "
+            "lower max_tokens."
         )
     cost = worst_case_tokens(request, settings)
     if cost > settings.max_request_tokens:

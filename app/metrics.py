@@ -37,6 +37,7 @@ BUDGET_REFUSALS = Counter(
     "sciserve_budget_refusals_total",
     "Requests refused for their cost, by reason (context: max_tokens past the model's "
     "context, request_ceiling: above SCISERVE_MAX_REQUEST_TOKENS, token_budget: the key's "
-    "tokens per minute are spent), and by door (solve, jobs, openai).",
+    "tokens per minute are spent, budget_tokens: a request's own budget cannot fit one "
+    "answer), and by door (solve, jobs, openai).",
     ["reason", "door"],
 )

@@ -215,6 +215,7 @@ def to_solve_request(body: ChatCompletionRequest, settings: Settings) -> SolveRe
             reference=body.reference,
             max_tokens=body.max_completion_tokens or body.max_tokens,
             seed=body.seed,  # a vote's sample i draws seed + i
+            budget_tokens=body.budget_tokens,
             timeout_s=body.timeout_s,
             return_trace=True,  # the extension object is built from the trace
             reveal_thoughts=body.reveal_thoughts,

@@ -138,6 +138,12 @@ class ChatCompletionRequest(_Strict):
     )
     options: list[str] | None = Field(default=None, min_length=2, max_length=26)
     timeout_s: float | None = Field(default=None, ge=1.0, le=MAX_TIMEOUT_S)
+    budget_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="The same as /solve's: generated plus reasoning tokens the job may spend.",
+    )
 
 
 class CompletionTokensDetails(BaseModel):

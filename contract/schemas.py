@@ -263,6 +263,14 @@ class SolveRequest(Strict):
     tools: list[str] | None = None
     reference: str | None = Field(default=None, max_length=MAX_PROBLEM_CHARS)
     max_tokens: Int | None = Field(default=None, ge=1, le=32_768)
+    budget_tokens: Int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Generated plus thought tokens the whole job may spend, for any strategy: "
+        "each engine call's max_tokens is capped to what remains, so it is never exceeded. "
+        "Must fit one answer of max_tokens. Stages that no longer fit are skipped.",
+    )
     seed: Int | None = Field(
         default=None,
         ge=0,
@@ -368,6 +376,19 @@ class SolveRequest(Strict):
                     "tool servers (tools) and client functions (client_tools) are not combined "
                     "in one job."
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _budget_fits_an_answer(self) -> SolveRequest:
+        if (
+            self.budget_tokens is not None
+            and self.max_tokens is not None
+            and self.budget_tokens < self.max_tokens
+        ):
+            raise ValueError(
+                f"budget_tokens={self.budget_tokens} cannot fit one answer of "
+                f"max_tokens={self.max_tokens}; raise budget_tokens or lower max_tokens."
+            )
         return self
 
     def max_tokens_or(self, default: int) -> int:

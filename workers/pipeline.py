@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from contract.answers import equivalent, resolve_type
-from contract.errors import AdapterError, InvalidStrategyError
+from contract.errors import AdapterError, BudgetExceededError, InvalidStrategyError
 from contract.schemas import BASE_ADAPTER, SolveRequest, SolveResult, Strategy
 from contract.settings import Settings
 from workers.engines.base import Engine
@@ -28,7 +28,14 @@ from workers.job_sink import NO_SINK, JobSink
 from workers.strategies.art import AskRefineTrust
 from workers.strategies.awl import AwlGenerate
 from workers.strategies.client_tools import ClientToolGenerate
-from workers.strategies.context import Candidate, SolveContext, Stage
+from workers.strategies.context import (
+    BudgetSpent,
+    Candidate,
+    JobTally,
+    SolveContext,
+    Stage,
+    run_stages,
+)
 from workers.strategies.few_shot import ExampleBank, FewShot, build_bank
 from workers.strategies.generate import AdaptiveGenerate, PromptGenerate
 from workers.strategies.plan import PlanGenerate
@@ -182,6 +189,7 @@ class SolvePipeline:
             max_job_tool_calls=self.options.max_job_tool_calls,
             sink=sink,
             deadline=deadline,
+            tally=JobTally(budget_left=request.budget_tokens),
         )
         stages = compose(
             request.strategy,
@@ -192,18 +200,26 @@ class SolvePipeline:
         candidates: list[Candidate] = []
         initial: list[str | None] | None = None
         greedy_first = True  # the first initial answer is the greedy sample's
-        if request.strategy.samples > 1:  # each sample its own pipeline, until decided
-            per_sample = [s for s in stages[:-1] if not isinstance(s, FewShot)]
-            for prepare in (s for s in stages if isinstance(s, FewShot)):
-                candidates = await prepare.run(ctx, candidates)
-            candidates, initial, report = await race(ctx, per_sample)
-            ctx.vote_stop = report.detail()
-            greedy_first = bool(candidates) and candidates[0].greedy
-            stages = stages[-1:]
-        for stage in stages:
-            if initial is None and candidates:  # the first stage after generate
-                initial = [c.answer for c in candidates]
-            candidates = await stage.run(ctx, candidates)
+        try:
+            if request.strategy.samples > 1:  # each sample its own pipeline, until decided
+                for prepare in (s for s in stages if isinstance(s, FewShot)):
+                    candidates = await prepare.run(ctx, candidates)
+                per_sample = [s for s in stages[:-1] if not isinstance(s, FewShot)]
+                candidates, initial, report = await race(ctx, per_sample)
+                ctx.vote_stop = report.detail()
+                if not candidates:  # no sample reached an answer within the budget
+                    raise BudgetSpent
+                greedy_first = bool(candidates) and candidates[0].greedy
+                stages = stages[-1:]
+            run = await run_stages(ctx, stages, candidates)
+        except BudgetSpent as exc:
+            raise BudgetExceededError(
+                f"budget_tokens={request.budget_tokens} was spent before any answer was "
+                "generated; raise it."
+            ) from exc
+        candidates = run.candidates
+        if initial is None:
+            initial = run.initial
         [final] = candidates
         first = initial or [final.answer]  # greedy first, as generate made them
         election = elect(

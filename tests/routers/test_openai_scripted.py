@@ -156,3 +156,15 @@ def test_seed_replays_a_votes_samples(scripted: EmbeddedServer) -> None:
     assert calls[0].sampling.temperature == 0 and len(calls) >= 3
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="sciserve-vote5", messages=USER, seed=-1)
+
+
+def test_budget_tokens_in_extra_body_reaches_the_job(scripted: EmbeddedServer) -> None:
+    client = _client(scripted)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model="sciserve-vote5",
+            messages=USER,
+            max_tokens=64,
+            extra_body={"budget_tokens": 10},
+        )
+    assert "budget_tokens=10 cannot fit one answer" in str(refused.value)

@@ -94,6 +94,11 @@ class SampleAborted(Exception):
     engine request was aborted (its tokens are counted) or it was about to start one."""
 
 
+class BudgetSpent(Exception):
+    """The job's `budget_tokens` has nothing left for another engine call: the stage that
+    asked ends, and the job answers with what it had before that stage."""
+
+
 @dataclass
 class SampleScope:
     """One sample of a vote run on its own (sample_race.py): which draw it is, the
@@ -125,6 +130,25 @@ class JobTally:
 
     tool_runs: int = 0
     used_tools: list[str] = field(default_factory=list)
+    # What remains of the job's `budget_tokens` (generated and thought tokens); engine
+    # calls reserve their max_tokens from it and give back what they did not generate.
+    budget_left: int | None = None
+
+    def reserve(self, request: GenerationRequest) -> GenerationRequest:
+        """The request with its max_tokens capped to what remains, reserved; raises
+        `BudgetSpent` when not one token per sample is left."""
+        if self.budget_left is None:
+            return request
+        allowance = min(request.sampling.max_tokens, self.budget_left // request.n)
+        if allowance < 1:
+            raise BudgetSpent
+        self.budget_left -= allowance * request.n
+        return replace(request, sampling=replace(request.sampling, max_tokens=allowance))
+
+    def refund(self, request: GenerationRequest, generated: int) -> None:
+        """Give back what a reserved request did not generate."""
+        if self.budget_left is not None:
+            self.budget_left += request.sampling.max_tokens * request.n - generated
 
 
 class Stage(Protocol):
@@ -133,6 +157,36 @@ class Stage(Protocol):
     name: str
 
     async def run(self, ctx: SolveContext, candidates: list[Candidate]) -> list[Candidate]: ...
+
+
+@dataclass
+class StagesRun:
+    """What a run of stages left: the candidates, the answers right after the first
+    stage (`initial_answer`), and whether the job's budget cut the run short."""
+
+    candidates: list[Candidate]
+    initial: list[str | None] | None = None
+    budget_spent: bool = False
+
+
+async def run_stages(
+    ctx: SolveContext, stages: Sequence[Stage], candidates: list[Candidate]
+) -> StagesRun:
+    """The stages in order. A stage that finds the job's `budget_tokens` spent ends the
+    run: the candidates from before it stand (its own partial work is dropped); with
+    none yet (generate itself could not run), `BudgetSpent` goes on to the caller."""
+    run = StagesRun(candidates)
+    for position, stage in enumerate(stages):
+        try:
+            run.candidates = await stage.run(ctx, run.candidates)
+        except BudgetSpent:
+            if not run.candidates:
+                raise
+            run.budget_spent = True
+            break
+        if position == 0:
+            run.initial = [c.answer for c in run.candidates]
+    return run
 
 
 @dataclass
@@ -254,6 +308,15 @@ class SolveContext:
             if scope.aborted:
                 raise SampleAborted
             requests = [self._scoped(request, scope) for request in requests]
+        reserved: list[GenerationRequest] = []
+        try:
+            for request in requests:
+                reserved.append(self.tally.reserve(request))
+        except BudgetSpent:
+            for request in reserved:
+                self.tally.refund(request, 0)
+            raise
+        requests = reserved
         if self.context_tokens is not None and self.engine.tokenizer() is not None:
             for request in requests:
                 prompt = len(render_prompt_ids(self.engine.tokenizer(), request))
@@ -263,15 +326,20 @@ class SolveContext:
                         f"is {self.context_tokens}; shorten the problem or use fewer few-shot "
                         "examples."
                     )
-        if scope is None:
-            completions = await self.engine.generate(requests)
-        else:
-            ids = {request.request_id for request in requests if request.request_id}
+        ids = {request.request_id for request in requests if request.request_id}
+        if scope is not None:
             scope.in_flight |= ids
-            try:
-                completions = await self.engine.generate(requests)
-            finally:
+        try:
+            completions = await self.engine.generate(requests)
+        except BaseException:
+            for request in requests:
+                self.tally.refund(request, 0)  # nothing returned: nothing to bill
+            raise
+        finally:
+            if scope is not None:
                 scope.in_flight -= ids
+        for request, completion in zip(requests, completions, strict=True):
+            self.tally.refund(request, completion.completion_tokens)
         stage = len(self.trace)  # the event this stage will append when it ends
         for request, completion in zip(requests, completions, strict=True):
             self.sink.on_engine_call(EngineCall(stage, request, completion))
@@ -280,7 +348,7 @@ class SolveContext:
             self.usage.prompt_tokens += completion.prompt_tokens
             self.usage.completion_tokens += completion.completion_tokens
         if scope is not None and scope.aborted:
-            scope.stopped_with.extend(r for c in completions for r in c.finish_reasons)
+            scope.stopped_with.extend(str(r) for c in completions for r in c.finish_reasons)
             raise SampleAborted
         return completions
 
@@ -424,10 +492,10 @@ class SolveContext:
         detail: dict[str, Any] = {}
         try:
             yield detail
-        except SampleAborted:
-            # A stopped sample's tokens still count: its event records them, so a
-            # sample's events sum to its usage however far it got.
-            detail["aborted"] = True
+        except (SampleAborted, BudgetSpent) as stopped:
+            # A stopped stage's tokens still count: its event records them, so the
+            # events sum to the usage however far the stage got.
+            detail["aborted" if isinstance(stopped, SampleAborted) else "budget_spent"] = True
             await self._record_stage(name, role, before, started, detail)
             raise
         await self._record_stage(name, role, before, started, detail)

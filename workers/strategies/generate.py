@@ -22,7 +22,7 @@ from workers.prompts import (
     tool_user_prompt,
 )
 from workers.strategies.client_tools import turn_message
-from workers.strategies.context import Candidate, Mode, SolveContext
+from workers.strategies.context import BudgetSpent, Candidate, Mode, SolveContext
 from workers.strategies.reading import format_broke
 from workers.strategies.tool_choice import LOOP_SHARE, PROMPT_TOOL_CAP, show_tools
 from workers.strategies.tool_loop import run_tool_loop
@@ -69,14 +69,18 @@ async def sample(
         if broken:
             # Sampled, since a greedy resample of a greedy output would repeat it.
             resampling = ctx.sampling(2)
-            redo = await ctx.generate(
-                [
-                    GenerationRequest(messages=messages, role=role, sampling=resampling)
-                    for _ in broken
-                ]
-            )
-            still = []
-            for index, completion in zip(broken, redo, strict=True):
+            try:
+                redo = await ctx.generate(
+                    [
+                        GenerationRequest(messages=messages, role=role, sampling=resampling)
+                        for _ in broken
+                    ]
+                )
+            except BudgetSpent:  # no budget for a resample: the broken outputs stand
+                redo = []
+                detail["resample_skipped"] = "budget_tokens spent"
+            still = broken[len(redo) :]  # not resampled: still broken
+            for index, completion in zip(broken, redo, strict=False):
                 again = ctx.candidate(
                     mode, messages, completion.texts[0], generated=len(completion.token_ids[0])
                 )
@@ -86,7 +90,7 @@ async def sample(
                 again.greedy = fresh[index].greedy
                 fresh[index] = again
             THOUGHT_FORMAT_BREAKS.labels(after_resample="true").inc(len(still))
-            detail["resampled"] = len(broken)
+            detail["resampled"] = len(redo)
             detail["format_breaks_after_resample"] = len(still)
             # Of those, the ones stating no readable answer: nothing of them is visible.
             detail["format_breaks_unanswered"] = sum(not fresh[i].raw for i in still)

@@ -32,11 +32,13 @@ from workers.engines.base import AbortableEngine
 from workers.job_sink import EngineCall, JobSink
 from workers.metrics import VOTE_SAMPLES, VOTE_TOKENS_SAVED
 from workers.strategies.context import (
+    BudgetSpent,
     Candidate,
     SampleAborted,
     SampleScope,
     SolveContext,
     Stage,
+    run_stages,
 )
 from workers.strategies.early_stop import default_window, should_stop
 
@@ -181,16 +183,14 @@ async def race(
 
 
 async def _run_sample(outcome: SampleOutcome, stages: Sequence[Stage]) -> None:
-    """One sample through every stage; a stop ends it quietly."""
-    candidates: list[Candidate] = []
+    """One sample through every stage; a stop ends it quietly, unfinished, and so does
+    a job budget spent before its first answer (after that, its last answer stands)."""
     try:
-        for position, stage in enumerate(stages):
-            candidates = await stage.run(outcome.ctx, candidates)
-            if position == 0:
-                outcome.initial = candidates[0].answer
-    except SampleAborted:
+        run = await run_stages(outcome.ctx, stages, [])
+    except (SampleAborted, BudgetSpent):
         return
-    [outcome.candidate] = candidates
+    [outcome.candidate] = run.candidates
+    outcome.initial = run.initial[0] if run.initial else outcome.candidate.answer
 
 
 async def _stop(ctx: SolveContext, running: dict[asyncio.Task[None], SampleOutcome]) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from contract.answers import equivalent
 from workers.strategies.art import truster_pick
-from workers.strategies.context import Candidate, SolveContext
+from workers.strategies.context import BudgetSpent, Candidate, SolveContext
 
 Same = Callable[[str, str], bool]
 
@@ -112,9 +112,13 @@ class Select:
             if tied and self.truster_breaks_ties and method != "vote":
                 # ART: the Truster judges a tie, ahead of the greedy fallback.
                 heads = [election.keys.index(leader) for leader in tied]
-                [verdict] = await truster_pick(ctx, [[candidates[i].text for i in heads]])
-                index, method = heads[verdict.index or 0], "truster"
-                detail["truster"] = verdict.detail()
+                try:
+                    [verdict] = await truster_pick(ctx, [[candidates[i].text for i in heads]])
+                except BudgetSpent:  # no budget left for the judge: the fallback decides
+                    detail["truster"] = {"skipped": "budget_tokens spent"}
+                else:
+                    index, method = heads[verdict.index or 0], "truster"
+                    detail["truster"] = verdict.detail()
             winner = candidates[index if index is not None else 0]
             if index is None:
                 method = "first"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from workers.engines.base import GenerationRequest
 from workers.metrics import SELFCORRECT_FLIPS
 from workers.prompts import score_instruction
-from workers.strategies.context import Candidate, SolveContext
+from workers.strategies.context import BudgetSpent, Candidate, SolveContext
 
 POLICY = "policy"
 
@@ -24,34 +24,50 @@ class SelfCorrect:
         role = ctx.role(POLICY)
         instruction = score_instruction(ctx.request.options)
         for round_index in range(self.rounds):
-            async with ctx.stage(self.name, role) as detail:
-                requests = [
-                    GenerationRequest(
-                        messages=candidate.continued(instruction),
-                        role=role,
-                        sampling=ctx.sampling(len(candidates), greedy=candidate.greedy),
-                    )
-                    for candidate in candidates
-                ]
-                completions = await ctx.generate(requests)
-                revised = [
-                    ctx.revise(candidate, list(request.messages or []), completion.texts[0])
-                    for candidate, request, completion in zip(
-                        candidates, requests, completions, strict=True
-                    )
-                ]
-                flips = count_flips(ctx, candidates, revised)
-                detail.update(
-                    round=round_index + 1,
-                    answers_before=[c.answer for c in candidates],
-                    answers_after=[c.answer for c in revised],
-                    flips=flips,
-                )
-                thoughts = ctx.thoughts_detail(revised)
-                if thoughts is not None:
-                    detail["thoughts"] = thoughts
+            try:
+                revised = await self._round(ctx, candidates, role, instruction, round_index)
+            except BudgetSpent:
+                if round_index == 0:
+                    raise  # nothing revised: the pipeline keeps the candidates it had
+                break  # the job's budget_tokens is spent: the last full round stands
             candidates = revised
         return candidates
+
+    async def _round(
+        self,
+        ctx: SolveContext,
+        candidates: list[Candidate],
+        role: str | None,
+        instruction: str,
+        round_index: int,
+    ) -> list[Candidate]:
+        async with ctx.stage(self.name, role) as detail:
+            requests = [
+                GenerationRequest(
+                    messages=candidate.continued(instruction),
+                    role=role,
+                    sampling=ctx.sampling(len(candidates), greedy=candidate.greedy),
+                )
+                for candidate in candidates
+            ]
+            completions = await ctx.generate(requests)
+            revised = [
+                ctx.revise(candidate, list(request.messages or []), completion.texts[0])
+                for candidate, request, completion in zip(
+                    candidates, requests, completions, strict=True
+                )
+            ]
+            flips = count_flips(ctx, candidates, revised)
+            detail.update(
+                round=round_index + 1,
+                answers_before=[c.answer for c in candidates],
+                answers_after=[c.answer for c in revised],
+                flips=flips,
+            )
+            thoughts = ctx.thoughts_detail(revised)
+            if thoughts is not None:
+                detail["thoughts"] = thoughts
+        return revised
 
 
 def count_flips(

@@ -18,7 +18,7 @@ from contract.errors import ToolUnavailableError
 from workers.engines.base import GenerationRequest
 from workers.metrics import TOOL_RUNS_REFUSED
 from workers.prompts import ANSWER_FUNCTION, TOOL_LIMIT_REACHED, awl_feedback, tool_result_message
-from workers.strategies.context import Candidate, SolveContext
+from workers.strategies.context import BudgetSpent, Candidate, SolveContext
 from workers.tools.client import ToolCall
 
 MAX_TOOL_RESULT_CHARS = 4000  # a tool result fed back to the model; the trace keeps it all
@@ -104,7 +104,10 @@ async def run_tool_loop(
             indices.append(index)
         if not requests:
             break
-        completions = await ctx.generate(requests)
+        try:
+            completions = await ctx.generate(requests)
+        except BudgetSpent:
+            break  # the job's budget_tokens is spent: each candidate keeps its last output
         for index, request, completion in zip(indices, requests, completions, strict=True):
             assert request.messages is not None
             candidates[index] = ctx.revise(
