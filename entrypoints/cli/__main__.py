@@ -1,0 +1,5 @@
+"""`python -m entrypoints.cli`, as the `sciserve` script."""
+
+from entrypoints.cli import main
+
+main()
