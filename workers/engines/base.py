@@ -26,6 +26,9 @@ class Sampling:
     top_p: float = 1.0
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # Return each generated token's log probability (`Completion.logprobs`): what
+    # `strategy.auto` reads an answer's confidence from.
+    logprobs: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,9 @@ class Completion:
     token_ids: list[list[int]]
     prompt_tokens: int
     finish_reasons: list[str | None]
+    # Per output, the log probability of each generated token, when asked for
+    # (`Sampling.logprobs`); None otherwise.
+    logprobs: list[list[float]] | None = None
 
     @property
     def completion_tokens(self) -> int:

@@ -78,14 +78,17 @@ class HfEngine:
         else:
             adapter_context = contextlib.nullcontext()
         eos = self._tokenizer.eos_token_id
+        if s.logprobs:
+            kwargs.update(return_dict_in_generate=True, output_scores=True)
         with torch.no_grad(), adapter_context:
-            out = self._model.generate(
+            generated = self._model.generate(
                 torch.tensor([prompt_ids]),
                 attention_mask=torch.ones(1, len(prompt_ids), dtype=torch.long),
                 eos_token_id=eos,
                 pad_token_id=self._tokenizer.pad_token_id or eos,
                 **kwargs,
             )
+        out = generated.sequences if s.logprobs else generated
         token_ids, finish = [], []
         for row in out[:, len(prompt_ids) :].tolist():
             if eos in row:
@@ -95,11 +98,18 @@ class HfEngine:
                 finish.append("length")
             token_ids.append(row)
         texts = [self._tokenizer.decode(ids, skip_special_tokens=True) for ids in token_ids]
+        logprobs = None
+        if s.logprobs:  # each step's scores, as sampled (after temperature), per sequence
+            steps = self._model.compute_transition_scores(
+                generated.sequences, generated.scores, normalize_logits=True
+            ).tolist()
+            logprobs = [row[: len(ids)] for row, ids in zip(steps, token_ids, strict=True)]
         return Completion(
             texts=texts,
             token_ids=token_ids,
             prompt_tokens=len(prompt_ids),
             finish_reasons=list(finish),
+            logprobs=logprobs,
         )
 
     async def load_adapter(self, spec: AdapterSpec) -> None:

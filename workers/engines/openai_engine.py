@@ -106,6 +106,8 @@ class OpenAIEngine:
         }
         if s.seed is not None:
             body["seed"] = s.seed
+        if s.logprobs:
+            body["logprobs"] = 0  # the sampled token's own log probability
         if s.stop:
             body["stop"] = list(s.stop)
         if request.on_text is not None and request.n == 1:
@@ -126,6 +128,7 @@ class OpenAIEngine:
             token_ids=[list(c.get("token_ids") or []) for c in choices],
             prompt_tokens=len(prompt_ids),
             finish_reasons=[c.get("finish_reason") for c in choices],
+            logprobs=[_token_logprobs(c) for c in choices] if s.logprobs else None,
         )
 
     async def _generate_streaming(
@@ -136,6 +139,7 @@ class OpenAIEngine:
         assert request.on_text is not None
         texts: list[str] = []
         token_ids: list[int] = []
+        logprobs: list[float] = []
         finish_reason: str | None = None
         try:
             async with self._client.stream(
@@ -152,6 +156,7 @@ class OpenAIEngine:
                     for choice in json.loads(line[5:]).get("choices", []):
                         piece = choice.get("text") or ""
                         token_ids.extend(choice.get("token_ids") or [])
+                        logprobs.extend(_token_logprobs(choice))
                         finish_reason = choice.get("finish_reason") or finish_reason
                         if piece:
                             texts.append(piece)
@@ -168,6 +173,7 @@ class OpenAIEngine:
             token_ids=[token_ids],
             prompt_tokens=prompt_tokens,
             finish_reasons=[finish_reason],
+            logprobs=[logprobs] if "logprobs" in body else None,
         )
 
     async def load_adapter(self, spec: AdapterSpec) -> None:
@@ -202,3 +208,10 @@ class OpenAIEngine:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _token_logprobs(choice: dict[str, Any]) -> list[float]:
+    """The sampled tokens' log probabilities of one completions choice (the OpenAI
+    completions format: `logprobs.token_logprobs`), or [] when the server sent none."""
+    logprobs = choice.get("logprobs") or {}
+    return [float(x) for x in logprobs.get("token_logprobs") or [] if x is not None]

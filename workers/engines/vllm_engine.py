@@ -155,6 +155,7 @@ class VllmEngine:
             max_tokens=s.max_tokens,
             seed=s.seed,
             stop=list(s.stop) or None,
+            logprobs=0 if s.logprobs else None,  # 0: the sampled token's own, no others
             # One output with all n samples: with streamed (cumulative) outputs the
             # last message of an n>1 request can miss samples that finished earlier.
             output_kind=RequestOutputKind.FINAL_ONLY,
@@ -178,6 +179,9 @@ class VllmEngine:
             token_ids=[list(o.token_ids) for o in outs],
             prompt_tokens=len(prompt_ids),
             finish_reasons=[o.finish_reason for o in outs],
+            logprobs=[_sampled_logprobs(o.token_ids, o.logprobs) for o in outs]
+            if s.logprobs
+            else None,
         )
 
     async def _generate_streaming(
@@ -191,6 +195,7 @@ class VllmEngine:
         assert request.on_text is not None
         params.output_kind = RequestOutputKind.DELTA
         text, token_ids, finish_reason = [], [], None
+        logprobs: list[float] = []
         async for output in self._llm.generate(
             TokensPrompt(prompt_token_ids=prompt_ids),
             params,
@@ -199,6 +204,7 @@ class VllmEngine:
         ):
             for piece in output.outputs:
                 token_ids.extend(piece.token_ids)
+                logprobs.extend(_sampled_logprobs(piece.token_ids, piece.logprobs))
                 finish_reason = piece.finish_reason or finish_reason
                 if piece.text:
                     text.append(piece.text)
@@ -208,6 +214,7 @@ class VllmEngine:
             token_ids=[token_ids],
             prompt_tokens=len(prompt_ids),
             finish_reasons=[finish_reason],
+            logprobs=[logprobs] if request.sampling.logprobs else None,
         )
 
     async def abort(self, request_ids: Sequence[str]) -> None:
@@ -283,6 +290,14 @@ class VllmEngine:
         if self._llm is not None:
             self._llm.shutdown()
             self._llm = None
+
+
+def _sampled_logprobs(token_ids: Sequence[int], steps: Any) -> list[float]:
+    """The sampled token's log probability at each step (vLLM gives, per step, a dict
+    from token id to its `Logprob`, the sampled token always among them)."""
+    if not steps:
+        return []
+    return [float(step[token].logprob) for token, step in zip(token_ids, steps, strict=False)]
 
 
 def _structured_outputs(request: GenerationRequest) -> Any:
