@@ -40,7 +40,7 @@ T = TypeVar("T")
 def create_embedded_app(settings: Settings | None = None, engine: Any = None) -> FastAPI:
     """The gateway with a worker beside it; `engine` may be given (unstarted) to serve
     instead of building one from settings."""
-    from app.main import create_app
+    from entrypoints.gateway import create_app
     from workers.engines.factory import build_engine
     from workers.runtime import WorkerRuntime
 

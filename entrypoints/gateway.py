@@ -1,5 +1,8 @@
 """Build the gateway's FastAPI apps and wire routes; no logic lives here.
 
+It sits in `entrypoints/`, above `routers/`, because it imports every router: the
+gateway package (`app/`) below it never imports a router, so the floors stay one-way.
+
 - `create_app` is the gateway. It only queues jobs; whoever starts it may hand it a
   worker to run beside it (the embedded default, `entrypoints/embedded.py`) and side
   apps to mount (the embedded tool servers). The gateway knows such a worker only by

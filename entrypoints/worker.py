@@ -20,8 +20,8 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from app.main import create_worker_app
 from contract.settings import Settings
+from entrypoints.gateway import create_worker_app
 from entrypoints.limits import raise_open_file_limit, uvicorn_options
 from jobqueue.factory import build_queue
 from workers.engines.factory import build_engine

@@ -22,8 +22,8 @@ def _distributed_settings() -> Settings:
 def _run_gateway(settings: Settings, host: str | None, port: int | None, with_worker: bool) -> None:
     import uvicorn
 
-    from app.main import create_app
     from entrypoints.embedded import create_embedded_app
+    from entrypoints.gateway import create_app
     from entrypoints.limits import raise_open_file_limit, uvicorn_options
 
     settings.host = host or settings.host

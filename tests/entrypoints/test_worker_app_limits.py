@@ -13,8 +13,8 @@ import asyncio
 import httpx
 from pydantic import SecretStr
 
-from app.main import create_worker_app
 from contract.settings import Settings
+from entrypoints.gateway import create_worker_app
 from jobqueue.factory import build_queue
 from tests.conftest import ADMIN_KEY
 from tests.workers.test_loop import CountingEngine
