@@ -18,7 +18,7 @@ from contract.schemas import (
     AdapterName,
     AdapterRole,
     AnswerType,
-    Strategy,
+    StrategyField,
 )
 
 MAX_MESSAGES = 128
@@ -127,7 +127,7 @@ class ChatCompletionRequest(_Strict):
     metadata: dict[str, str] | None = None
     store: bool | None = None
     # sciserve's own fields (the SDK's extra_body)
-    strategy: Strategy | None = Field(
+    strategy: StrategyField | None = Field(
         default=None, description="The same object as /solve's; overrides the model's preset."
     )
     reference: str | None = Field(default=None, max_length=MAX_PROBLEM_CHARS)

@@ -19,6 +19,10 @@ STRATEGY_PRESETS: dict[str, tuple[dict[str, Any], str]] = {
     "think": ({"think": True}, "TPO: hidden thoughts, then the response."),
     "plan": ({"plan": True}, "PEARL: a plan over a fixed action set, each step, the answer."),
     "adaptive": ({"tools": "auto"}, "AWL: the scientific tools or a direct answer."),
+    "auto": (
+        {"auto": True},
+        "The greedy answer when it is confident, else an early-stopped vote of five.",
+    ),
 }
 
 

@@ -44,6 +44,8 @@ class Strict(BaseModel):
 
 # PEARL: steps a plan may execute before its answer; more are dropped.
 PLAN_MAX_STEPS = 6
+# strategy.auto: the escalation's samples when the request sets no `samples` above 1.
+AUTO_SAMPLES = 5
 
 
 class ConfidenceStop(Strict):
@@ -96,6 +98,14 @@ class Strategy(Strict):
         "is the full vote's winner reaches p (Adaptive-Consistency); 'none': every sample "
         "runs to its end. Stopped samples are aborted in the engine; their tokens are billed.",
     )
+    auto: bool = Field(
+        default=False,
+        description="Spend compute only where it can change the answer: the greedy answer "
+        "first, returned at once when its confidence (token log probabilities) passes the "
+        "served policy's threshold (SCISERVE_AUTO_POLICY); otherwise it escalates to an "
+        "early-stopped vote of `samples` (5 when unset). Combines with attempts, art, think "
+        "and tools. `\"strategy\": \"auto\"` is short for {\"auto\": true}.",
+    )
     window: Int | None = Field(
         default=None,
         ge=1,
@@ -119,8 +129,18 @@ class Strategy(Strict):
         return self
 
     @property
+    def vote_size(self) -> int:
+        """The samples a vote may run: `samples`, or under `auto` its escalation cap
+        (`samples`, else `AUTO_SAMPLES`)."""
+        if self.auto and self.samples == 1:
+            return AUTO_SAMPLES
+        return self.samples
+
+    @property
     def name(self) -> str:
         """A bounded label for metrics, never free text: the most specific strategy."""
+        if self.auto:
+            return "auto"
         if self.art:
             return "art"
         if self.think:
@@ -137,7 +157,7 @@ class Strategy(Strict):
     def single_output(self) -> bool:
         """The generate stage's one output is the answer unchanged: one sample and no
         refine stage (what streams token by token, and what can end in `length`)."""
-        return self.samples == 1 and self.attempts == 1 and not self.art
+        return self.vote_size == 1 and self.attempts == 1 and not self.art
 
     @property
     def serves_client_functions(self) -> bool:
@@ -163,7 +183,7 @@ class Strategy(Strict):
             per_sample += 1
         if self.tools == "always":
             per_sample += 1
-        return self.samples * per_sample
+        return (1 if self.auto else self.samples) * per_sample  # auto: the greedy one at least
 
     def worst_case_generations(self, max_tool_calls: int) -> int:
         """Engine generations this strategy may make at most, each up to `max_tokens`:
@@ -182,7 +202,7 @@ class Strategy(Strict):
         else:
             generate = max_tool_calls + 1 + (1 if self.think else 0)
         per_sample = generate + (self.attempts - 1) + (3 if self.art else 0)
-        return self.samples * per_sample
+        return self.vote_size * per_sample
 
     def worst_case_tool_calls(self, max_tool_calls: int) -> int:
         """Tool (sandbox) runs this strategy may start at most: each sample's tool loop,
@@ -190,8 +210,16 @@ class Strategy(Strict):
         if self.tools == "never":
             return 0
         per_sample = PLAN_MAX_STEPS if self.plan else max_tool_calls
-        return self.samples * per_sample
+        return self.vote_size * per_sample
 
+
+def _auto_shorthand(value: Any) -> Any:
+    """`"strategy": "auto"` is `{"auto": true}`; any other string stays an error."""
+    return {"auto": True} if value == "auto" else value
+
+
+# A strategy object, or the string "auto" for {"auto": true}.
+StrategyField = Annotated[Strategy, BeforeValidator(_auto_shorthand)]
 
 AnswerType = Literal["auto", "number", "choice", "expression", "text"]
 
@@ -259,7 +287,7 @@ class SolveRequest(Strict):
     problem: str = Field(min_length=1, max_length=MAX_PROBLEM_CHARS)
     options: list[str] | None = Field(default=None, min_length=2, max_length=26)
     answer_type: AnswerType = "auto"
-    strategy: Strategy = Field(default_factory=Strategy)
+    strategy: StrategyField = Field(default_factory=Strategy)
     tools: list[str] | None = None
     reference: str | None = Field(default=None, max_length=MAX_PROBLEM_CHARS)
     max_tokens: Int | None = Field(default=None, ge=1, le=32_768)

@@ -105,6 +105,12 @@ class Settings(BaseSettings):
     few_shot_retrieval: Literal["bm25", "minilm"] = Field(
         default="bm25", description="Example similarity: BM25, or all-MiniLM-L6-v2 embeddings."
     )
+    auto_policy: Path | None = Field(
+        default=None,
+        description="JSON from `sciserve calibrate`: the confidence measure and threshold at "
+        "which strategy.auto returns the greedy answer alone. Unset: the policy shipped for "
+        "the demo model (workers/strategies/auto_policy.json).",
+    )
 
     # --- gateway ---
     host: str = "127.0.0.1"
@@ -221,6 +227,7 @@ class Settings(BaseSettings):
         "adapter_registry",
         "tool_urls",
         "few_shot_bank",
+        "auto_policy",
         "trace_sink",
         "admin_key",
         "tool_token",

@@ -27,7 +27,8 @@ def last_user_message(request: GenerationRequest) -> str:
 class ScriptedEngine:
     """Answers each request from `rules`: the first (substring, output) whose substring
     is in the request's last user or tool turn. An output list gives the `n` samples
-    (or successive calls, cycling). `calls` records every request."""
+    (or successive calls, cycling). `calls` records every request. Asked for log
+    probabilities, every token gets `logprob`."""
 
     model_name = "scripted"
 
@@ -42,6 +43,7 @@ class ScriptedEngine:
         self.rules = list(rules)
         self.fallback = fallback
         self.calls: list[GenerationRequest] = []
+        self.logprob = -0.1  # every token's log probability, when a request asks for them
         self._uses: dict[int, int] = {}
         self._adapters = {
             role: AdapterSpec(role=role, path=Path("/nonexistent"), base_model="scripted", rank=8)
@@ -65,12 +67,16 @@ class ScriptedEngine:
         for request in requests:
             self.calls.append(request)
             texts = self._outputs(request)
+            token_ids = [self._tokenizer.encode(t, add_special_tokens=False) for t in texts]
             completions.append(
                 Completion(
                     texts=texts,
-                    token_ids=[self._tokenizer.encode(t, add_special_tokens=False) for t in texts],
+                    token_ids=token_ids,
                     prompt_tokens=len(render_prompt_ids(self._tokenizer, request)),
                     finish_reasons=["stop"] * len(texts),
+                    logprobs=[[self.logprob] * len(ids) for ids in token_ids]
+                    if request.sampling.logprobs
+                    else None,
                 )
             )
         return completions

@@ -121,3 +121,11 @@ VOTE_TOKENS_SAVED = Counter(
     "Generated tokens an early-stopped vote did not spend, estimated per stopped sample as "
     "the mean of its vote's finished samples less what it had generated.",
 )
+AUTO_DECISIONS = Counter(
+    "sciserve_auto_decisions_total",
+    "strategy.auto after the greedy answer: greedy (confident enough, returned alone) or "
+    "escalate (an early-stopped vote followed).",
+    ["decision"],
+)
+for _decision in ("greedy", "escalate"):
+    AUTO_DECISIONS.labels(decision=_decision)

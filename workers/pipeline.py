@@ -15,7 +15,7 @@ Composition, in order:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -28,6 +28,7 @@ from workers.job_sink import NO_SINK, JobSink
 from workers.strategies.art import AskRefineTrust
 from workers.strategies.awl import AwlGenerate
 from workers.strategies.client_tools import ClientToolGenerate
+from workers.strategies.confidence import AutoPolicy
 from workers.strategies.context import (
     BudgetSpent,
     Candidate,
@@ -61,6 +62,7 @@ class PipelineOptions:
     role_fallback: bool = True
     few_shot_bank: Path | None = None
     few_shot_retrieval: Literal["bm25", "minilm"] = "bm25"
+    auto_policy: AutoPolicy = field(default_factory=AutoPolicy)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineOptions:
@@ -75,6 +77,7 @@ class PipelineOptions:
             role_fallback=settings.role_fallback,
             few_shot_bank=settings.few_shot_bank,
             few_shot_retrieval=settings.few_shot_retrieval,
+            auto_policy=AutoPolicy.load(settings.auto_policy),
         )
 
 
@@ -190,6 +193,7 @@ class SolvePipeline:
             sink=sink,
             deadline=deadline,
             tally=JobTally(budget_left=request.budget_tokens),
+            auto_policy=self.options.auto_policy,
         )
         stages = compose(
             request.strategy,
@@ -201,7 +205,7 @@ class SolvePipeline:
         initial: list[str | None] | None = None
         greedy_first = True  # the first initial answer is the greedy sample's
         try:
-            if request.strategy.samples > 1:  # each sample its own pipeline, until decided
+            if request.strategy.vote_size > 1:  # each sample its own pipeline, until decided
                 for prepare in (s for s in stages if isinstance(s, FewShot)):
                     candidates = await prepare.run(ctx, candidates)
                 per_sample = [s for s in stages[:-1] if not isinstance(s, FewShot)]

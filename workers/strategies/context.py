@@ -31,6 +31,7 @@ from workers.engines.base import (
 from workers.job_sink import NO_SINK, EngineCall, JobSink
 from workers.metrics import SOLVE_TOKENS, STAGE_DURATION
 from workers.prompts import format_options, think_markers
+from workers.strategies.confidence import AutoPolicy
 from workers.strategies.reading import (
     FunctionCall,
     answer_call_text,
@@ -113,6 +114,10 @@ class SampleScope:
     # Finish reasons of the engine requests that were running when the race stopped
     # this sample ("abort" where the engine stopped them; the trace shows them).
     stopped_with: list[str] = field(default_factory=list)
+    # Ask the engine for token log probabilities (strategy.auto's greedy sample), and
+    # those of this sample's latest output: the one its answer was read from.
+    logprobs: bool = False
+    last_logprobs: list[float] | None = None
 
     def next_seed(self) -> int:
         """Sample i's first request draws base + i, as vLLM seeds the children of an
@@ -218,6 +223,7 @@ class SolveContext:
     scope: SampleScope | None = None
     # How a raced vote ended (sample_race.RaceReport.detail), for the select stage's event.
     vote_stop: dict[str, Any] | None = None
+    auto_policy: AutoPolicy = field(default_factory=AutoPolicy)  # strategy.auto's threshold
     rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -246,7 +252,7 @@ class SolveContext:
     def own_samples(self) -> int:
         """How many candidates this context's generate stage makes: one for a sample of
         a race, else the strategy's `samples`."""
-        return 1 if self.scope is not None else self.request.strategy.samples
+        return 1 if self.scope is not None else self.request.strategy.vote_size
 
     @property
     def greedy_draw(self) -> bool:
@@ -287,7 +293,7 @@ class SolveContext:
         1.0 (temperature-only) unless configured: nucleus sampling costs vLLM on CPU
         1.5-1.7x per token."""
         if self.scope is not None:  # one sample of a vote: sampled as the vote's are
-            n = self.request.strategy.samples
+            n = self.request.strategy.vote_size
         temperature = 0.0 if greedy or n == 1 else self.sample_temperature
         return Sampling(
             max_tokens=self.max_tokens,
@@ -347,6 +353,9 @@ class SolveContext:
         for completion in completions:
             self.usage.prompt_tokens += completion.prompt_tokens
             self.usage.completion_tokens += completion.completion_tokens
+        if scope is not None and scope.logprobs and completions:
+            outputs = completions[-1].logprobs  # one sample: its one output's
+            scope.last_logprobs = outputs[-1] if outputs else None
         if scope is not None and scope.aborted:
             scope.stopped_with.extend(str(r) for c in completions for r in c.finish_reasons)
             raise SampleAborted
@@ -356,6 +365,8 @@ class SolveContext:
         sampling = request.sampling
         if sampling.temperature > 0 and sampling.seed is None:
             sampling = replace(sampling, seed=scope.next_seed())
+        if scope.logprobs:
+            sampling = replace(sampling, logprobs=True)
         request_id = f"{self.seed}-{scope.calls}-{uuid.uuid4().hex[:8]}"
         return replace(request, sampling=sampling, request_id=request_id)
 

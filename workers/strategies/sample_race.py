@@ -30,7 +30,8 @@ from contract.answers import equivalent
 from contract.schemas import TraceEvent, Usage
 from workers.engines.base import AbortableEngine
 from workers.job_sink import EngineCall, JobSink
-from workers.metrics import VOTE_SAMPLES, VOTE_TOKENS_SAVED
+from workers.metrics import AUTO_DECISIONS, VOTE_SAMPLES, VOTE_TOKENS_SAVED
+from workers.strategies.confidence import confidences
 from workers.strategies.context import (
     BudgetSpent,
     Candidate,
@@ -71,6 +72,7 @@ class RaceReport:
     stopped_early: bool = False
     tokens_saved_estimate: int = 0
     stopped_with: list[str] = field(default_factory=list)  # the engine's finish reasons
+    auto: dict[str, Any] | None = None  # strategy.auto: the greedy answer's confidence
 
     def detail(self) -> dict[str, Any]:
         rule = self.rule if isinstance(self.rule, str) else self.rule.model_dump()
@@ -85,6 +87,7 @@ class RaceReport:
             "stopped_early": self.stopped_early,
             "tokens_saved_estimate": self.tokens_saved_estimate,
             "stopped_with": self.stopped_with,
+            **({"auto": self.auto} if self.auto is not None else {}),
         }
 
 
@@ -102,10 +105,10 @@ def window_of(ctx: SolveContext) -> int:
     batch, as before), the smallest majority otherwise (it alone can settle a vote)."""
     strategy = ctx.request.strategy
     if strategy.window is not None:
-        return min(strategy.window, strategy.samples)
+        return min(strategy.window, strategy.vote_size)
     if strategy.stop == "none":
-        return strategy.samples
-    return default_window(strategy.samples)
+        return strategy.vote_size
+    return default_window(strategy.vote_size)
 
 
 async def race(
@@ -116,12 +119,17 @@ async def race(
     one first when it finished) and the report; `ctx` gets their usage, trace events
     and engine calls."""
     strategy = ctx.request.strategy
-    samples, window = strategy.samples, window_of(ctx)
+    samples, window = strategy.vote_size, window_of(ctx)
     seed = base_seed(ctx)
     outcomes = [
         SampleOutcome(i, ctx.fork(SampleScope(i, seed), SampleSink())) for i in range(samples)
     ]
     report = RaceReport(strategy.stop, window, samples)
+    if strategy.auto:  # the greedy sample alone first, read with its log probabilities
+        greedy_scope = outcomes[0].ctx.scope
+        assert greedy_scope is not None
+        greedy_scope.logprobs = True
+        window = 1
     running: dict[asyncio.Task[None], SampleOutcome] = {}
 
     def start_next() -> None:
@@ -148,6 +156,13 @@ async def race(
             answers = [o.candidate.answer for o in finished if o.candidate is not None]
             greedy_done = bool(finished) and finished[0].index == 0
             unfinished = samples - len(finished)
+            if strategy.auto and report.auto is None and not running:
+                report.auto = _auto_decision(ctx, outcomes[0])
+                if not report.auto["escalated"]:
+                    report.stopped_early = True
+                    break
+                window = window_of(ctx)  # not sure enough: the vote, as `stop` runs it
+                report.window = window
             if unfinished and should_stop(
                 strategy.stop,
                 answers,
@@ -180,6 +195,25 @@ async def race(
         [o.initial for o in finished],
         report,
     )
+
+
+def _auto_decision(ctx: SolveContext, greedy: SampleOutcome) -> dict[str, Any]:
+    """strategy.auto after the greedy sample: return it alone when its output's
+    confidence passes the policy's threshold and it has an answer; else escalate."""
+    policy = ctx.auto_policy
+    scope = greedy.ctx.scope
+    assert scope is not None
+    sure, value = policy.confident(scope.last_logprobs)
+    answered = greedy.candidate is not None and greedy.candidate.answer is not None
+    escalated = not (sure and answered)
+    AUTO_DECISIONS.labels(decision="escalate" if escalated else "greedy").inc()
+    return {
+        "measure": policy.measure,
+        "threshold": policy.threshold,
+        "confidence": value,
+        "confidences": confidences(scope.last_logprobs or []),  # every measure, to calibrate
+        "escalated": escalated,
+    }
 
 
 async def _run_sample(outcome: SampleOutcome, stages: Sequence[Stage]) -> None:

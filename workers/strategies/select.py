@@ -96,7 +96,7 @@ class Select:
         self.truster_breaks_ties = truster_breaks_ties
 
     async def run(self, ctx: SolveContext, candidates: list[Candidate]) -> list[Candidate]:
-        if ctx.request.strategy.samples == 1:
+        if ctx.request.strategy.vote_size == 1:
             return candidates
         role = ctx.role("truster") if self.truster_breaks_ties else None
         async with ctx.stage(self.name, role) as detail:

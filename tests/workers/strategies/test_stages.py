@@ -624,3 +624,37 @@ def test_the_default_bank_never_serves_the_questions_own_template() -> None:
         assert len(served) == 4
         assert all(example.template != template for example, _ in served), index
     assert shared >= 50  # the check is not empty: most templates are in the bank
+
+
+@pytest.mark.parametrize(
+    ("threshold", "calls", "answer"),
+    [(-0.5, 1, "5"), (-0.05, 4, "4")],  # every scripted token has log probability -0.1
+)
+def test_auto_returns_a_confident_greedy_answer_alone_else_votes(
+    solve: Solve, threshold: float, calls: int, answer: str
+) -> None:
+    from workers.strategies.confidence import AutoPolicy
+
+    policy = AutoPolicy(measure="mean", threshold=threshold)
+    outputs = ["\\boxed{5}", "\\boxed{4}", "\\boxed{4}", "\\boxed{4}", "\\boxed{7}"]
+    result, engine, _ = solve(
+        [("2 + 2", outputs)],
+        strategy="auto",
+        pipeline_options=PipelineOptions(auto_policy=policy),
+    )
+    assert result.answer == answer and len(engine.calls) == calls
+    assert engine.calls[0].sampling.logprobs and engine.calls[0].sampling.temperature == 0
+    auto = result.trace[-1].detail["stop"]["auto"]
+    assert auto["confidence"] == pytest.approx(-0.1)
+    assert auto["escalated"] is (calls > 1)
+    assert stages(result) == ["generate", "select"]
+
+
+def test_auto_shorthand_and_escalation_cap() -> None:
+    from contract.schemas import AUTO_SAMPLES, SolveRequest
+
+    short = SolveRequest(problem="x", strategy="auto")  # type: ignore[arg-type]
+    assert short.strategy.auto and short.strategy.vote_size == AUTO_SAMPLES
+    capped = SolveRequest(problem="x", strategy={"auto": True, "samples": 9})  # type: ignore[arg-type]
+    assert capped.strategy.vote_size == 9 and capped.strategy.name == "auto"
+    assert not short.strategy.single_output
