@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from entrypoints.cli import data, keys, model, serve, solve, traces, train
+from entrypoints.cli.calibrate import calibrate
 from entrypoints.cli.evaluate import evaluate
 
 cli = typer.Typer(help="sciserve: serve and solve scientific problems.", no_args_is_help=True)
@@ -20,6 +21,7 @@ cli.command()(serve.worker)
 cli.command("tool-server")(serve.tool_server)
 cli.command()(solve.solve)
 cli.command("eval")(evaluate)
+cli.command()(calibrate)
 
 cli.add_typer(model.app, name="model")
 cli.add_typer(keys.app, name="keys")
