@@ -1,8 +1,8 @@
 """The OpenAI-compatible API: `POST /v1/chat/completions` and `GET /v1/models`.
 
-Thin routes: translate (app/openai_translate.py), enqueue on the same queue as
-/solve, wait or stream (app/openai_stream.py). Errors use OpenAI's body
-(app/openai_errors.py).
+Thin routes: translate (app/openai/translate.py), enqueue on the same queue as
+/solve, wait or stream (app/openai/stream.py). Errors use OpenAI's body
+(app/openai/errors.py).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from fastapi import APIRouter, Request
 from sse_starlette.sse import EventSourceResponse
 
 from app.deps import SettingsDep, SolveCaller, SubmitDep, client_gone
-from app.openai_errors import OpenAIRoute
-from app.openai_presets import model_names
-from app.openai_stream import ChunkStream
-from app.openai_translate import to_completion, to_solve_request
+from app.openai.errors import OpenAIRoute
+from app.openai.presets import model_names
+from app.openai.stream import ChunkStream
+from app.openai.translate import to_completion, to_solve_request
 from contract.openai import (
     ChatCompletion,
     ChatCompletionChunk,

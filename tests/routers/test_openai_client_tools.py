@@ -23,8 +23,8 @@ import openai
 import pytest
 from prometheus_client import REGISTRY
 
-from app.openai_stream import tool_call_deltas
-from app.openai_translate import to_solve_request
+from app.openai.stream import tool_call_deltas
+from app.openai.translate import to_solve_request
 from contract.openai import ChatCompletionRequest
 from contract.schemas import ChatTurn, ClientFunction, ClientToolCall, NamedClientFunction
 from contract.settings import Settings

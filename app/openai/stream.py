@@ -24,8 +24,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from app.metrics import REQUEST_DURATION, REQUESTS
-from app.openai_errors import error_detail
-from app.openai_translate import chat_usage, content_of, extension, finish_reason
+from app.openai.errors import error_detail
+from app.openai.translate import chat_usage, content_of, extension, finish_reason
 from app.solving import REQUEST_OUTCOMES, WAIT_GRACE_S
 from contract.errors import JobTimeoutError, Outcome, error_for_outcome
 from contract.schemas import ClientToolCall, JobState, SolveRequest

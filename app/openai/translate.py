@@ -19,8 +19,8 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
-from app.openai_errors import OpenAIRequestError
-from app.openai_presets import strategy_for
+from app.openai.errors import OpenAIRequestError
+from app.openai.presets import strategy_for
 from contract.openai import (
     ChatCompletion,
     ChatCompletionRequest,
