@@ -109,7 +109,7 @@ class Settings(BaseSettings):
         default=None,
         description="JSON from `sciserve calibrate`: the confidence measure and threshold at "
         "which strategy.auto returns the greedy answer alone. Unset: the policy shipped for "
-        "the demo model (workers/strategies/auto_policy.json).",
+        "the demo model served (workers/strategies/auto_policies/), else always escalate.",
     )
 
     # --- gateway ---

@@ -77,7 +77,9 @@ class PipelineOptions:
             role_fallback=settings.role_fallback,
             few_shot_bank=settings.few_shot_bank,
             few_shot_retrieval=settings.few_shot_retrieval,
-            auto_policy=AutoPolicy.load(settings.auto_policy),
+            auto_policy=AutoPolicy.load(
+                settings.auto_policy, settings.demo_model if settings.model is None else None
+            ),
         )
 
 

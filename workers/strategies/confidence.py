@@ -29,7 +29,8 @@ from typing import Any, Literal
 Measure = Literal["mean", "lowest_group", "tail"]
 MEASURES: tuple[Measure, ...] = ("mean", "lowest_group", "tail")
 GROUP = 32
-DEFAULT_POLICY = Path(__file__).with_name("auto_policy.json")
+# Policies fitted for the demo models, by name (`sciserve calibrate` wrote them).
+SHIPPED_POLICIES = Path(__file__).with_name("auto_policies")
 
 
 def confidences(logprobs: Sequence[float]) -> dict[Measure, float | None]:
@@ -66,10 +67,12 @@ class AutoPolicy:
         return value is not None and value >= self.threshold, value
 
     @classmethod
-    def load(cls, path: Path | None) -> AutoPolicy:
-        """The policy in `path`, else the one shipped for the demo model, else the
-        built-in one (always escalate)."""
-        for candidate in (path, DEFAULT_POLICY):
+    def load(cls, path: Path | None, demo_model: str | None = None) -> AutoPolicy:
+        """The policy in `path`, else the one shipped for the demo model being served
+        (`demo_model`; None when serving another model), else the built-in one (always
+        escalate): a threshold fitted on one model means nothing for another."""
+        shipped = SHIPPED_POLICIES / f"{demo_model}.json" if demo_model else None
+        for candidate in (path, shipped):
             if candidate is not None and candidate.exists():
                 data = json.loads(candidate.read_text())
                 return cls(
