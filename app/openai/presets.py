@@ -4,6 +4,8 @@ presets, so a client that can only set `model` still picks a strategy.
 - `<base>`: the /solve default strategy (adaptive: AWL's tool decision);
 - `sciserve-<preset>`: a preset (`sciserve-vote5`);
 - `<base>:<preset>`: the same preset, named with the base (`qwen2.5-coder-1.5b:think`).
+
+The presets are `contract/presets.py`'s, the same list `sciserve eval -s` accepts.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from contract.schemas import Strategy
 from contract.settings import Settings
 
 PRESET_PREFIX = "sciserve-"
-PRESETS = STRATEGY_PRESETS
 
 
 class UnknownModelError(SciserveError):
@@ -34,9 +35,9 @@ def model_names(settings: Settings) -> list[tuple[str, Strategy, str]]:
     """Every model name `/v1/models` lists, with its strategy and description."""
     base = base_model_name(settings)
     names = [(base, Strategy(), "The base model with the default strategy (adaptive).")]
-    for preset, (_, description) in PRESETS.items():
+    for preset, (_, description) in STRATEGY_PRESETS.items():
         names.append((f"{PRESET_PREFIX}{preset}", Strategy(**preset_fields(preset)), description))
-    for preset, (_, description) in PRESETS.items():
+    for preset, (_, description) in STRATEGY_PRESETS.items():
         names.append((f"{base}:{preset}", Strategy(**preset_fields(preset)), description))
     return names
 
@@ -48,7 +49,7 @@ def strategy_for(model: str, settings: Settings) -> Strategy:
         if name == model:
             return strategy
     base = base_model_name(settings)
-    presets = ", ".join(PRESETS)
+    presets = ", ".join(STRATEGY_PRESETS)
     raise UnknownModelError(
         f"The model {model!r} does not exist here. Use {base!r}, "
         f"'{PRESET_PREFIX}<preset>' or '{base}:<preset>' with a preset of: {presets} "

@@ -16,6 +16,7 @@ import openai
 import pytest
 from prometheus_client import REGISTRY
 
+from contract.presets import STRATEGY_PRESETS
 from tests.conftest import Service
 
 PROBLEM = "What is 15% of 80?"
@@ -51,8 +52,9 @@ def test_models_list_the_base_and_every_preset(service: Service) -> None:
     client = _client(service)
     ids = [model.id for model in client.models.list()]
     base = ids[0]
-    for preset in PRESETS:
+    for preset in STRATEGY_PRESETS:  # the one list of presets, also `sciserve eval -s`'s
         assert f"sciserve-{preset}" in ids and f"{base}:{preset}" in ids
+    assert set(PRESETS) | {"plan"} <= set(STRATEGY_PRESETS)
     assert base == str(service.settings.model).rsplit("/", 1)[-1]
 
 
