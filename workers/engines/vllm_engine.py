@@ -25,6 +25,7 @@ from workers.engines.base import (
     AdapterSlots,
     Completion,
     GenerationRequest,
+    Sampling,
     publish_adapter_gauges,
     record_usage,
     render_prompt_ids,
@@ -115,6 +116,16 @@ class VllmEngine:
         for spec in self._initial_adapters:
             await self.load_adapter(spec)
         publish_adapter_gauges(self._slots.specs())
+        await self._warm_logprobs()
+
+    async def _warm_logprobs(self) -> None:
+        """The first request asking for log probabilities compiles the sampler's rank op
+        (measured on CPU, tiny model: 4.3 s against 1.0 s for the next one): pay it at
+        start, not in the first `strategy: auto` job."""
+        warm = GenerationRequest(
+            prompt="1", sampling=Sampling(max_tokens=1, logprobs=True), request_id="warm-logprobs"
+        )
+        await self._generate_one(warm)
 
     @staticmethod
     def _to_lora_request(spec: AdapterSpec, lora_id: int) -> Any:
