@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from contract.answers import equivalent, is_correct, resolve_type
-from contract.schemas import StopRule
+from contract.schemas import MAX_TIMEOUT_S, StopRule
 from workers.strategies.confidence import MEASURES
 from workers.strategies.early_stop import default_window, should_stop
 from workers.strategies.select import elect
@@ -181,6 +181,7 @@ def solve_body(
         "strategy": {**strategy, "auto": True, "samples": samples, "stop": "none"},
         "seed": seed,
         "max_tokens": max_tokens,
+        "timeout_s": MAX_TIMEOUT_S,  # a whole vote, one question at a time, may be slow
         "return_trace": True,
     }
 
