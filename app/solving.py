@@ -26,7 +26,7 @@ from contract.errors import (
 )
 from contract.schemas import JobState, JobStatus, SolveRequest, SolveResult
 from contract.settings import Settings
-from jobqueue.protocol import FINAL_STATES, JobQueue
+from jobqueue.protocol import FINAL_STATES, JobQueue, deadline_for
 
 # The worker enforces the job's deadline; the gateway waits this much longer so the
 # worker's own outcome (with its reason) normally arrives first.
@@ -41,6 +41,22 @@ REQUEST_OUTCOMES: dict[Outcome, str] = {
     Outcome.cancelled: "cancelled",
     Outcome.internal: "error",
 }
+
+
+def wait_limit_s(request: SolveRequest, settings: Settings) -> float:
+    """How long the gateway waits for a job it has just submitted: until the job's own
+    deadline (the queue's one rule, `deadline_for`), plus the grace in which the
+    worker's timeout outcome, with its reason, normally arrives first."""
+    now = time.time()
+    return deadline_for(request, now, settings.default_timeout_s) - now + WAIT_GRACE_S
+
+
+def deadline_passed(job_id: str, waited_s: float) -> JobTimeoutError:
+    """The gateway stopped waiting (`wait_limit_s`); the job keeps its state to poll."""
+    return JobTimeoutError(
+        f"Job {job_id} did not finish by its deadline ({waited_s - WAIT_GRACE_S:g} s); "
+        f"poll GET /jobs/{job_id} for its outcome."
+    )
 
 
 def owner_id(principal: Principal) -> str:
@@ -137,7 +153,7 @@ class Submitter:
         strategy = request.strategy.name
         started = time.perf_counter()
         job_id = await self.submit(request)
-        timeout = request.timeout_or(self.settings.default_timeout_s) + WAIT_GRACE_S
+        timeout = wait_limit_s(request, self.settings)
         status = await _wait_or_cancel(self.queue, job_id, timeout, disconnected)
         REQUEST_DURATION.labels(strategy=strategy).observe(time.perf_counter() - started)
         if status.status == JobState.succeeded and status.result is not None:
@@ -148,10 +164,7 @@ class Submitter:
             REQUESTS.labels(strategy=strategy, outcome=REQUEST_OUTCOMES[outcome]).inc()
             raise error_for_outcome(outcome, status.error or f"Job {job_id} failed.")
         REQUESTS.labels(strategy=strategy, outcome="timeout").inc()
-        raise JobTimeoutError(
-            f"Job {job_id} did not finish by its deadline ({timeout - WAIT_GRACE_S:g} s); "
-            f"poll GET /jobs/{job_id} for its outcome."
-        )
+        raise deadline_passed(job_id, timeout)
 
 
 async def owned_status(queue: JobQueue, job_id: str, principal: Principal) -> JobStatus:

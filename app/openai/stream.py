@@ -26,7 +26,7 @@ from typing import Any
 from app.metrics import REQUEST_DURATION, REQUESTS
 from app.openai.errors import error_detail
 from app.openai.translate import chat_usage, content_of, extension, finish_reason
-from app.solving import REQUEST_OUTCOMES, WAIT_GRACE_S
+from app.solving import REQUEST_OUTCOMES, deadline_passed, wait_limit_s
 from contract.errors import JobTimeoutError, Outcome, error_for_outcome
 from contract.schemas import ClientToolCall, JobState, SolveRequest
 from contract.settings import Settings
@@ -90,7 +90,7 @@ class ChunkStream:
 
     async def _events(self) -> AsyncIterator[dict[str, Any]]:
         """The job's events until `done`, within its deadline plus the grace."""
-        timeout = self.request.timeout_or(self.settings.default_timeout_s) + WAIT_GRACE_S
+        timeout = wait_limit_s(self.request, self.settings)
         deadline = time.monotonic() + timeout
         events = self.queue.events(self.job_id).__aiter__()
         while True:
@@ -100,10 +100,7 @@ class ChunkStream:
             except StopAsyncIteration:
                 return
             except TimeoutError:
-                raise JobTimeoutError(
-                    f"Job {self.job_id} did not finish by its deadline ({timeout - WAIT_GRACE_S:g}"
-                    f" s); poll GET /jobs/{self.job_id} for its outcome."
-                ) from None
+                raise deadline_passed(self.job_id, timeout) from None
             yield event
             if event.get("type") == "done":
                 return
