@@ -52,7 +52,7 @@ ART_ROLES = ("asker", "truster")
 class PipelineOptions:
     """Worker-wide knobs (from Settings) that strategies read."""
 
-    default_max_tokens: int = 1024
+    default_max_tokens: int = Settings.model_fields["default_max_tokens"].default
     context_tokens: int | None = None  # the model's context; None: unbounded (test doubles)
     sample_temperature: float = 0.7
     sample_top_p: float = 1.0
