@@ -57,6 +57,12 @@ class ConfidenceStop(Strict):
 
 
 StopRule = Literal["settled", "none"] | ConfidenceStop
+# How the generate stage answers, and every stage a strategy may run (Strategy.stage_plan).
+GenerateKind = Literal["client_tools", "plan", "direct", "think", "awl", "adaptive"]
+StageKind = Literal[
+    "few_shot", "client_tools", "plan", "direct", "think", "awl", "adaptive", "selfcorrect",
+    "art", "select",
+]  # fmt: skip
 
 
 class Strategy(Strict):
@@ -128,6 +134,36 @@ class Strategy(Strict):
             )
         return self
 
+    def generate_kind(
+        self, *, client_tools: bool = False, prompt_style: str = "sciserve"
+    ) -> GenerateKind:
+        """How the generate stage answers: client functions when the job carries them
+        (or tool-call turns), PEARL, direct or TPO without tools, AWL's own layout
+        (`prompt_style` is the worker's default; the request's wins), else adaptive."""
+        if client_tools:
+            return "client_tools"
+        if self.plan:
+            return "plan"
+        if self.tools == "never":
+            return "think" if self.think else "direct"
+        if (self.prompt_style or prompt_style) == "awl" and not self.think:
+            return "awl"
+        return "adaptive"
+
+    def stage_plan(
+        self, *, client_tools: bool = False, prompt_style: str = "sciserve"
+    ) -> tuple[StageKind, ...]:
+        """The stages this strategy runs, in order (DESIGN §4): the one rule the worker
+        composes its pipeline from and the cost estimates below count."""
+        stages: list[StageKind] = ["few_shot"] if self.few_shot else []
+        stages.append(self.generate_kind(client_tools=client_tools, prompt_style=prompt_style))
+        if self.attempts > 1:
+            stages.append("selfcorrect")
+        if self.art:
+            stages.append("art")
+        stages.append("select")
+        return tuple(stages)
+
     @property
     def vote_size(self) -> int:
         """The samples a vote may run: `samples`, or under `auto` its escalation cap
@@ -176,13 +212,14 @@ class Strategy(Strict):
         the answer). A lower bound: `tools: auto` may call tools, and a plan runs up to
         six steps in between.
         """
-        per_sample = 1 + (self.attempts - 1)
-        if self.art:
-            per_sample += 3
-        if self.plan:
-            per_sample += 1
-        if self.tools == "always":
-            per_sample += 1
+        per_sample = 0
+        for stage in self.stage_plan():
+            if stage in ("plan", "direct", "think", "awl", "adaptive", "client_tools"):
+                per_sample += 1 + (stage == "plan") + (self.tools == "always")
+            elif stage == "selfcorrect":
+                per_sample += self.attempts - 1
+            elif stage == "art":
+                per_sample += 3
         return (1 if self.auto else self.samples) * per_sample  # auto: the greedy one at least
 
     def worst_case_generations(self, max_tool_calls: int) -> int:
@@ -195,13 +232,18 @@ class Strategy(Strict):
         to `PLAN_MAX_STEPS` steps and the answer), one per SCoRe round after the first,
         and ART's three calls (ask, refine, trust).
         """
-        if self.plan:
-            generate = PLAN_MAX_STEPS + 2
-        elif self.tools == "never":
-            generate = 2 if self.think else 1
-        else:
-            generate = max_tool_calls + 1 + (1 if self.think else 0)
-        per_sample = generate + (self.attempts - 1) + (3 if self.art else 0)
+        per_sample = 0
+        for stage in self.stage_plan():
+            if stage == "plan":
+                per_sample += PLAN_MAX_STEPS + 2
+            elif stage in ("direct", "think"):
+                per_sample += 2 if stage == "think" else 1
+            elif stage in ("awl", "adaptive", "client_tools"):
+                per_sample += max_tool_calls + 1 + (1 if self.think else 0)
+            elif stage == "selfcorrect":
+                per_sample += self.attempts - 1
+            elif stage == "art":
+                per_sample += 3
         return self.vote_size * per_sample
 
     def worst_case_tool_calls(self, max_tool_calls: int) -> int:

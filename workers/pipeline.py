@@ -89,29 +89,33 @@ def compose(
     prompt_style: str = "sciserve",
     client_tools: bool = False,
 ) -> list[Stage]:
-    """The stages a strategy asks for, in pipeline order. `prompt_style` is the
+    """The stage objects of `Strategy.stage_plan`, in its order. `prompt_style` is the
     worker's default layout of the adaptive prompt; the request's wins. `client_tools`:
     the job carries client functions or tool-call turns, so generate is one output
     that may call them (the request model allows only direct or adaptive then)."""
+    required = strategy.tools == "always"
     stages: list[Stage] = []
-    if strategy.few_shot > 0:
-        assert bank is not None
-        stages.append(FewShot(bank))
-    if client_tools:
-        stages.append(ClientToolGenerate())
-    elif strategy.plan:
-        stages.append(PlanGenerate(tools=strategy.tools != "never"))
-    elif strategy.tools == "never":
-        stages.append(PromptGenerate("think" if strategy.think else "direct"))
-    elif (strategy.prompt_style or prompt_style) == "awl" and not strategy.think:
-        stages.append(AwlGenerate(required=strategy.tools == "always"))
-    else:
-        stages.append(AdaptiveGenerate(required=strategy.tools == "always", think=strategy.think))
-    if strategy.attempts > 1:
-        stages.append(SelfCorrect(strategy.attempts - 1))
-    if strategy.art:
-        stages.append(AskRefineTrust())
-    stages.append(Select(truster_breaks_ties=strategy.art))
+    for kind in strategy.stage_plan(client_tools=client_tools, prompt_style=prompt_style):
+        match kind:
+            case "few_shot":
+                assert bank is not None
+                stages.append(FewShot(bank))
+            case "client_tools":
+                stages.append(ClientToolGenerate())
+            case "plan":
+                stages.append(PlanGenerate(tools=strategy.tools != "never"))
+            case "direct" | "think":
+                stages.append(PromptGenerate(kind))
+            case "awl":
+                stages.append(AwlGenerate(required=required))
+            case "adaptive":
+                stages.append(AdaptiveGenerate(required=required, think=strategy.think))
+            case "selfcorrect":
+                stages.append(SelfCorrect(strategy.attempts - 1))
+            case "art":
+                stages.append(AskRefineTrust())
+            case "select":
+                stages.append(Select(truster_breaks_ties=strategy.art))
     return stages
 
 

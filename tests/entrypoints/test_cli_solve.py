@@ -15,7 +15,8 @@ def test_strategy_and_json(service: Service) -> None:
     result = json.loads(done.stdout)
     with service.client() as client:
         job = client.get(f"/jobs/{result['id']}").json()
-    assert job["status"] == "succeeded" and result["usage"]["engine_calls"] == 2
+    # Three samples, one request each: two when the first two agree (a settled vote).
+    assert job["status"] == "succeeded" and result["usage"]["engine_calls"] in (2, 3)
 
 
 def test_stream_shows_stages_and_the_answer_as_written(service: Service) -> None:

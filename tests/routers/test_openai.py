@@ -115,8 +115,9 @@ def test_every_preset_answers_through_the_sdk(service: Service, preset: str) -> 
 
 
 def test_vote5_bills_every_sample(service: Service) -> None:
-    """samples:5 is one greedy request plus one with n=4: the completion tokens are
-    the sum over the five samples, each at most max_tokens."""
+    """samples:5 is one request per sample (the greedy one first): the completion tokens
+    are the sum over the samples that ran, each at most max_tokens; a settled vote may
+    stop before all five."""
     client = _client(service)
     completion = client.chat.completions.create(
         model="sciserve-vote5", messages=[{"role": "user", "content": PROBLEM}], max_tokens=16
@@ -125,11 +126,12 @@ def test_vote5_bills_every_sample(service: Service) -> None:
         model="sciserve-direct", messages=[{"role": "user", "content": PROBLEM}], max_tokens=16
     )
     assert completion.usage is not None and direct.usage is not None
-    assert 5 <= completion.usage.completion_tokens <= 5 * 16
-    # The five samples share one prompt: two engine requests, each billed its prompt.
-    assert completion.usage.prompt_tokens == 2 * direct.usage.prompt_tokens
     generate = completion.model_extra["sciserve"]["stages"][0]  # type: ignore[index]
-    assert generate["engine_calls"] == 2
+    calls = generate["engine_calls"]
+    assert 3 <= calls <= 5  # a majority of five decides at the earliest
+    assert calls <= completion.usage.completion_tokens <= calls * 16
+    # The samples share one prompt: one request each, each billed its prompt.
+    assert completion.usage.prompt_tokens == calls * direct.usage.prompt_tokens
     assert completion.usage.completion_tokens == generate["completion_tokens"]
 
 

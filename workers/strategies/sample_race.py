@@ -179,7 +179,7 @@ async def race(
     finally:
         if running:  # the job itself failed or was cancelled: leave nothing running
             await _stop(ctx, running)
-    _merge(ctx, outcomes)
+    await _merge(ctx, outcomes)
     report.aborted = [o.index for o in outcomes if o.started and o.candidate is None]
     report.not_started = [o.index for o in outcomes if not o.started]
     report.stopped_with = [
@@ -246,10 +246,11 @@ async def _stop(ctx: SolveContext, running: dict[asyncio.Task[None], SampleOutco
     await asyncio.gather(*running, return_exceptions=True)
 
 
-def _merge(ctx: SolveContext, outcomes: Sequence[SampleOutcome]) -> None:
+async def _merge(ctx: SolveContext, outcomes: Sequence[SampleOutcome]) -> None:
     """The samples' usage, trace events (stage by stage) and engine calls into the job's
-    context. A stage's merged event sums its samples' tokens and calls and takes the
-    longest duration (they ran side by side); its detail joins theirs (`merge_details`)."""
+    context, and each merged event to the job's sink as a finished stage. A stage's
+    merged event sums its samples' tokens and calls and takes the longest duration
+    (they ran side by side); its detail joins theirs (`merge_details`)."""
     base = len(ctx.trace)
     for outcome in outcomes:
         ctx.usage.add(outcome.ctx.usage)
@@ -263,6 +264,8 @@ def _merge(ctx: SolveContext, outcomes: Sequence[SampleOutcome]) -> None:
             for call in sink.calls:
                 moved = EngineCall(base + call.stage, call.request, call.completion)
                 ctx.sink.on_engine_call(moved)
+    for event in ctx.trace[base:]:
+        await ctx.sink.on_stage(event)
 
 
 def merge_events(events: Sequence[TraceEvent]) -> TraceEvent:
