@@ -7,7 +7,7 @@ import contextlib
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,7 +50,11 @@ class InProcessQueue:
         self._ttl = result_ttl_s
 
     async def submit(
-        self, request: SolveRequest, idempotency_key: str | None = None, owner: str | None = None
+        self,
+        request: SolveRequest,
+        idempotency_key: str | None = None,
+        owner: str | None = None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> str:
         known = await self.find(idempotency_key) if idempotency_key is not None else None
         if known is not None:
@@ -64,6 +68,7 @@ class InProcessQueue:
             deadline=deadline_for(request, now, self.default_timeout_s),
             submitted_at=now,
             owner=owner,
+            trace_context=dict(trace_context) if trace_context else None,
         )
         try:
             self._pending.put_nowait(job)

@@ -8,7 +8,7 @@ protocol, so the embedded in-process queue (jobqueue/memory.py) and the Redis qu
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,6 +43,10 @@ class Job:
     submitted_at: float = field(default_factory=time.time)  # wall clock: crosses processes
     attempt: int = 1
     owner: str | None = None  # the submitting API key's id (its hash); None: keys off
+    # The W3C trace context (`traceparent`, `tracestate`) of the request that queued the
+    # job, so the worker's spans join the gateway's trace (contract/telemetry.py); None:
+    # traces off at the gateway.
+    trace_context: dict[str, str] | None = None
 
     def remaining_s(self) -> float:
         return self.deadline - time.time()
@@ -59,12 +63,16 @@ class QueueStats:
 
 class JobQueue(Protocol):
     async def submit(
-        self, request: SolveRequest, idempotency_key: str | None = None, owner: str | None = None
+        self,
+        request: SolveRequest,
+        idempotency_key: str | None = None,
+        owner: str | None = None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> str:
         """Accept a job or raise `QueueFullError`; an accepted job is never dropped.
         A repeated `idempotency_key` returns the first job's id and queues nothing.
         `owner` (the submitting key's id) is stored with the job: only that key may
-        read or cancel it."""
+        read or cancel it. `trace_context` travels with the job to its worker."""
         ...
 
     async def find(self, idempotency_key: str) -> str | None:

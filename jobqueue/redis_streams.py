@@ -26,7 +26,7 @@ import socket
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from importlib import resources
 from typing import Any
 
@@ -162,7 +162,11 @@ class RedisQueue:
 
     # --- gateway side ---
     async def submit(
-        self, request: SolveRequest, idempotency_key: str | None = None, owner: str | None = None
+        self,
+        request: SolveRequest,
+        idempotency_key: str | None = None,
+        owner: str | None = None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> str:
         await self._ensure_group()
         job_id = uuid.uuid4().hex
@@ -173,7 +177,8 @@ class RedisQueue:
             keys=[self.stream, self._job_key(job_id), idem],
             args=[self.max_depth, job_id, request.model_dump_json(), repr(now),
                   self.result_ttl_s, "1" if idempotency_key is not None else "0",
-                  repr(deadline), f"{self.prefix}:job:", owner or ""],
+                  repr(deadline), f"{self.prefix}:job:", owner or "",
+                  json.dumps(dict(trace_context)) if trace_context else ""],
         )  # fmt: skip
         if int(outcome) == 3:
             raise idempotency_conflict(idempotency_key or "")
@@ -414,6 +419,8 @@ class RedisQueue:
             if taken[3]
             else deadline_for(request, submitted_at, self.default_timeout_s)
         )
+        # A job stored by an older release has no trace context (nor the 5th field).
+        trace_context = json.loads(taken[4]) if len(taken) > 4 and taken[4] else None
         if reclaimed:
             JOB_RETRIES.inc()
             log.warning("reclaimed job %s (attempt %d)", job_id, attempt)
@@ -424,7 +431,7 @@ class RedisQueue:
             return None
         return Job(
             id=job_id, request=request, deadline=deadline, submitted_at=submitted_at,
-            attempt=attempt,
+            attempt=attempt, trace_context=trace_context,
         )  # fmt: skip
 
     def _start_heartbeat(self) -> None:

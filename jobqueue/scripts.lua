@@ -18,7 +18,8 @@ end
 if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return {0, ''} end
 if ARGV[6] == '1' then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[5]) end
 redis.call('HSET', KEYS[2], 'id', ARGV[2], 'status', 'queued', 'request', ARGV[3],
-           'submitted_at', ARGV[4], 'deadline', ARGV[7], 'attempts', 0, 'owner', ARGV[9])
+           'submitted_at', ARGV[4], 'deadline', ARGV[7], 'attempts', 0, 'owner', ARGV[9],
+           'trace_context', ARGV[10] or '')
 redis.call('XADD', KEYS[1], '*', 'id', ARGV[2])
 return {1, ARGV[2]}
 
@@ -32,8 +33,9 @@ redis.call('HSET', KEYS[1], 'status', 'running')
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('PUBLISH', ARGV[3], ARGV[1])
-local fields = redis.call('HMGET', KEYS[1], 'request', 'submitted_at', 'deadline')
-return {fields[1], fields[2], attempt, fields[3] or ''}
+local fields = redis.call('HMGET', KEYS[1], 'request', 'submitted_at', 'deadline',
+                         'trace_context')
+return {fields[1], fields[2], attempt, fields[3] or '', fields[4] or ''}
 
 -- name: record_outcome
 -- Record an outcome only if none is recorded yet: at-least-once delivery may run a
