@@ -80,6 +80,9 @@ ROWS: list[tuple[str, list[tuple[str, str, list[tuple[str, str]]]]]] = [
             ), (
                 f"sum(rate(sciserve_vote_tokens_saved_total{{{NS}}}[$__rate_interval]))",
                 "tokens saved (estimate)",
+            ), (
+                f"sum by (decision) (rate(sciserve_auto_decisions_total{{{NS}}}[$__rate_interval]))",
+                "auto {{decision}}",
             )]),
             ("PEARL plan steps by action", "ops", [(
                 f"sum by (action) (rate(sciserve_plan_steps_total{{{NS}}}[$__rate_interval]))",
