@@ -321,6 +321,23 @@ def awl_trend_quali(numbers: list[float]) -> str:
     return ("Steady " if steady else "Fluctuating, ") + trend
 
 
+def asked_number(numbers: list[float], ask: str) -> float:
+    """The one number a final-value or maximum question reads from its series."""
+    return max(abs(v) for v in numbers) if "maximum absolute" in ask.lower() else numbers[-1]
+
+
+def served_options(options: list[str]) -> list[Any]:
+    """Options as served (text) back in AWL's form: plain numbers as numbers, so
+    `choose` and `option_letter` read them as AWL's generator wrote them."""
+    out: list[Any] = []
+    for option in options:
+        try:
+            out.append(float(option))
+        except ValueError:
+            out.append(option)
+    return out
+
+
 def choose(options: list[Any], numbers: list[float], ask: str) -> tuple[str | None, Any]:
     """The option AWL's generator would have marked for this series, and what we read."""
     low = ask.lower()
@@ -336,7 +353,7 @@ def choose(options: list[Any], numbers: list[float], ask: str) -> tuple[str | No
         pairs = [[float(v) for v in o.strip("[]").split(",")] for o in options]
         best = min(range(len(pairs)), key=lambda i: abs(pairs[i][0] - lo) + abs(pairs[i][1] - hi))
         return LETTERS[best], [lo, hi]
-    value = max(abs(v) for v in numbers) if "maximum absolute" in low else numbers[-1]
+    value = asked_number(numbers, ask)
     if all(isinstance(o, int | float) for o in options):
         best = min(range(len(options)), key=lambda i: abs(options[i] - value))
         return LETTERS[best], value

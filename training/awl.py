@@ -185,3 +185,32 @@ def build_tua(
         "balanced": balanced,
     }
     return Dataset("awl-tua", "AWL §3.2 Tool Usage Adaptation", examples, counts, params)
+
+
+def build_teacher(records: Iterable[Record], seed: int = 0) -> Dataset:
+    """WKD with the simulator as the teacher (AWL §3.1 takes its hard-problem solutions
+    from a stronger solver that uses the tools): every correct tool trajectory of the
+    records, one example per assistant turn (the call, then the answer after the tool's
+    result), in the layout the records were written in. Hard examples only; `tua` mixes
+    them with easy problems answered directly."""
+    counts = {"records": 0, "trajectories": 0, "not_a_correct_tool_run": 0, "examples": 0}
+    examples: list[Example] = []
+    for record in records:
+        counts["records"] += 1
+        trajectory = tool_trajectory(record)
+        if trajectory is None:
+            counts["not_a_correct_tool_run"] += 1
+            continue
+        counts["trajectories"] += 1
+        domain = record["strategy"].get("domain")
+        for turn, (prompt, output) in enumerate(trajectory):
+            examples.append(
+                sft(prompt, output, record=record["id"], kind="wkd-teacher", label="hard",
+                    turn=turn, domain=domain)
+            )  # fmt: skip
+    random.Random(seed).shuffle(examples)
+    counts["examples"] = len(examples)
+    return Dataset(
+        "awl-wkd-teacher", "AWL §3.1 World Knowledge Distillation, the simulator as the teacher",
+        examples, counts,
+    )  # fmt: skip

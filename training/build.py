@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from training.art import build_asker, build_truster
-from training.awl import build_tua, build_wkd
+from training.awl import build_teacher, build_tua, build_wkd
 from training.examples import Dataset
 from training.records import read_records
 from training.score import build_score
@@ -24,6 +24,9 @@ class Kind:
 
 KINDS: dict[str, Kind] = {
     "wkd": Kind(build_wkd, "policy", "sft"),
+    # the teacher's trace records (entrypoints/teacher writes them with
+    # `sciserve data build wkd-teacher --domain D`); rebuilt from them here
+    "wkd-teacher": Kind(build_teacher, "policy", "sft"),
     "tua": Kind(build_tua, "policy", "sft"),
     "score": Kind(build_score, "policy", "sft"),
     "asker": Kind(build_asker, "asker", "sft"),
