@@ -13,7 +13,9 @@ serving the same adapters (workers/runtime.py decides when).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +32,8 @@ from workers.engines.base import (
     record_usage,
     render_prompt_ids,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class VllmEngine:
     async def start(self) -> None:
         """Build the engine (tens of seconds on CPU) and register the initial adapters."""
         # Must be set before vLLM spawns its engine-core process.
+        self._warming: asyncio.Task[None] | None = None  # the log-probability warm-up
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("VLLM_ALLOW_RUNTIME_LORA_UPDATING", "True")
         if self.options.cpu_reserved_cores is not None:
@@ -116,16 +121,24 @@ class VllmEngine:
         for spec in self._initial_adapters:
             await self.load_adapter(spec)
         publish_adapter_gauges(self._slots.specs())
-        await self._warm_logprobs()
+        self._warming = asyncio.create_task(self._warm_logprobs())
 
     async def _warm_logprobs(self) -> None:
         """The first request asking for log probabilities compiles the sampler's rank op
-        (measured on CPU, tiny model: 4.3 s against 1.0 s for the next one): pay it at
-        start, not in the first `strategy: auto` job."""
+        (torch.compile; on CPU with the tiny model 4.3 s against 1.0 s for the next one,
+        minutes for a 150k-token vocabulary on two busy cores). Paid in the background
+        from start, so readiness never waits for it and the first `strategy: auto` job
+        rarely does; its time is logged."""
+        started = time.perf_counter()
         warm = GenerationRequest(
             prompt="1", sampling=Sampling(max_tokens=1, logprobs=True), request_id="warm-logprobs"
         )
-        await self._generate_one(warm)
+        try:
+            await self._generate_one(warm)
+        except Exception as exc:  # a warm-up never takes the engine down
+            log.warning("log-probability warm-up failed: %s", exc)
+            return
+        log.info("log-probability path warmed in %.1f s", time.perf_counter() - started)
 
     @staticmethod
     def _to_lora_request(spec: AdapterSpec, lora_id: int) -> Any:
@@ -316,6 +329,9 @@ def _structured_outputs(request: GenerationRequest) -> Any:
     the backend cannot compile (it comes from a client) is the request's error."""
     if request.json_schema is None:
         return None
+        if self._warming is not None:
+            self._warming.cancel()
+            self._warming = None
     from vllm import SamplingParams
     from vllm.exceptions import VLLMValidationError
     from vllm.sampling_params import StructuredOutputsParams
