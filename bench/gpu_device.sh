@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # The GPU check, ready to run on a CUDA machine from the repository root:
-#   bash bench/gpu_device.sh [install|test|bench|all] [extra bench.gpu options]
+#   bash bench/gpu_device.sh [install|test|bench|all|carried] [extra bench.gpu options]
 # Stages can run as separate calls (each fits in 10 minutes on an H100/H200 with a
 # package index mirror); they share $VENV, $OUT and $WORK.
+#   carried: on a machine with NO package index, after the carry kit's parts arrived
+#            (README "GPU machine without a package index"): installs the kit offline,
+#            builds the demo model's architecture with random weights from the carried
+#            config, then bench/gpu.py (/solve vs raw `vllm serve` first, the engine
+#            alone next) and the CUDA test subset, each step under what is left of
+#            $BUDGET_S seconds, writing $OUT/carried.json after every step.
 #   install: a venv that reuses a preinstalled CUDA torch (--system-site-packages), then
 #            the `gpu` extra (vLLM 0.26.0 + torch 2.11.0, README "GPU") and `dev`;
 #   test:    SCISERVE_TEST_DEVICE=cuda pytest on the engine, LoRA, pipeline and strategy
@@ -81,10 +87,83 @@ run_bench() {
     for f in "$WORK"/*.log; do [[ -f "$f" ]] && tail -80 "$f" >"$OUT/$(basename "$f").tail.txt"; done
 }
 
+# --- carried: no package index, the kit of bench/gpu_carry received into $CARRY ---------
+CARRY=${CARRY:-/tmp/carry}
+BUDGET_S=${BUDGET_S:-570}  # one command may run 600 s; leave time to copy $OUT back
+STARTED=$SECONDS
+
+left() { echo $((BUDGET_S - (SECONDS - STARTED))); }
+
+# Run one step under what is left of the budget, keeping `reserve` seconds for later
+# steps: its output goes to $WORK/NAME.log (last lines to $OUT/NAME.txt), its outcome
+# to $OUT/carried.json. timeout signals the whole process group, servers included.
+step() {
+    local name=$1 reserve=$2
+    shift 2
+    local budget=$(($(left) - reserve)) begun=$SECONDS rc
+    if ((budget < 30)); then
+        log "$name: skipped, ${budget}s left"
+        rc=skipped
+    else
+        log "$name: start, ${budget}s at most, $(date -u +%T)"
+        timeout "$budget" "$@" >"$WORK/$name.log" 2>&1
+        rc=$?
+        tail -60 "$WORK/$name.log" | tee "$OUT/$name.txt"
+        log "$name: rc=$rc after $((SECONDS - begun))s"
+    fi
+    python3 - "$OUT/carried.json" "$name" "$rc" "$((SECONDS - begun))" <<'PY'
+import json, sys
+from pathlib import Path
+path, name, rc, seconds = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+done = json.loads(path.read_text()) if path.exists() else {"steps": []}
+done["steps"].append({"step": name, "rc": int(rc) if rc.lstrip("-").isdigit() else rc,
+                      "seconds": seconds})
+path.write_text(json.dumps(done, indent=2))
+PY
+    [[ "$rc" == 0 ]]
+}
+
+carried() {
+    rm -f "$OUT/carried.json"
+    nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1 || log "nvidia-smi failed (no driver?)"
+    # The image's python3 holds the CUDA torch; the kit goes before it on the path.
+    PY=python3
+    export PYTHONPATH="$CARRY/site:$PWD" TRANSFORMERS_OFFLINE=1
+    # flashinfer is not carried (bench/gpu_carry/resolve.py LEFT_OUT): sample in PyTorch.
+    export VLLM_USE_FLASHINFER_SAMPLER=0
+    step install 0 "$PY" -m bench.gpu_carry install "$CARRY" --target "$CARRY/site" || return 1
+    "$PY" -c "import vllm, torch; print('vllm', vllm.__version__, 'torch', torch.__version__, 'cuda', torch.version.cuda)" \
+        2>&1 | tee "$OUT/versions.txt"
+    local model="$WORK/demo-random"
+    step random-model 0 "$PY" -m bench.gpu_carry random-model "$CARRY/model" --out "$model" || return 1
+    # The issue's figure first: /solve against raw `vllm serve`; the engine alone next
+    # (bench.gpu keeps earlier phases of the same model in $OUT/gpu.json).
+    local bench=("$PY" -m bench.gpu --model "$model" --out "$OUT/gpu.json" --work "$WORK"
+        --max-tokens 128 --latency-requests 12)
+    step bench-raw-solve 60 "${bench[@]}" --phases raw,solve "$@"
+    step bench-engine 60 "${bench[@]}" --phases engine "$@"
+    for f in "$WORK"/*.log; do [[ -f "$f" ]] && tail -80 "$f" >"$OUT/$(basename "$f").tail.txt"; done
+    local files=(tests/workers/engines tests/adapters/test_registry.py tests/workers/strategies
+        tests/routers/test_solve.py tests/routers/test_strategy_contract.py)
+    # The MiniLM retriever's model package is not carried (SCISERVE_NOT_SERVING).
+    local minilm=tests/workers/strategies/test_stages.py::test_few_shot_prepends_the_most_similar_examples
+    echo "$minilm: the MiniLM model package is not carried" >"$OUT/pytest-left-out.txt"
+    if start_redis; then
+        files+=(tests/workers/test_engine_metrics.py tests/adapters/test_pool.py)
+    else
+        echo "tests/workers/test_engine_metrics.py tests/adapters/test_pool.py: no redis-server on this machine" \
+            >>"$OUT/pytest-left-out.txt"
+    fi
+    step test 10 env SCISERVE_TEST_DEVICE=cuda SCISERVE_REQUIRE_VLLM=1 "$PY" -m pytest "${files[@]}" \
+        --deselect "$minilm" -q -rs -p no:cacheprovider --junitxml "$OUT/pytest.xml"
+    log "carried: done in $((SECONDS - STARTED))s"
+}
+
 case "$STAGE" in
 install) install ;;
 test) run_tests ;;
 bench) run_bench "$@" ;;
 all) install && run_tests && run_bench "$@" ;;
-*) echo "usage: $0 [install|test|bench|all] [bench.gpu options]" >&2; exit 2 ;;
+carried) carried "$@" ;;
+*) echo "usage: $0 [install|test|bench|all|carried] [bench.gpu options]" >&2; exit 2 ;;
 esac

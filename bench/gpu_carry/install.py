@@ -42,8 +42,8 @@ class Installed:
 
 def python_path(target: Path, repo: Path = REPO) -> str:
     """PYTHONPATH that puts the carried set, then the project, before the image."""
-    extra = os.environ.get("PYTHONPATH")
-    return os.pathsep.join([str(target), str(repo), *([extra] if extra else [])])
+    entries = [str(target), str(repo), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    return os.pathsep.join(dict.fromkeys(e for e in entries if e))  # once each, in order
 
 
 def install(
@@ -70,6 +70,7 @@ def install(
         "--no-index",
         "--no-deps",
         "--upgrade",
+        "--no-compile",  # the vLLM wheel holds thousands of modules; imports compile what they use
         "--disable-pip-version-check",
         "--target",
         str(target),
