@@ -15,7 +15,7 @@ from rich.table import Table
 from bench.gpu_carry.parts import MIB, CarryError, missing_parts, part_dir_name
 
 app = typer.Typer(help=__doc__, no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # whole lines in logs
 REPO = Path(__file__).resolve().parents[2]
 COMMAND_LIMIT_MIB = 64  # files one command may take along, the working tree included
 
@@ -40,6 +40,9 @@ def prepare(
     platform: list[str] = typer.Option(
         [], help="Wheel platform tags the machine takes (repeat); default: manylinux <= 2_35."
     ),
+    wheelhouse: Path | None = typer.Option(
+        None, help="Take wheels from this folder only, not from an index (an offline mirror)."
+    ),
 ) -> None:
     """Download vLLM and the serving set for the GPU machine and cut it into parts."""
     from packaging.requirements import Requirement
@@ -60,7 +63,8 @@ def prepare(
     platforms = tuple(platform) or PLATFORMS
     roots = [Requirement(VLLM), *sciserve_requirements(REPO / "pyproject.toml", tests=tests)]
     with console.status("downloading wheels for the GPU machine (pip, --no-deps) ..."):
-        fetch = partial(pip_fetch, platforms=platforms)
+        index = ["--no-index", "--find-links", str(wheelhouse)] if wheelhouse else []
+        fetch = partial(pip_fetch, platforms=platforms, index_args=index)
         resolution = resolve(roots, image, cache or out / "wheels", fetch=fetch)
     vllm_first = sorted(resolution.wheels, key=lambda w: (w.name != "vllm", w.name.lower()))
     sources = [SourceFile(w.name, str(w.version), "wheel", w.path) for w in vllm_first]

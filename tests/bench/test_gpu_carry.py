@@ -38,7 +38,7 @@ from bench.gpu_carry.parts import (
     working_tree_bytes,
     write_parts,
 )
-from bench.gpu_carry.resolve import pip_fetch, resolve, sciserve_requirements
+from bench.gpu_carry.resolve import LEFT_OUT, pip_fetch, resolve, sciserve_requirements
 from workers.models.tiny import TinyModel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -321,3 +321,30 @@ def test_random_model_from_a_carried_config_and_tokenizer(
     stamp = (out / "model.safetensors").stat().st_mtime_ns
     assert build_random_model(skeleton, out, dtype="bfloat16") == out  # reused, not rebuilt
     assert (out / "model.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_prepare_cuts_a_kit_from_a_wheelhouse(tmp_path: Path) -> None:
+    """The whole `prepare` command, offline: vLLM stands in as a small wheel of the same
+    name and version, and the image list holds every requirement of sciserve's."""
+    house = tmp_path / "house"
+    build_wheel(house, "vllm", "0.26.0", ["cbor2", "flashinfer-python==0.6.14", "torch==2.11.0"])
+    build_wheel(house, "cbor2", "5.0")
+    image = tmp_path / "image.txt"
+    names = [r.name for r in sciserve_requirements(REPO / "pyproject.toml")]
+    image.write_text("\n".join([*names, "torch==2.11.0"]) + "\n")
+    out = tmp_path / ".gpu"
+
+    result = CliRunner().invoke(app, [
+        "prepare", "--out", str(out), "--have", str(image), "--wheelhouse", str(house),
+        "--no-model", "--tree-bytes", "0", "--limit-mib", "9", "--margin-mib", "1",
+    ])  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    manifest = Manifest.from_json((out / MANIFEST).read_text())
+    assert [(f.name, f.version) for f in manifest.files] == [("vllm", "0.26.0"), ("cbor2", "5.0")]
+    assert manifest.part_limit == 8 * 1024 * 1024 and len(manifest.parts) == 1
+    assert manifest.meta["left_out"] == {"flashinfer-python": LEFT_OUT["flashinfer-python"]}
+    assert manifest.meta["in_image"]["torch"] == "torch==2.11.0"
+    assert sorted(p.name for p in (out / "part-01").iterdir()) == sorted(
+        [MANIFEST, *(f.filename for f in manifest.files)]
+    )
