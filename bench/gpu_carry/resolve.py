@@ -1,13 +1,13 @@
 """Which wheels a GPU machine without a package index needs, and fetching them.
 
-The set is vLLM's requirements and the ones sciserve's gateway, worker and CUDA tests
-import, followed recursively through each wheel's own `Requires-Dist`, minus two kinds
-of package:
+The set is vLLM's requirements and sciserve's own (`pyproject.toml`'s dependencies but
+`SCISERVE_NOT_SERVING`, and what the CUDA tests import), followed recursively through
+each wheel's own `Requires-Dist`, minus two kinds of package:
 
 - what the machine's image already holds (`image-packages.txt`, or its `pip freeze`
   given with `--have`): a listed package with no version is taken to satisfy any
   requirement; one with a version is carried again only when that version does not;
-- what the serving path never imports (`LEFT_OUT`, each with its reason): optional
+- what vLLM's serving path never imports (`LEFT_OUT`, each with its reason): optional
   kernels, video codecs, tracing, other endpoints' SDKs. Each was checked by importing
   vLLM's server, engine core, GPU worker, model runner, Qwen2 model, LoRA layers,
   attention backend and sampler with the package made unimportable.
@@ -15,8 +15,9 @@ of package:
 Markers are evaluated for the machine (CPython 3.12 on x86_64 Linux), not for the
 machine that prepares the kit. pip downloads each wheel with `--no-deps` for that
 platform; the requirements are read from the wheels' METADATA, merged by name and
-refetched until every chosen version meets every specifier (a small fixpoint instead of
-pip's resolver, which would also pull everything the image already has).
+refetched until every chosen version meets every specifier (a small fixpoint with one
+step back on conflicts, instead of pip's resolver, which would also resolve and fetch
+everything the image already has, torch and its CUDA libraries included).
 """
 
 from __future__ import annotations
