@@ -118,8 +118,9 @@ LEFT_OUT: dict[str, str] = {
     "ijson": "streaming JSON of the Mistral tool parser",
     "anthropic": "the Anthropic Messages SDK; no module on the chat path imports it",
     "mcp": "MCP tool servers of the Responses API's built-in tools",
+    # opentelemetry-api is carried: sciserve's gateway and worker import it
+    # (contract/telemetry.py); the SDK and exporters load only when tracing is on.
     "opentelemetry-sdk": "request tracing (--otlp-traces-endpoint), off by default",
-    "opentelemetry-api": "request tracing (--otlp-traces-endpoint), off by default",
     "opentelemetry-exporter-otlp": "request tracing (--otlp-traces-endpoint), off by default",
     "opentelemetry-semantic-conventions-ai": "request tracing, off by default",
     "lm-format-enforcer": "a structured-output backend; sciserve asks for guidance",
