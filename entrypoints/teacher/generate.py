@@ -102,7 +102,6 @@ async def _one(
         if result is None:
             skipped["tool error"] += 1
             continue
-        chosen = form_of(draft, rng, form)
         drafts = [draft]
         if domain == "mechanics":  # another ask of the same run, as AWL asks several
             scene = mujoco.SCENE_BY_NAME[draft.template.split("/")[1]]
@@ -110,10 +109,13 @@ async def _one(
             rng.shuffle(others)
             drafts += [mujoco.draft_for(scene, draft.arguments, ask) for ask in others]
         for candidate in drafts:
+            chosen = form_of(candidate, rng, form)
+            if form == "open" and chosen != "open":
+                skipped["no open form of the ask"] += 1  # ranges and trends have options
+                continue
             problem = settle(
-                candidate, result, rng, form_of(candidate, rng, form) if candidate is not draft
-                else chosen, problem_id=problem_id, split=split, seed=seed,
-            )  # fmt: skip
+                candidate, result, rng, chosen, problem_id=problem_id, split=split, seed=seed
+            )
             if problem is None:
                 skipped["no question AWL would pose"] += 1
                 continue

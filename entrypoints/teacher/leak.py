@@ -49,7 +49,7 @@ class ReservedKeys:
     def add(self, domain: str, name: str, question: str, options: list[Any]) -> None:
         self.items += 1
         self.questions[question_key(question)] = name
-        scenario = test_scenario(domain, question)
+        scenario = item_scenario(domain, question)
         if scenario is not None:
             self.scenarios[scenario_key(domain, scenario)] = name
         self.option_lists[options_key(options)] = name
@@ -84,7 +84,7 @@ def scenario_key(domain: str, scenario: dict[str, Any]) -> str:
     return f"{domain}|{canonical(scenario)}"
 
 
-def test_scenario(domain: str, question: str) -> dict[str, Any] | None:
+def item_scenario(domain: str, question: str) -> dict[str, Any] | None:
     """A test question's parameter tuple in the generators' form (`Draft.scenario`)."""
     if domain == "pde":
         args = parse_pde(question)
