@@ -60,6 +60,10 @@ class KeyStore(Protocol):
 
     async def lookup(self, key: str) -> Principal | None: ...
 
+    async def lookup_hash(self, digest: str) -> Principal | None:
+        """The key whose SHA-256 is `digest` (a browser session holds only that)."""
+        ...
+
     async def revoke(self, name: str) -> int: ...
 
 
@@ -78,7 +82,9 @@ class RedisKeyStore:
         return key
 
     async def lookup(self, key: str) -> Principal | None:
-        digest = hash_key(key)
+        return await self.lookup_hash(hash_key(key))
+
+    async def lookup_hash(self, digest: str) -> Principal | None:
         raw = await self.redis.hget(self.key, digest)
         if raw is None:
             return None
@@ -134,7 +140,9 @@ class SqliteKeyStore:
         return key
 
     async def lookup(self, key: str) -> Principal | None:
-        digest = hash_key(key)
+        return await self.lookup_hash(hash_key(key))
+
+    async def lookup_hash(self, digest: str) -> Principal | None:
         rows = await asyncio.to_thread(
             self._query, "SELECT name, scopes FROM api_keys WHERE hash = ?", digest
         )

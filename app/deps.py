@@ -15,6 +15,7 @@ from fastapi import Depends, Header, Path, Request
 from app.adapter_pool import PoolAdapterAdmin
 from app.auth import Limiter, Principal, RateLimitedError
 from app.metrics import AUTH_FAILURES
+from app.sessions import READ_METHODS, SESSION_COOKIE, SessionStore
 from app.solving import Submitter, owned_status
 from contract.errors import AuthError, ConflictError, ForbiddenError
 from contract.schemas import AdapterInfo, AdapterLoad, JobStatus
@@ -90,19 +91,46 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
+def get_sessions(request: Request) -> SessionStore | None:
+    """The browser sessions of the trace pages (app/sessions.py); None when keys are off."""
+    sessions: SessionStore | None = getattr(request.app.state, "sessions", None)
+    return sessions
+
+
+def _session_token(request: Request) -> str | None:
+    """The session cookie, on a reading request only: a cookie the browser sends on its
+    own must never submit, cancel or administer (app/sessions.py)."""
+    if request.method not in READ_METHODS:
+        return None
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
 async def authenticate(request: Request) -> Principal:
-    """The caller's principal; with keys off, `anonymous` with the configured scopes."""
+    """The caller's principal; with keys off, `anonymous` with the configured scopes.
+    A key comes in a header, or, for reading, as a trace page's session cookie."""
     settings = get_settings(request)
     if not settings.api_keys_required:
         return Principal(name="anonymous", scopes=frozenset(settings.anonymous_scopes))
     key = _presented_key(request)
-    if key is None:
+    token = _session_token(request) if key is None else None
+    sessions = get_sessions(request)
+    if key is None and (token is None or sessions is None):
         AUTH_FAILURES.labels(reason="missing_key").inc()
         raise AuthError("This endpoint needs an API key: send 'Authorization: Bearer <key>'.")
-    principal = await request.app.state.keys.lookup(key)
+    if key is not None:
+        principal = await request.app.state.keys.lookup(key)
+    else:
+        assert token is not None and sessions is not None
+        key_hash = await sessions.key_of(token)
+        principal = await request.app.state.keys.lookup_hash(key_hash) if key_hash else None
     if principal is None:
         AUTH_FAILURES.labels(reason="bad_key").inc()
-        raise AuthError("The API key is not valid.")
+        raise AuthError(
+            "The API key is not valid."
+            if key is not None
+            else "The session has ended (expired, signed out, or its key revoked); sign in "
+            "again with an API key."
+        )
     try:
         await request.app.state.limiter.check(principal)
     except RateLimitedError:
@@ -115,12 +143,16 @@ def require_scope(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency that admits keys holding `scope`."""
 
     async def dependency(principal: Principal = Depends(authenticate)) -> Principal:
-        if scope not in principal.scopes:
-            AUTH_FAILURES.labels(reason="scope").inc()
-            raise ForbiddenError(f"This API key lacks the {scope!r} scope.")
-        return principal
+        return _holding(principal, scope)
 
     return dependency
+
+
+def _holding(principal: Principal, scope: str) -> Principal:
+    if scope not in principal.scopes:
+        AUTH_FAILURES.labels(reason="scope").inc()
+        raise ForbiddenError(f"This API key lacks the {scope!r} scope.")
+    return principal
 
 
 async def require_admin(
@@ -217,5 +249,20 @@ async def get_owned_job(
 
 
 OwnedJob = Annotated[JobStatus, Depends(get_owned_job)]
+
+
+async def page_viewer(request: Request) -> Principal | None:
+    """A trace page's reader, as `SolveCaller` admits it, or None when nobody is signed
+    in (no key, no live session): the page then serves its sign-in form with a 401. A
+    key without the `solve` scope is still a 403."""
+    try:
+        principal = await authenticate(request)
+    except AuthError:
+        return None
+    return _holding(principal, "solve")
+
+
+PageViewer = Annotated[Principal | None, Depends(page_viewer)]
+SessionsDep = Annotated[SessionStore | None, Depends(get_sessions)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

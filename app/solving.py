@@ -129,11 +129,15 @@ class Submitter:
                 or (await self.queue.status(known)).status != JobState.failed
             ):
                 # Replays are free; the queue still refuses another body under the key.
-                return await self.queue.submit(request, key, self.principal.key_hash)
+                return await self.queue.submit(
+                    request, key, self.principal.key_hash, owner_name=self.principal.name
+                )
             await charge(self.limiter, self.principal, cost, self.door)
             if known is not None:  # a cached failure: run it again, uncached
                 key = None
-            return await self.queue.submit(request, key, self.principal.key_hash)
+            return await self.queue.submit(
+                request, key, self.principal.key_hash, owner_name=self.principal.name
+            )
         except QueueFullError:
             REQUESTS.labels(strategy=request.strategy.name, outcome="rejected").inc()
             raise

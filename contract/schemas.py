@@ -661,3 +661,47 @@ class ErrorBody(BaseModel):
 
     detail: str
     errors: list[dict[str, Any]] | None = None
+
+
+class JobListItem(BaseModel):
+    """One job in `GET /ui/api/jobs`, the caller's recent jobs."""
+
+    id: str
+    status: JobState
+    strategy: str = Field(description="The strategy's name (direct, adaptive, vote, …).")
+    problem: str = Field(description="The problem's first 200 characters.")
+    submitted_at: float = Field(description="Unix time.")
+    key_name: str | None = Field(default=None, description="The name of the key that sent it.")
+    total_tokens: int | None = None
+    duration_s: float | None = Field(default=None, description="Submit to finish, when done.")
+    answer: str | None = None
+    error_code: Outcome | None = None
+
+
+class JobList(BaseModel):
+    """`GET /ui/api/jobs`: the caller's jobs still kept, newest first."""
+
+    viewer: str = Field(description="The caller's key name ('anonymous' with keys off).")
+    jobs: list[JobListItem]
+
+
+class JobTrace(BaseModel):
+    """`GET /ui/api/jobs/{id}`: one job for its trace page. `events` are the job's
+    events so far as `GET /jobs/{id}/events` streams them: `stage` events carry each
+    stage's detail (answers, votes, tool calls, decisions) and its engine calls, bounded;
+    thoughts only when the reader may see them."""
+
+    id: str
+    status: JobState
+    key_name: str | None = None
+    submitted_at: float
+    request: SolveRequest
+    strategy: str
+    result: SolveResult | None = None
+    error: str | None = None
+    error_code: Outcome | None = None
+    thoughts_visible: bool = Field(
+        description="Whether thoughts are shown: the request revealed them and the reader "
+        "holds the reveal_thoughts scope."
+    )
+    events: list[dict[str, Any]]

@@ -24,11 +24,12 @@ from app.deps import BackgroundWorker
 from app.errors import install_error_handlers
 from app.openapi import install_openapi
 from app.readiness import ServiceReadiness
+from app.sessions import RedisSessions, SqliteSessions
 from contract.body_limit import BodySizeLimit
 from contract.settings import Settings, get_settings
 from jobqueue.factory import build_queue
 from jobqueue.protocol import JobQueue
-from routers import admin, health, jobs, openai, solve
+from routers import admin, health, jobs, openai, solve, ui
 
 WorkerFactory = Callable[[JobQueue], BackgroundWorker]
 
@@ -59,15 +60,17 @@ def _wire(app: FastAPI, settings: Settings, queue: Any, worker: Any | None) -> N
     app.state.settings, app.state.queue = settings, queue
     app.state.worker = app.state.adapter_admin = worker
     app.state.readiness = ServiceReadiness(queue, worker)
-    app.state.keys = app.state.limiter = None
+    app.state.keys = app.state.limiter = app.state.sessions = None
     if redis is not None:
         app.state.keys = RedisKeyStore(redis, settings.redis_prefix)
+        app.state.sessions = RedisSessions(redis, settings.redis_prefix)  # the trace pages'
         app.state.limiter = RateLimiter(
             redis, settings.redis_prefix, settings.rate_limit_per_minute,
             settings.tokens_per_minute,
         )  # fmt: skip
     elif settings.key_store is not None:
         app.state.keys = SqliteKeyStore(settings.key_store)
+        app.state.sessions = SqliteSessions(settings.key_store)
         app.state.limiter = LocalRateLimiter(
             settings.rate_limit_per_minute, settings.tokens_per_minute
         )
@@ -114,7 +117,7 @@ def create_app(
     install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequireJson)
-    for module in (solve, jobs, openai, health, admin):
+    for module in (solve, jobs, openai, health, admin, ui):
         app.include_router(module.router)
     for side in side_apps:
         # A side app shares the gateway's port but none of its keys, rate limits or

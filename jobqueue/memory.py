@@ -15,7 +15,9 @@ from contract.errors import Outcome, QueueFullError, UnknownJobError
 from contract.schemas import JobState, JobStatus, SolveRequest, SolveResult
 from jobqueue.protocol import (
     CANCELLED_MESSAGE,
+    RECENT_KEPT,
     Job,
+    JobSummary,
     QueueStats,
     deadline_for,
     idempotency_conflict,
@@ -30,6 +32,7 @@ class _Record:
     finished_at: float | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    owner_name: str | None = None  # the submitting key's name, to show
 
 
 class InProcessQueue:
@@ -55,6 +58,8 @@ class InProcessQueue:
         idempotency_key: str | None = None,
         owner: str | None = None,
         trace_context: Mapping[str, str] | None = None,
+        *,
+        owner_name: str | None = None,
     ) -> str:
         known = await self.find(idempotency_key) if idempotency_key is not None else None
         if known is not None:
@@ -76,7 +81,9 @@ class InProcessQueue:
             raise QueueFullError(
                 f"The queue holds {self._pending.maxsize} jobs, its limit; retry shortly."
             ) from None
-        self._records[job.id] = _Record(job, JobStatus(id=job.id, status=JobState.queued))
+        self._records[job.id] = _Record(
+            job, JobStatus(id=job.id, status=JobState.queued), owner_name=owner_name
+        )
         if idempotency_key is not None:
             self._idempotency[idempotency_key] = job.id
         return job.id
@@ -156,6 +163,24 @@ class InProcessQueue:
 
     async def status(self, job_id: str) -> JobStatus:
         return self._record(job_id).status.model_copy()
+
+    async def summary(self, job_id: str) -> JobSummary:
+        return self._summary(self._record(job_id))
+
+    async def recent(self, owner: str | None, limit: int) -> list[JobSummary]:
+        mine = [r for r in self._records.values() if r.job.owner == owner]
+        mine.sort(key=lambda r: r.job.submitted_at, reverse=True)
+        return [self._summary(r) for r in mine[: min(limit, RECENT_KEPT)]]
+
+    async def history(self, job_id: str) -> list[dict[str, Any]]:
+        return list(self._record(job_id).events)
+
+    @staticmethod
+    def _summary(record: _Record) -> JobSummary:
+        job = record.job
+        return JobSummary(
+            job.id, job.request, job.submitted_at, record.owner_name, record.status.model_copy()
+        )
 
     async def wait(self, job_id: str, timeout: float) -> JobStatus:
         record = self._record(job_id)

@@ -53,6 +53,22 @@ class Job:
 
 
 @dataclass(frozen=True)
+class JobSummary:
+    """A job as its trace page and its owner's list of jobs show it: what was asked,
+    when, by which key (its name, for people: access goes by `owner`), and its status."""
+
+    id: str
+    request: SolveRequest
+    submitted_at: float  # Unix time
+    owner_name: str | None
+    status: JobStatus
+
+
+# The jobs an owner's list (`JobQueue.recent`) can reach: its newest, within the TTL.
+RECENT_KEPT = 200
+
+
+@dataclass(frozen=True)
 class QueueStats:
     depth: int
     oldest_age_s: float
@@ -68,11 +84,15 @@ class JobQueue(Protocol):
         idempotency_key: str | None = None,
         owner: str | None = None,
         trace_context: Mapping[str, str] | None = None,
+        *,
+        owner_name: str | None = None,
     ) -> str:
         """Accept a job or raise `QueueFullError`; an accepted job is never dropped.
         A repeated `idempotency_key` returns the first job's id and queues nothing.
         `owner` (the submitting key's id) is stored with the job: only that key may
-        read or cancel it. `trace_context` travels with the job to its worker."""
+        read or cancel it. `trace_context` travels with the job to its worker.
+        `owner_name` (the key's name) is kept to show, and the job joins its owner's
+        list (`recent`)."""
         ...
 
     async def find(self, idempotency_key: str) -> str | None:
@@ -123,6 +143,20 @@ class JobQueue(Protocol):
         ...
 
     async def status(self, job_id: str) -> JobStatus: ...
+
+    async def summary(self, job_id: str) -> JobSummary:
+        """The job's request, submit time, key name and status (`UnknownJobError` for an
+        unknown job)."""
+        ...
+
+    async def recent(self, owner: str | None, limit: int) -> list[JobSummary]:
+        """The newest `limit` jobs of `owner` whose records are still kept, newest first
+        (at most `RECENT_KEPT`)."""
+        ...
+
+    async def history(self, job_id: str) -> list[dict[str, Any]]:
+        """A job's events so far, without waiting for more."""
+        ...
 
     async def wait(self, job_id: str, timeout: float) -> JobStatus:
         """The job's status once it has finished, or as it stands after `timeout`."""

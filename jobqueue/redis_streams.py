@@ -11,7 +11,8 @@ Semantics (issue: distributed worker pool):
 
 Keys, all under one prefix: `P:jobs` (stream), `P:job:ID` (hash: request, status,
 result, ...), `P:job:ID:events` (list of progress events), `P:events` (pub/sub
-channel that wakes waiters), `P:idem:KEY` (idempotency keys).
+channel that wakes waiters), `P:idem:KEY` (idempotency keys), `P:owner:OWNER:jobs`
+(sorted set: an owner's newest job ids by submit time, for its list of jobs).
 """
 
 from __future__ import annotations
@@ -42,7 +43,9 @@ from jobqueue.metrics import JOB_RETRIES, REDIS_PERSISTENT, WORKER_HEARTBEAT
 from jobqueue.protocol import (
     CANCELLED_MESSAGE,
     FINAL_STATES,
+    RECENT_KEPT,
     Job,
+    JobSummary,
     QueueStats,
     deadline_for,
     idempotency_conflict,
@@ -131,6 +134,11 @@ class RedisQueue:
     def _events_key(self, job_id: str) -> str:
         return f"{self.prefix}:job:{job_id}:events"
 
+    def _owner_key(self, owner: str | None) -> str:
+        """An owner's list of jobs; `-` for jobs submitted without keys. An owner is a
+        key's hash, never its free-text name."""
+        return f"{self.prefix}:owner:{owner or '-'}:jobs"
+
     async def _ensure_group(self) -> None:
         if self._group_ready:
             return
@@ -167,6 +175,8 @@ class RedisQueue:
         idempotency_key: str | None = None,
         owner: str | None = None,
         trace_context: Mapping[str, str] | None = None,
+        *,
+        owner_name: str | None = None,
     ) -> str:
         await self._ensure_group()
         job_id = uuid.uuid4().hex
@@ -174,11 +184,12 @@ class RedisQueue:
         now = time.time()
         deadline = deadline_for(request, now, self.default_timeout_s)
         outcome, known = await self._submit(
-            keys=[self.stream, self._job_key(job_id), idem],
+            keys=[self.stream, self._job_key(job_id), idem, self._owner_key(owner)],
             args=[self.max_depth, job_id, request.model_dump_json(), repr(now),
                   self.result_ttl_s, "1" if idempotency_key is not None else "0",
                   repr(deadline), f"{self.prefix}:job:", owner or "",
-                  json.dumps(dict(trace_context)) if trace_context else ""],
+                  json.dumps(dict(trace_context)) if trace_context else "",
+                  owner_name or "", RECENT_KEPT],
         )  # fmt: skip
         if int(outcome) == 3:
             raise idempotency_conflict(idempotency_key or "")
@@ -204,6 +215,44 @@ class RedisQueue:
         fields = await self.redis.hgetall(self._job_key(job_id))
         if not fields:
             raise UnknownJobError(f"No job with id {job_id!r} (unknown, or its result expired).")
+        return self._status_of(job_id, fields)
+
+    async def summary(self, job_id: str) -> JobSummary:
+        fields = await self.redis.hgetall(self._job_key(job_id))
+        if not fields:
+            raise UnknownJobError(f"No job with id {job_id!r} (unknown, or its result expired).")
+        return self._summary_of(job_id, fields)
+
+    async def recent(self, owner: str | None, limit: int) -> list[JobSummary]:
+        index = self._owner_key(owner)
+        job_ids = await self.redis.zrevrange(index, 0, min(limit, RECENT_KEPT) - 1)
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(self._job_key(job_id))
+        found, gone = [], []
+        for job_id, fields in zip(job_ids, await pipe.execute(), strict=True):
+            if fields:
+                found.append(self._summary_of(job_id, fields))
+            else:
+                gone.append(job_id)  # its record expired: the list forgets it too
+        if gone:
+            await self.redis.zrem(index, *gone)
+        return found
+
+    async def history(self, job_id: str) -> list[dict[str, Any]]:
+        return [json.loads(raw) for raw in await self.redis.lrange(self._events_key(job_id), 0, -1)]
+
+    def _summary_of(self, job_id: str, fields: dict[str, str]) -> JobSummary:
+        return JobSummary(
+            id=job_id,
+            request=SolveRequest.model_validate_json(fields["request"]),
+            submitted_at=float(fields.get("submitted_at") or 0.0),
+            owner_name=fields.get("owner_name") or None,
+            status=self._status_of(job_id, fields),
+        )
+
+    @staticmethod
+    def _status_of(job_id: str, fields: dict[str, str]) -> JobStatus:
         result = fields.get("result")
         return JobStatus(
             id=job_id,

@@ -19,8 +19,12 @@ if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return {0, ''} end
 if ARGV[6] == '1' then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[5]) end
 redis.call('HSET', KEYS[2], 'id', ARGV[2], 'status', 'queued', 'request', ARGV[3],
            'submitted_at', ARGV[4], 'deadline', ARGV[7], 'attempts', 0, 'owner', ARGV[9],
-           'trace_context', ARGV[10] or '')
+           'trace_context', ARGV[10] or '', 'owner_name', ARGV[11] or '')
 redis.call('XADD', KEYS[1], '*', 'id', ARGV[2])
+-- The owner's list of jobs (JobQueue.recent): its newest ARGV[12], for the result's TTL.
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[2])
+redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -(tonumber(ARGV[12]) + 1))
+redis.call('EXPIRE', KEYS[4], ARGV[5])
 return {1, ARGV[2]}
 
 -- name: take

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from sse_starlette.sse import EventSourceResponse
 
 from app.deps import OwnedJob, QueueDep, SolveCaller, SubmitDep
+from app.job_pages import visible_event
 from app.solving import cancel
 from contract.schemas import ErrorBody, JobAccepted, JobStatus, SolveRequest
 
@@ -47,13 +48,16 @@ async def cancel_job(job_id: str, queue: QueueDep, principal: SolveCaller) -> Jo
         200: {"content": {"text/event-stream": {}}, "description": "Server-sent events."},
     },
 )
-async def job_events(job: OwnedJob, queue: QueueDep) -> EventSourceResponse:
-    """Server-sent events: `status`, one `stage` per finished stage, then `done`. Only
-    the key that submitted the job may follow it (others get a 404 before the stream)."""
+async def job_events(job: OwnedJob, queue: QueueDep, principal: SolveCaller) -> EventSourceResponse:
+    """Server-sent events: `status`, one `stage` per finished stage (its detail and engine
+    calls, bounded; thoughts only with reveal_thoughts), then `done`. Only the key that
+    submitted the job may follow it (others get a 404 before the stream); a trace page's
+    session cookie stands for the key here (README "Trace page")."""
     job_id = job.id
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         async for event in queue.events(job_id):
-            yield {"event": str(event.get("type", "message")), "data": json.dumps(event)}
+            shown = visible_event(event, principal)
+            yield {"event": str(event.get("type", "message")), "data": json.dumps(shown)}
 
     return EventSourceResponse(stream())

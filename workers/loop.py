@@ -28,6 +28,7 @@ from workers import traces
 from workers.job_sink import EngineCall, JobSink
 from workers.metrics import JOBS, JOBS_CANCELLED, WORKER_BUSY_SLOTS
 from workers.pipeline import SolvePipeline
+from workers.stage_events import StageEvents
 
 log = logging.getLogger(__name__)
 CLAIM_POLL_S = 1.0  # how often an idle worker looks at its stop flag
@@ -201,7 +202,7 @@ async def run_job(
     """
     started = time.time()
     budget = job.remaining_s()
-    sink = QueueSink(queue, job.id, traces.recorder())
+    sink = QueueSink(queue, job.id, traces.recorder(), StageEvents(job.request))
     try:
         if budget <= 0:
             raise TimeoutError
@@ -253,24 +254,34 @@ async def run_job(
 class QueueSink(JobSink):
     """A job's sink in the worker loop: stage events and answer deltas go to the job's
     event stream on the queue (best effort: they never decide the outcome), and, when
-    a trace sink is on, engine calls and stage events to the job's record."""
+    a trace sink is on, engine calls and stage events to the job's record. A stage event
+    carries the stage's detail and engine calls, bounded (workers/stage_events.py): the
+    job's trace page reads them."""
 
     streams = True
 
-    def __init__(self, queue: JobQueue, job_id: str, recorded: traces.Recorder | None):
+    def __init__(
+        self,
+        queue: JobQueue,
+        job_id: str,
+        recorded: traces.Recorder | None,
+        stages: StageEvents,
+    ):
         self.queue = queue
         self.job_id = job_id
         self.recorded = recorded
+        self.stages = stages
 
     async def on_stage(self, event: TraceEvent) -> None:
         if self.recorded is not None:
             self.recorded.events.append(event)
-        await self._publish({"type": "stage", **event.model_dump(exclude={"detail"})})
+        await self._publish(self.stages.event(event))
 
     async def on_delta(self, text: str) -> None:
         await self._publish({"type": "delta", "text": text})
 
     def on_engine_call(self, call: EngineCall) -> None:
+        self.stages.on_engine_call(call)
         if self.recorded is not None:
             self.recorded.calls.append(call)
 

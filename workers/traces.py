@@ -25,17 +25,18 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contract.answers import ResolvedType, extract_answer, resolve_type
+from contract.answers import extract_answer, resolve_type
 from contract.schemas import SolveRequest, SolveResult, TraceEvent
 from contract.settings import get_settings
 from workers.job_sink import EngineCall
 from workers.prompts import think_markers
-from workers.strategies.reading import AnswerReader, asks_thought_format, hide_thought
+from workers.strategies.reading import asks_thought_format, hide_thought
 
 if TYPE_CHECKING:
     from jobqueue.protocol import Job
@@ -137,17 +138,11 @@ def build_record(
     reveal = request.reveal_thoughts  # the gateway allowed it (SolveContext.reveal)
     strategy = request.strategy
     answer_type = resolve_type(request.answer_type, request.options, request.reference)
-    reader = _reader(request, answer_type)
     calls: dict[int, list[dict[str, Any]]] = {}
     for stage_index, gen, completion in (
         (call.stage, call.request, call.completion) for call in recorded.calls
     ):
-        outputs = [
-            _visible(text, gen, strategy.think_prompt, reader)
-            if strategy.think and not reveal
-            else text
-            for text in completion.texts
-        ]
+        outputs = completion.texts if reveal else visible_outputs(request, gen, completion.texts)
         calls.setdefault(stage_index, []).append(
             {
                 "messages": [dict(m) for m in gen.messages or ()],
@@ -190,21 +185,24 @@ def build_record(
     }
 
 
-def _visible(text: str, request: GenerationRequest, variant: str, read_answer: AnswerReader) -> str:
-    """A think-mode output as the user may see it (`hide_thought`); its request tells
-    whether it was asked for TPO's format, as the stage that read it knew."""
+def visible_outputs(
+    job: SolveRequest, request: GenerationRequest, texts: Sequence[str]
+) -> list[str]:
+    """An engine call's outputs as the job's user may see them: a think-mode (TPO) job's
+    cut by `hide_thought`, the rule its responses are served by (its request tells
+    whether it was asked for TPO's format, as the stage that read it knew); any other
+    job's whole."""
+    if not job.strategy.think:
+        return list(texts)
+    answer_type = resolve_type(job.answer_type, job.options, job.reference)
+
+    def read(text: str) -> str | None:  # the job's answer reader (SolveContext.extract)
+        return extract_answer(text, answer_type, job.options)
+
+    variant = job.strategy.think_prompt
     asked = asks_thought_format(request.messages, variant)
-    split = hide_thought(text, think_markers(variant), read_answer, format_asked=asked)
-    return split.visible
-
-
-def _reader(request: SolveRequest, answer_type: ResolvedType) -> AnswerReader:
-    """The job's answer reader, as its SolveContext had it (`SolveContext.extract`)."""
-
-    def read(text: str) -> str | None:
-        return extract_answer(text, answer_type, request.options)
-
-    return read
+    markers = think_markers(variant)
+    return [hide_thought(text, markers, read, format_asked=asked).visible for text in texts]
 
 
 def _tool_calls(events: list[TraceEvent]) -> list[dict[str, Any]]:

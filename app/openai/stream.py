@@ -37,6 +37,10 @@ Event = dict[str, str]
 
 
 ARGUMENT_PIECE_CHARS = 24  # the arguments of a call go out in pieces of this size
+# Keys of a queue `stage` event a progress chunk leaves out (workers/stage_events.py).
+STAGE_PRIVATE = frozenset(
+    {"type", "job_id", "index", "detail", "calls", "calls_not_listed", "truncated"}
+)
 
 
 def tool_call_deltas(index: int, call: ClientToolCall) -> list[dict[str, Any]]:
@@ -121,7 +125,9 @@ class ChunkStream:
                             sciserve={"event": "claimed", "job_id": self.job_id},
                         )
                     if kind == "stage":
-                        stage = {k: v for k, v in event.items() if k not in ("type", "job_id")}
+                        # The stage's name, tokens and time; its detail and engine calls are
+                        # the trace page's (thoughts among them), not the chat stream's.
+                        stage = {k: v for k, v in event.items() if k not in STAGE_PRIVATE}
                         yield self._chunk([], sciserve={"event": "stage", **stage})
                     elif kind == "delta" and event.get("text"):
                         self.streamed += str(event["text"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -31,6 +32,14 @@ def solve(
             "--stream", help="Follow the job live: stages on stderr, the answer as it is written."
         ),
     ] = False,
+    open_page: Annotated[
+        bool,
+        typer.Option(
+            "--open",
+            help="Print the job's trace page URL (/ui/jobs/ID) on stderr as soon as it is "
+            "queued, and open it in a browser when one is set up (BROWSER, or a desktop's).",
+        ),
+    ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 600.0,
     full: Annotated[bool, typer.Option("--json", help="Print the whole response.")] = False,
     api_key: Annotated[str | None, typer.Option(envvar="SCISERVE_API_KEY", help="API key.")] = None,
@@ -54,8 +63,11 @@ def solve(
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     try:
         with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, headers=headers) as client:
-            if stream:
-                result = _solve_streaming(client, {**body, "stream": True})
+            if stream or open_page:
+                announce = _page_opener(url) if open_page else None
+                result = _solve_streaming(
+                    client, {**body, "stream": True} if stream else body, announce, live=stream
+                )
             else:
                 response = client.post("/solve", json=body)
                 _exit_on_error(response)
@@ -74,13 +86,37 @@ def _exit_on_error(response: Any) -> None:
         raise typer.Exit(1)
 
 
-def _solve_streaming(client: Any, body: dict[str, object]) -> dict[str, Any]:
-    """Queue the job and follow its events: each finished stage on stderr, the
-    answer's text on stdout while the engine writes it (strategies with one
-    generation); Ctrl-C cancels the job. Returns the job's result."""
+def _page_opener(url: str) -> Callable[[str], None]:
+    """Announce a job's trace page: its URL on stderr, then a browser if one is set up
+    (`webbrowser`: $BROWSER, or a desktop's default; on a bare server nothing opens).
+    With API keys on, the page asks once for the key and keeps a session cookie."""
+
+    def announce(job_id: str) -> None:
+        page = f"{url.rstrip('/')}/ui/jobs/{job_id}"
+        typer.echo(f"Trace page: {page}", err=True)
+        import webbrowser
+
+        webbrowser.open(page)
+
+    return announce
+
+
+def _solve_streaming(
+    client: Any,
+    body: dict[str, object],
+    accepted_job: Callable[[str], None] | None = None,
+    *,
+    live: bool = True,
+) -> dict[str, Any]:
+    """Queue the job and follow its events; `accepted_job` hears its id first. `live`:
+    each finished stage on stderr, the answer's text on stdout while the engine writes
+    it (strategies with one generation). Ctrl-C cancels the job. Returns the job's
+    result."""
     accepted = client.post("/jobs", json=body)
     _exit_on_error(accepted)
     job_id = accepted.json()["id"]
+    if accepted_job is not None:
+        accepted_job(job_id)
     streamed = False
     try:
         with client.stream("GET", f"/jobs/{job_id}/events") as events:
@@ -89,6 +125,10 @@ def _solve_streaming(client: Any, body: dict[str, object]) -> dict[str, Any]:
                 if not line.startswith("data:"):
                     continue
                 event = json.loads(line[5:])
+                if event.get("type") == "done":
+                    break
+                if not live:
+                    continue
                 if event.get("type") == "stage":
                     tokens = event["completion_tokens"] + event["thought_tokens"]
                     typer.echo(
@@ -100,8 +140,6 @@ def _solve_streaming(client: Any, body: dict[str, object]) -> dict[str, Any]:
                     sys.stdout.write(event["text"])
                     sys.stdout.flush()
                     streamed = True
-                elif event.get("type") == "done":
-                    break
     except KeyboardInterrupt:
         client.delete(f"/jobs/{job_id}")
         typer.echo(f"\nCancelled job {job_id}.", err=True)
