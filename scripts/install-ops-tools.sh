@@ -2,7 +2,9 @@
 # Installs the tools the chart and container tests (tests/helm) need, into .tools/ of
 # this checkout: Helm 3.19 and kubectl 1.34, promtool, hadolint, kubernetes-validate,
 # the KEDA / prometheus-operator CRD models and grafana-foundation-sdk (the dashboard
-# builder). Nothing lands in the home folder; a second run is a no-op.
+# builder); and Arize Phoenix, the trace viewer the OpenTelemetry test sends a job to
+# (tests/entrypoints/test_traces_phoenix.py). Nothing lands in the home folder; a second
+# run is a no-op.
 #
 #   scripts/install-ops-tools.sh && .venv/bin/python -m pytest tests/helm
 #
@@ -85,7 +87,19 @@ for tool in kubernetes-validate hadolint; do
   ln -sf "$TOOLS/venv/bin/$tool" "$BIN/$tool"
 done
 
-for tool in helm kubectl promtool hadolint kubernetes-validate; do
+# --- Arize Phoenix, in a venv of its own: its dependencies never meet vLLM's ---
+PHOENIX="arize-phoenix==20.26.1"
+if [ ! -x "$TOOLS/phoenix-venv/bin/python" ]; then
+  "$PYTHON" -m venv "$TOOLS/phoenix-venv"
+fi
+if ! "$TOOLS/phoenix-venv/bin/python" -c "import phoenix.client, phoenix.server" 2>/dev/null \
+   || [ ! -x "$TOOLS/phoenix-venv/bin/phoenix" ]; then
+  echo "ops tools: pip $PHOENIX (own venv)" >&2
+  "$TOOLS/phoenix-venv/bin/pip" install --quiet --disable-pip-version-check "$PHOENIX"
+fi
+ln -sf "$TOOLS/phoenix-venv/bin/phoenix" "$BIN/phoenix"
+
+for tool in helm kubectl promtool hadolint kubernetes-validate phoenix; do
   "$BIN/$tool" --help >/dev/null 2>&1 || "$BIN/$tool" version >/dev/null 2>&1 || {
     echo "ops tools: $tool does not run from $BIN" >&2
     exit 1
