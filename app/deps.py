@@ -235,6 +235,7 @@ async def get_submitter(
         limiter=get_limiter(request),
         idempotency_key=idempotency_key,
         cache_generation=await cache_generation(request) if settings.result_cache else "0",
+        trace_context=getattr(request.state, "trace_context", None),
     )
 
 

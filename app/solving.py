@@ -109,6 +109,9 @@ class Submitter:
     limiter: Limiter | None = None
     idempotency_key: str | None = None
     cache_generation: str = "0"
+    # The request span's W3C trace context (contract/telemetry.TraceRequests): the job
+    # carries it, so the worker's spans join the request's trace. None: traces off.
+    trace_context: dict[str, str] | None = None
 
     async def submit(self, request: SolveRequest) -> str:
         """Check, then enqueue. A replayed `Idempotency-Key` (same body) or a cached
@@ -130,13 +133,21 @@ class Submitter:
             ):
                 # Replays are free; the queue still refuses another body under the key.
                 return await self.queue.submit(
-                    request, key, self.principal.key_hash, owner_name=self.principal.name
+                    request,
+                    key,
+                    self.principal.key_hash,
+                    trace_context=self.trace_context,
+                    owner_name=self.principal.name,
                 )
             await charge(self.limiter, self.principal, cost, self.door)
             if known is not None:  # a cached failure: run it again, uncached
                 key = None
             return await self.queue.submit(
-                request, key, self.principal.key_hash, owner_name=self.principal.name
+                request,
+                key,
+                self.principal.key_hash,
+                trace_context=self.trace_context,
+                owner_name=self.principal.name,
             )
         except QueueFullError:
             REQUESTS.labels(strategy=request.strategy.name, outcome="rejected").inc()

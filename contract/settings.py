@@ -210,6 +210,12 @@ class Settings(BaseSettings):
     trace_max_bytes: int = Field(
         default=64 << 20, ge=1024, description="Size at which a trace file is rotated."
     )
+    # --- OpenTelemetry (on with the standard OTEL_* variables: contract/telemetry.py) ---
+    trace_content: bool = Field(
+        default=False,
+        description="Put prompts, outputs, answers and tool arguments and results into "
+        "OpenTelemetry spans. Hidden thoughts only for jobs that may reveal them.",
+    )
     tool_numerics: Literal["awl", "converged"] = Field(
         default="converged",
         description="Numerics of the pde and mechanics servers when a call names none: "

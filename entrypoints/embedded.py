@@ -31,6 +31,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from contract.settings import Settings, get_settings
+from contract.telemetry import OFF, Telemetry
 from jobqueue.protocol import JobQueue
 from tool_servers.registry import ToolServer
 
@@ -45,14 +46,23 @@ def create_embedded_app(settings: Settings | None = None, engine: Any = None) ->
     from workers.runtime import WorkerRuntime
 
     settings = with_tool_token(settings or get_settings())
-    tool_servers = embedded_tool_servers(settings)
+    # One process, one tracer provider: the gateway, the worker and the tool servers
+    # share it (off unless the OTEL_* variables ask for traces).
+    telemetry = Telemetry.from_env(content=settings.trace_content)
+    tool_servers = embedded_tool_servers(settings, telemetry)
 
     def build_worker(queue: JobQueue) -> WorkerRuntime:
         return WorkerRuntime(
-            engine or build_engine(settings), queue, settings, tools_mounted=bool(tool_servers)
+            engine or build_engine(settings),
+            queue,
+            settings,
+            tools_mounted=bool(tool_servers),
+            telemetry=telemetry,
         )
 
-    return create_app(settings, build_worker=build_worker, side_apps=tool_servers)
+    return create_app(
+        settings, build_worker=build_worker, side_apps=tool_servers, telemetry=telemetry
+    )
 
 
 def with_tool_token(settings: Settings) -> Settings:
@@ -65,7 +75,7 @@ def with_tool_token(settings: Settings) -> Settings:
     return settings.model_copy(update={"tool_token": SecretStr(secrets.token_urlsafe(32))})
 
 
-def embedded_tool_servers(settings: Settings) -> list[ToolServer]:
+def embedded_tool_servers(settings: Settings, telemetry: Telemetry = OFF) -> list[ToolServer]:
     """Every tool server under /tools/NAME over the same HTTP port, unless tool servers
     are configured elsewhere; each requires `settings.tool_token` (`with_tool_token`)."""
     if not settings.mount_tools or settings.tool_urls:
@@ -74,7 +84,7 @@ def embedded_tool_servers(settings: Settings) -> list[ToolServer]:
         raise ValueError("Mounted tool servers need a tool token: pass with_tool_token(settings).")
     from tool_servers.registry import SERVER_NAMES, build_tool_server
 
-    return [build_tool_server(name, settings) for name in SERVER_NAMES]
+    return [build_tool_server(name, settings, telemetry) for name in SERVER_NAMES]
 
 
 def free_port() -> int:

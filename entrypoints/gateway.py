@@ -27,11 +27,14 @@ from app.readiness import ServiceReadiness
 from app.sessions import RedisSessions, SqliteSessions
 from contract.body_limit import BodySizeLimit
 from contract.settings import Settings, get_settings
+from contract.telemetry import Telemetry, TraceRequests
 from jobqueue.factory import build_queue
 from jobqueue.protocol import JobQueue
 from routers import admin, health, jobs, openai, solve, ui
 
 WorkerFactory = Callable[[JobQueue], BackgroundWorker]
+# The doors that queue a job: each request to one is a span, and its job joins that trace.
+TRACED_DOORS = {("POST", "/solve"), ("POST", "/jobs"), ("POST", "/v1/chat/completions")}
 
 
 class SideApp(Protocol):
@@ -81,9 +84,13 @@ def create_app(
     *,
     build_worker: WorkerFactory | None = None,
     side_apps: Sequence[SideApp] = (),
+    telemetry: Telemetry | None = None,
 ) -> FastAPI:
-    """The gateway; with `build_worker`, a worker on the same queue runs beside it."""
+    """The gateway; with `build_worker`, a worker on the same queue runs beside it.
+    `telemetry`: its traces (default: as the OTEL_* variables ask)."""
     settings = settings or get_settings()
+    if telemetry is None:
+        telemetry = Telemetry.from_env(content=settings.trace_content)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,6 +113,7 @@ def create_app(
             for side in side_apps:
                 for hook in side.shutdown:
                     await hook()
+            telemetry.shutdown()  # export the spans that are left
 
     app = FastAPI(
         title="sciserve",
@@ -117,6 +125,11 @@ def create_app(
     install_openapi(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequireJson)
+    # Outermost: a request refused by the limits above is a span too.
+    app.add_middleware(
+        TraceRequests, telemetry=telemetry, routes=TRACED_DOORS, component="sciserve.gateway"
+    )
+    app.state.telemetry = telemetry
     for module in (solve, jobs, openai, health, admin, ui):
         app.include_router(module.router)
     for side in side_apps:

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from contract.settings import Settings
+from contract.telemetry import Telemetry
 from entrypoints.gateway import create_worker_app
 from entrypoints.limits import raise_open_file_limit, uvicorn_options
 from jobqueue.factory import build_queue
@@ -45,7 +46,10 @@ async def serve_worker(settings: Settings) -> None:
         raise ValueError("`sciserve worker` needs SCISERVE_REDIS_URL (the shared queue).")
     raise_open_file_limit()
     queue = build_queue(settings)
-    runtime = WorkerRuntime(build_engine(settings), queue, settings, supervised=True)
+    telemetry = Telemetry.from_env(content=settings.trace_content, service_name="sciserve-worker")
+    runtime = WorkerRuntime(
+        build_engine(settings), queue, settings, supervised=True, telemetry=telemetry
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -77,5 +81,6 @@ async def serve_worker(settings: Settings) -> None:
         server.should_exit = True
         await server_task
     await queue.close()
+    telemetry.shutdown()  # export the spans that are left
     if runtime.fatal.is_set():
         raise SystemExit(ENGINE_DEAD_EXIT)

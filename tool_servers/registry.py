@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from contract.schemas import TOOL_SERVER_NAMES
 from contract.settings import MIN_TOOL_TOKEN_LENGTH, Settings
+from contract.telemetry import OFF, Telemetry, TraceRequests
 from tool_servers.base import Tool, create_tool_app
 
 SERVER_NAMES = TOOL_SERVER_NAMES  # the public contract names them; /solve validates against it
@@ -34,8 +35,10 @@ class ToolServer:
         return bool(self.app.state.token_required)
 
 
-def build_tool_server(name: str, settings: Settings) -> ToolServer:
+def build_tool_server(name: str, settings: Settings, telemetry: Telemetry = OFF) -> ToolServer:
     """Build one server; imports stay inside so a server loads only its own libraries.
+    With `telemetry` on, each `POST /invoke` is a span that continues the caller's
+    `traceparent` (the worker's tool-call span).
 
     It requires `settings.tool_token` when one is set and is open without one: the doors
     decide (`standalone_app` refuses to start open unless told to, the embedded service
@@ -52,6 +55,7 @@ def build_tool_server(name: str, settings: Settings) -> ToolServer:
         )
         pool = SandboxPool(settings.sandbox_warm, limits, settings.sandbox_wall_s)
         app = create_tool_app(name, python_tools(pool), token=token, max_concurrency=64)
+        _trace(app, name, telemetry)
         return ToolServer(name, app, [pool.start], [pool.close])
     tools: list[Tool]
     if name == "pde":
@@ -71,7 +75,16 @@ def build_tool_server(name: str, settings: Settings) -> ToolServer:
     # Mechanics returns sampled trajectories, which are larger than a single number.
     max_result_bytes = 4 << 20 if name == "mechanics" else 256 << 10
     app = create_tool_app(name, tools, token=token, max_result_bytes=max_result_bytes)
+    _trace(app, name, telemetry)
     return ToolServer(name, app)
+
+
+def _trace(app: FastAPI, name: str, telemetry: Telemetry) -> None:
+    """Added last, so it runs first: a call refused for its token is a span too."""
+    routes = {("POST", "/invoke")}
+    app.add_middleware(
+        TraceRequests, telemetry=telemetry, routes=routes, component=f"sciserve.tools.{name}"
+    )
 
 
 def standalone_app(name: str, settings: Settings, *, insecure_no_token: bool = False) -> FastAPI:
@@ -89,7 +102,8 @@ def standalone_app(name: str, settings: Settings, *, insecure_no_token: bool = F
             "tools. Set it, or pass --insecure-no-token to serve it open on a trusted "
             "loopback."
         )
-    server = build_tool_server(name, settings)
+    telemetry = Telemetry.from_env(service_name=f"sciserve-tools-{name}")
+    server = build_tool_server(name, settings, telemetry)
 
     async def start() -> None:
         for hook in server.startup:
@@ -98,6 +112,7 @@ def standalone_app(name: str, settings: Settings, *, insecure_no_token: bool = F
     async def stop() -> None:
         for hook in server.shutdown:
             await hook()
+        telemetry.shutdown()  # export what is left
 
     server.app.router.on_startup.append(start)
     server.app.router.on_shutdown.append(stop)

@@ -24,7 +24,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 from contract.errors import Outcome, SciserveError
 from contract.schemas import SolveRequest, TraceEvent
 from jobqueue.protocol import CANCELLED_MESSAGE, Job, JobQueue
-from workers import traces
+from workers import job_spans, traces
 from workers.job_sink import EngineCall, JobSink
 from workers.metrics import JOBS, JOBS_CANCELLED, WORKER_BUSY_SLOTS
 from workers.pipeline import SolvePipeline
@@ -206,9 +206,8 @@ async def run_job(
     try:
         if budget <= 0:
             raise TimeoutError
-        result = await asyncio.wait_for(
-            pipeline.solve(job.id, job.request, sink, deadline=job.deadline), budget
-        )
+        # pipeline.solve, under the job's spans when traces are on (workers/job_spans.py)
+        result = await asyncio.wait_for(job_spans.solve(pipeline, job, sink), budget)
     except TimeoutError:
         timeout = job.deadline - job.submitted_at
         await _record_failure(

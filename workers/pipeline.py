@@ -23,6 +23,7 @@ from contract.answers import equivalent, resolve_type
 from contract.errors import AdapterError, BudgetExceededError, InvalidStrategyError
 from contract.schemas import BASE_ADAPTER, SolveRequest, SolveResult, Strategy
 from contract.settings import Settings
+from contract.telemetry import OFF, Telemetry
 from workers.engines.base import Engine
 from workers.job_sink import NO_SINK, JobSink
 from workers.strategies.art import AskRefineTrust
@@ -127,21 +128,27 @@ class SolvePipeline:
         engine: Engine,
         options: PipelineOptions | None = None,
         tools: ToolClient | None = None,
+        telemetry: Telemetry = OFF,
     ):
         self.engine = engine
         self.options = options or PipelineOptions()
         self.tools = tools
+        self.telemetry = telemetry  # the worker's traces (workers/job_spans.py); off by default
         self._bank: ExampleBank | None = None
 
     @classmethod
     def from_settings(
-        cls, engine: Engine, settings: Settings, tools_mounted: bool = False
+        cls,
+        engine: Engine,
+        settings: Settings,
+        tools_mounted: bool = False,
+        telemetry: Telemetry = OFF,
     ) -> SolvePipeline:
         """Tools are the configured servers, or the ones this process mounts (the
         embedded default); a worker with neither answers without tools."""
         has_tools = bool(settings.tool_urls) or tools_mounted
         tools = ToolClient.from_settings(settings) if has_tools else None
-        return cls(engine, PipelineOptions.from_settings(settings), tools)
+        return cls(engine, PipelineOptions.from_settings(settings), tools, telemetry)
 
     async def aclose(self) -> None:
         if self.tools is not None:
@@ -200,6 +207,7 @@ class SolvePipeline:
             deadline=deadline,
             tally=JobTally(budget_left=request.budget_tokens),
             auto_policy=self.options.auto_policy,
+            span=sink.span,
         )
         stages = compose(
             request.strategy,

@@ -22,6 +22,7 @@ from adapters.registry import ROLES, AdapterSpec, validate_adapter
 from contract.errors import EngineUnavailableError, Outcome
 from contract.schemas import AdapterInfo, AdapterLoad, SolveRequest
 from contract.settings import Settings
+from contract.telemetry import OFF, Telemetry
 from jobqueue.adapter_set import AdapterSet
 from jobqueue.protocol import JobQueue
 from workers.adapter_sync import ADAPTERS_LOADED, AdapterSync
@@ -70,8 +71,10 @@ class WorkerRuntime:
         *,
         tools_mounted: bool = False,
         supervised: bool = False,
+        telemetry: Telemetry = OFF,
     ):
         self.engine = engine
+        self.telemetry = telemetry  # the jobs' traces (workers/job_spans.py)
         self.tools_mounted = tools_mounted
         self.queue = queue
         self.settings = settings
@@ -121,7 +124,9 @@ class WorkerRuntime:
             except Exception as exc:
                 log.warning("could not read the pool's adapter set at start: %s", exc)
             sync_task = asyncio.create_task(self.adapter_sync.run(sync_stop))
-        pipeline = SolvePipeline.from_settings(self.engine, self.settings, self.tools_mounted)
+        pipeline = SolvePipeline.from_settings(
+            self.engine, self.settings, self.tools_mounted, self.telemetry
+        )
         concurrency = self.settings.worker_concurrency or default_worker_concurrency(self.engine)
         gave_up = False
         try:

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="index, union-attr, misc, arg-type, operator"
 """`sciserve calibrate` against the running test service (real vLLM engine, tiny model;
 its auto policy is the built-in one that never trusts, so every question records its
 full vote), and the policy it writes served by a pipeline on the same engine."""

@@ -196,3 +196,28 @@ async def test_cancel_reaches_the_worker_running_the_job(redis_prefix: str) -> N
     assert (await gateway.status(running)).error_code == Outcome.cancelled
     for queue in (gateway, worker):
         await queue.close()
+
+
+async def test_the_trace_context_travels_with_the_job_and_its_reclaim(redis_prefix: str) -> None:
+    """The gateway's W3C context reaches the worker inside the job (a pool's gateway and
+    worker spans join one trace), also after a reclaim; a job queued without one has none."""
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    gateway, a, b = (_queue(redis_prefix, name) for name in ("gw", "a", "b"))
+    job_id = await gateway.submit(
+        SolveRequest(problem="1+1?"), trace_context={"traceparent": traceparent}
+    )
+    plain_id = await gateway.submit(SolveRequest(problem="2+2?"))
+    job = await a.claim(1)
+    assert job is not None and job.id == job_id
+    assert job.trace_context == {"traceparent": traceparent}
+    plain = await a.claim(1)
+    assert plain is not None and plain.id == plain_id and plain.trace_context is None
+    await a.complete(plain_id, _result(plain_id, "4"))
+    await _dies(a)
+    await asyncio.sleep(0.6)
+    again = await b.claim(1)
+    assert again is not None and again.id == job_id and again.attempt == 2
+    assert again.trace_context == {"traceparent": traceparent}
+    await b.complete(job_id, _result(job_id, "2"))
+    for queue in (gateway, b):
+        await queue.close()

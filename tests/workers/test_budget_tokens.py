@@ -1,3 +1,4 @@
+# mypy: disable-error-code="index, union-attr, misc, arg-type, operator"
 """`budget_tokens` on the real vLLM engine (tiny model, which always generates its full
 `max_tokens`, so every figure below is exact): the job never generates more than its
 budget, the call that meets the end of it is cut to what remains, stages that no longer

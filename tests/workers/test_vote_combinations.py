@@ -1,3 +1,4 @@
+# mypy: disable-error-code="index, union-attr, misc, arg-type, operator"
 """Early-stopped votes and `auto` on every strategy combination that has samples, on the
 real vLLM engine (tiny model) with the real tool servers over HTTP: pairs of attempts,
 art, think and tools. Per combination, same seed: a settled vote answers as the full

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="index, union-attr, misc, arg-type, operator"
 """Early-stopped votes on the real vLLM engine (tiny model): a settled vote gives the
 full vote's answer, its stopped samples are aborted in the engine, and usage is what the
 engine generated.

@@ -53,6 +53,9 @@ class GenerationRequest:
     # The engine's id of this request, so an `AbortableEngine` can stop it (a vote
     # that settled); None: the engine makes one.
     request_id: str | None = field(default=None, compare=False)
+    # The W3C trace context of the engine-call span this request runs under (vLLM's
+    # `trace_headers`: its own request span joins the job's trace); None: traces off.
+    trace_headers: Mapping[str, str] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if (self.messages is None) == (self.prompt is None):

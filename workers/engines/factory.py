@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from adapters.registry import load_registry
 from contract.settings import Settings
+from contract.telemetry import otlp_protocol, traces_endpoint
 from workers.engines.base import Engine
 from workers.models.demo import demo_model_dir
 
@@ -100,6 +102,7 @@ def build_engine(settings: Settings) -> Engine:
     from workers.engines.vllm_engine import VllmEngine, VllmOptions
 
     reserved = settings.cpu_reserved_cores
+    endpoint = traces_endpoint(os.environ)
     gpu = has_cuda()
     kv_cache_bytes = settings.kv_cache_bytes or (None if gpu else 1 << 30)
     enforce_eager = settings.enforce_eager if settings.enforce_eager is not None else not gpu
@@ -121,6 +124,9 @@ def build_engine(settings: Settings) -> Engine:
             else (reserved if reserved is not None else default_reserved_cores(model)),
             device="cuda" if gpu else "cpu",
             gpu_memory_utilization=settings.gpu_memory_utilization,
+            # vLLM's own request spans go where this process's do (the OTEL_* variables).
+            otlp_traces_endpoint=endpoint,
+            otlp_traces_protocol=otlp_protocol(os.environ) if endpoint else "grpc",
         ),
         adapters,
     )

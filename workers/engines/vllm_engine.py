@@ -17,7 +17,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,10 @@ class VllmOptions:
     seed: int = 0
     device: str = "cpu"  # "cuda" when vLLM's platform is a CUDA GPU
     gpu_memory_utilization: float | None = None  # None: vLLM's default
+    # Where vLLM sends its own request spans (`llm_request`, joined to the job's trace by
+    # each request's trace_headers) and over which OTLP protocol; None: no vLLM spans.
+    otlp_traces_endpoint: str | None = None
+    otlp_traces_protocol: str = "grpc"
 
 
 class VllmEngine:
@@ -78,6 +82,11 @@ class VllmEngine:
         os.environ.setdefault("VLLM_ALLOW_RUNTIME_LORA_UPDATING", "True")
         if self.options.cpu_reserved_cores is not None:
             os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(self.options.cpu_reserved_cores)
+        if self.options.otlp_traces_endpoint is not None:
+            # vLLM reads only the traces protocol variable (default grpc).
+            os.environ.setdefault(
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", self.options.otlp_traces_protocol
+            )
         if self.options.device == "cuda":
             # The engine core must never inherit a CUDA context by fork.
             os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
@@ -107,6 +116,7 @@ class VllmEngine:
             # prometheus_client's default registry, which every /metrics here serves.
             disable_log_stats=False,
             structured_outputs_config=_structured_outputs_config(),
+            otlp_traces_endpoint=self.options.otlp_traces_endpoint,
             **lora_args,
         )
         self._tokenizer = AutoTokenizer.from_pretrained(self.options.model)
@@ -193,6 +203,7 @@ class VllmEngine:
             params,
             request_id=request.request_id or uuid.uuid4().hex,
             lora_request=self._lora_request(request.role),
+            trace_headers=self._trace_headers(request),
         ):
             final = output  # after `abort`: vLLM's final output, finish reason "abort"
         if final is None:
@@ -225,6 +236,7 @@ class VllmEngine:
             params,
             request_id=request.request_id or uuid.uuid4().hex,
             lora_request=self._lora_request(request.role),
+            trace_headers=self._trace_headers(request),
         ):
             for piece in output.outputs:
                 token_ids.extend(piece.token_ids)
@@ -240,6 +252,12 @@ class VllmEngine:
             finish_reasons=[finish_reason],
             logprobs=[logprobs] if request.sampling.logprobs else None,
         )
+
+    def _trace_headers(self, request: GenerationRequest) -> Mapping[str, str] | None:
+        """The request's trace context, when vLLM traces (else it would warn per request)."""
+        if self.options.otlp_traces_endpoint is None:
+            return None
+        return request.trace_headers
 
     async def abort(self, request_ids: Sequence[str]) -> None:
         """Stop these requests in the engine now (`AsyncLLM.abort`). Their `generate`

@@ -28,7 +28,7 @@ from workers.engines.base import (
     Sampling,
     render_prompt_ids,
 )
-from workers.job_sink import NO_SINK, EngineCall, JobSink
+from workers.job_sink import NO_SINK, NO_SPAN, EngineCall, JobSink, TraceSpan
 from workers.metrics import SOLVE_TOKENS, STAGE_DURATION
 from workers.prompts import format_options, think_markers
 from workers.strategies.confidence import AutoPolicy
@@ -224,6 +224,9 @@ class SolveContext:
     # How a raced vote ended (sample_race.RaceReport.detail), for the select stage's event.
     vote_stop: dict[str, Any] | None = None
     auto_policy: AutoPolicy = field(default_factory=AutoPolicy)  # strategy.auto's threshold
+    # The trace span new spans open under (workers/job_spans.py): the job's (`sink.span`), a
+    # sample's in a race, the running stage's while a stage runs.
+    span: TraceSpan = NO_SPAN
     rng: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -335,15 +338,20 @@ class SolveContext:
         ids = {request.request_id for request in requests if request.request_id}
         if scope is not None:
             scope.in_flight |= ids
+        spans = [self.span.engine_call(request) for request in requests]
+        requests = [_traced(request, span) for request, span in zip(requests, spans, strict=True)]
         try:
             completions = await self.engine.generate(requests)
-        except BaseException:
-            for request in requests:
+        except BaseException as exc:
+            for request, span in zip(requests, spans, strict=True):
                 self.tally.refund(request, 0)  # nothing returned: nothing to bill
+                span.end(error=exc)
             raise
         finally:
             if scope is not None:
                 scope.in_flight -= ids
+        for span, completion in zip(spans, completions, strict=True):
+            span.end_engine_call(completion)
         for request, completion in zip(requests, completions, strict=True):
             self.tally.refund(request, completion.completion_tokens)
         stage = len(self.trace)  # the event this stage will append when it ends
@@ -501,6 +509,7 @@ class SolveContext:
         before = self.usage.model_copy()
         started = time.perf_counter()
         detail: dict[str, Any] = {}
+        outer, self.span = self.span, self.span.stage(name, role)
         try:
             yield detail
         except (SampleAborted, BudgetSpent) as stopped:
@@ -509,7 +518,13 @@ class SolveContext:
             detail["aborted" if isinstance(stopped, SampleAborted) else "budget_spent"] = True
             await self._record_stage(name, role, before, started, detail)
             raise
-        await self._record_stage(name, role, before, started, detail)
+        except BaseException as exc:
+            self.span.end(error=exc)
+            raise
+        else:
+            await self._record_stage(name, role, before, started, detail)
+        finally:
+            self.span = outer
 
     async def _record_stage(
         self, name: str, role: str | None, before: Usage, started: float, detail: dict[str, Any]
@@ -534,6 +549,7 @@ class SolveContext:
         ):
             SOLVE_TOKENS.labels(kind=kind).inc(count)
         self.trace.append(event)
+        self.span.end_stage(event)
         await self.sink.on_stage(event)
 
     def thoughts_detail(self, candidates: Sequence[Candidate]) -> list[str | None] | None:
@@ -541,3 +557,9 @@ class SolveContext:
         if not self.reveal or all(c.thought is None for c in candidates):
             return None
         return [c.thought for c in candidates]
+
+
+def _traced(request: GenerationRequest, span: TraceSpan) -> GenerationRequest:
+    """The request carrying its engine-call span's trace context (vLLM's trace_headers)."""
+    headers = span.headers()
+    return replace(request, trace_headers=headers) if headers else request

@@ -29,7 +29,7 @@ from typing import Any
 from contract.answers import equivalent
 from contract.schemas import TraceEvent, Usage
 from workers.engines.base import AbortableEngine
-from workers.job_sink import EngineCall, JobSink
+from workers.job_sink import EngineCall, JobSink, TraceSpan
 from workers.metrics import AUTO_DECISIONS, VOTE_SAMPLES, VOTE_TOKENS_SAVED
 from workers.strategies.confidence import confidences
 from workers.strategies.context import (
@@ -125,6 +125,7 @@ async def race(
         SampleOutcome(i, ctx.fork(SampleScope(i, seed), SampleSink())) for i in range(samples)
     ]
     report = RaceReport(strategy.stop, window, samples)
+    vote = ctx.span.vote(samples)  # the samples' spans hang under it
     if strategy.auto:  # the greedy sample alone first, read with its log probabilities
         greedy_scope = outcomes[0].ctx.scope
         assert greedy_scope is not None
@@ -136,7 +137,7 @@ async def race(
         for outcome in outcomes:
             if not outcome.started and len(running) < window:
                 outcome.started = True
-                running[asyncio.create_task(_run_sample(outcome, stages))] = outcome
+                running[asyncio.create_task(_run_sample(outcome, stages, vote))] = outcome
 
     def same(first: str, second: str) -> bool:
         return equivalent(first, second, ctx.answer_type)
@@ -176,6 +177,9 @@ async def race(
                 running.clear()
                 break
             start_next()
+    except BaseException as exc:
+        vote.end(error=exc)
+        raise
     finally:
         if running:  # the job itself failed or was cancelled: leave nothing running
             await _stop(ctx, running)
@@ -186,6 +190,7 @@ async def race(
         reason for o in outcomes if o.ctx.scope is not None for reason in o.ctx.scope.stopped_with
     ]
     report.tokens_saved_estimate = _tokens_saved(outcomes)
+    vote.end_vote(report.detail())
     VOTE_SAMPLES.labels(kind="used").inc(len(report.finish_order))
     VOTE_SAMPLES.labels(kind="saved").inc(samples - len(report.finish_order))
     VOTE_TOKENS_SAVED.inc(report.tokens_saved_estimate)
@@ -216,13 +221,23 @@ def _auto_decision(ctx: SolveContext, greedy: SampleOutcome) -> dict[str, Any]:
     }
 
 
-async def _run_sample(outcome: SampleOutcome, stages: Sequence[Stage]) -> None:
+async def _run_sample(outcome: SampleOutcome, stages: Sequence[Stage], vote: TraceSpan) -> None:
     """One sample through every stage; a stop ends it quietly, unfinished, and so does
-    a job budget spent before its first answer (after that, its last answer stands)."""
+    a job budget spent before its first answer (after that, its last answer stands).
+    Its stages' spans hang under a span of its own, beneath the vote's."""
+    span = outcome.ctx.span = vote.sample(outcome.index)
     try:
         run = await run_stages(outcome.ctx, stages, [])
     except (SampleAborted, BudgetSpent):
+        span.end_sample(finished=False)
         return
+    except BaseException as exc:
+        if outcome.ctx.scope is not None and outcome.ctx.scope.aborted:
+            span.end_sample(finished=False)  # its task was cancelled by the vote's stop
+        else:
+            span.end(error=exc)
+        raise
+    span.end_sample(finished=True)
     [outcome.candidate] = run.candidates
     outcome.initial = run.initial[0] if run.initial else outcome.candidate.answer
 

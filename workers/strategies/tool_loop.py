@@ -147,10 +147,17 @@ async def invoke(
             0.0,
         )
     ctx.tally.tool_runs += 1
+    span = ctx.span.tool_call(tool, arguments)  # its traceparent reaches the tool server
     try:
-        call = await ctx.tools.invoke(tool, arguments, timeout_s=ctx.remaining_s())
+        call = await ctx.tools.invoke(
+            tool, arguments, timeout_s=ctx.remaining_s(), headers=span.headers()
+        )
     except ToolUnavailableError as exc:
         call = ToolCall(tool, "", arguments, None, exc.message, 503, 0.0)
+    except BaseException as exc:
+        span.end(error=exc)
+        raise
+    span.end_tool_call(call)
     ctx.note_tool(call)
     return call
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,10 +152,15 @@ class ToolClient:
         return specs
 
     async def invoke(
-        self, tool: str, arguments: dict[str, Any], timeout_s: float | None = None
+        self,
+        tool: str,
+        arguments: dict[str, Any],
+        timeout_s: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> ToolCall:
         """Run a tool; `timeout_s` (what remains of the job's deadline) caps the
-        configured per-call timeout."""
+        configured per-call timeout. `headers` go with the request (the tool-call span's
+        W3C `traceparent`, so the tool server's span joins the job's trace)."""
         if tool not in self._tool_server:
             await self.manifest()
         server = self._tool_server.get(tool)
@@ -176,6 +182,7 @@ class ToolClient:
             "/invoke",
             json={"tool": tool, "arguments": arguments},
             timeout=httpx.Timeout(limit, connect=min(5.0, limit)),
+            headers=dict(headers) if headers else None,
         )
         try:
             body = response.json()

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="index, union-attr, misc, arg-type, operator"
 """The offline replay and the auto policy's fit (entrypoints/calibrate.py) on synthetic
 recordings: a settled replay answers as the full vote on any recording, early stops
 spend fewer tokens, and the fitted threshold is the cheapest within the tolerance."""
