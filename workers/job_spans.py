@@ -48,8 +48,6 @@ from workers.tools.client import ToolCall
 
 TRACER_NAME = "sciserve.worker"
 WITHHELD = "sciserve.content_withheld"
-# The GenAI provider an engine backend is (gen_ai.provider.name; none is a well-known one).
-PROVIDERS = {"VllmEngine": "vllm", "HfEngine": "transformers", "OpenAIEngine": "openai"}
 
 Attributes = dict[str, Any]
 
@@ -84,7 +82,8 @@ async def solve(pipeline: SolvePipeline, job: Job, sink: JobSink) -> SolveResult
         content=telemetry.content,
         # TPO outputs hold the hidden thought; a job without reveal_thoughts keeps it so.
         hide_outputs=request.strategy.think and not request.reveal_thoughts,
-        provider=PROVIDERS.get(type(pipeline.engine).__name__, "sciserve"),
+        # gen_ai.provider.name: the engine's backend (none is a well-known value).
+        provider=getattr(pipeline.engine, "provider_name", "sciserve"),
         model=model_name(pipeline.engine.model_name),
     )
     try:

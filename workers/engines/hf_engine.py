@@ -25,6 +25,8 @@ from workers.engines.base import (
 class HfEngine:
     """`Engine` over `transformers` generate, adapters switched with peft."""
 
+    provider_name = "transformers"  # gen_ai.provider.name of its spans
+
     def __init__(self, model: str, adapters: Sequence[AdapterSpec] = (), dtype: str = "float32"):
         self.model_name = model
         self._dtype = dtype

@@ -39,6 +39,8 @@ _retry_connect = retry(
 class OpenAIEngine:
     """`Engine` over an OpenAI-compatible completions endpoint."""
 
+    provider_name = "openai"  # gen_ai.provider.name of its spans: the API it speaks
+
     def __init__(
         self,
         base_url: str,

@@ -63,6 +63,7 @@ class VllmEngine:
     """`Engine` over vLLM's `AsyncLLM`."""
 
     supports_json_schema = True  # GenerationRequest.json_schema: vLLM's structured outputs
+    provider_name = "vllm"  # gen_ai.provider.name of its spans (workers/job_spans.py)
 
     def __init__(self, options: VllmOptions, adapters: Sequence[AdapterSpec] = ()):
         self.options = options
