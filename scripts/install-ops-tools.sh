@@ -3,8 +3,9 @@
 # this checkout: Helm 3.19 and kubectl 1.34, promtool, hadolint, kubernetes-validate,
 # the KEDA / prometheus-operator CRD models and grafana-foundation-sdk (the dashboard
 # builder); and Arize Phoenix, the trace viewer the OpenTelemetry test sends a job to
-# (tests/entrypoints/test_traces_phoenix.py). Nothing lands in the home folder; a second
-# run is a no-op.
+# (tests/entrypoints/test_traces_phoenix.py); and Debian's chromium with chromium-driver,
+# the browser the trace page's tests drive (apt, system-wide). Nothing lands in the home
+# folder; a second run is a no-op.
 #
 #   scripts/install-ops-tools.sh && .venv/bin/python -m pytest tests/helm
 #
@@ -98,6 +99,18 @@ if ! "$TOOLS/phoenix-venv/bin/python" -c "import phoenix.client, phoenix.server"
   "$TOOLS/phoenix-venv/bin/pip" install --quiet --disable-pip-version-check "$PHOENIX"
 fi
 ln -sf "$TOOLS/phoenix-venv/bin/phoenix" "$BIN/phoenix"
+
+# --- Chromium and its WebDriver, for the trace page's browser tests ---
+# Debian's own packages (tests/routers/test_ui_browser.py drives /usr/bin/chromium through
+# /usr/bin/chromedriver); never a browser downloaded at test time.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "ops tools: Debian chromium and chromium-driver" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    chromium chromium-driver >/dev/null
+fi
 
 for tool in helm kubectl promtool hadolint kubernetes-validate phoenix; do
   "$BIN/$tool" --help >/dev/null 2>&1 || "$BIN/$tool" version >/dev/null 2>&1 || {
