@@ -204,7 +204,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
 async def _collect(url: str, items: list[Item], args: argparse.Namespace) -> None:
     """Direct K samples (easy/hard) and one adaptive run per training problem."""
     async with httpx.AsyncClient(base_url=url, timeout=None) as client:
-        for strategy in (Strategy(tools="never", samples=args.k), Strategy(tools="auto")):
+        direct = Strategy(tools="never", samples=args.k, stop="none")  # all K: AWL's rule
+        for strategy in (direct, Strategy(tools="auto")):
             await run_items(
                 client, items, strategy, concurrency=args.concurrency, max_tokens=args.max_tokens
             )

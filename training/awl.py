@@ -12,7 +12,8 @@
   `{"name": ..., "parameters": {...}}`. The smaller set is repeated to balance them,
   as AWL's `generate_training_data.py` does.
 
-Inputs: direct records (`tools: never`, `samples: K`, a reference) and adaptive records
+Inputs: direct records (`tools: never`, `samples: K`, `stop: "none"` so that all K
+samples run, a reference) and adaptive records
 (`tools: auto`, `samples: 1`, a reference) of the same problems.
 """
 
@@ -41,12 +42,13 @@ DIRECT_STRATEGIES = ("direct", "vote")
 
 
 def direct_samples(record: Record) -> list[tuple[str, str | None]]:
-    """(output, answer) of each sample of a direct record's generate stage."""
+    """(output, answer) of each sample of a direct record's generate stage: one engine
+    call per sample, in sample order (a vote runs each sample as its own request)."""
     found = stages(record, "generate")
     if not found or not found[0]["calls"]:
         return []
     generate = found[0]
-    outputs = [text for call in generate["calls"][:2] for text in call["outputs"]]
+    outputs = [text for call in generate["calls"] for text in call["outputs"]]
     answers = generate["detail"].get("answers") or []
     return list(zip(outputs, answers, strict=False))
 

@@ -64,7 +64,9 @@ RULES: list[Rule] = [
 
 def requests() -> list[SolveRequest]:
     def never(**fields: Any) -> Strategy:
-        return Strategy(tools="never", **fields)
+        # Training data wants every sample: a vote that stops once decided would keep
+        # only those it needed (AWL's easy/hard rule counts all K).
+        return Strategy(tools="never", stop="none", **fields)
 
     made = [
         SolveRequest(problem="What is 2 + 2?", reference="4", strategy=never(samples=4)),
