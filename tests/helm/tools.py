@@ -36,6 +36,11 @@ CASES: dict[str, list[str]] = {
     ],
     "sandbox-runtime": ["--set", "toolServers.runtimeClassName=gvisor"],
     "autoscaling-off": ["--set", "worker.autoscaling.enabled=false"],
+    "tracing-on": [
+        "--set", "tracing.otlpEndpoint=http://otel-collector.observability:4318",
+        "--set", "tracing.toolServers=true",
+        "--set", "tracing.collector[0].namespaceSelector.matchLabels.team=observability",
+    ],
     "everything-on": [
         "--set", "gateway.ingress.enabled=true",
         "--set", "gateway.autoscaling.enabled=true",

@@ -187,7 +187,42 @@ built from REDIS_PASSWORD by Kubernetes' $(VAR) expansion (defined just before i
     sizeLimit: {{ . | default "1Gi" }}
 {{- end -}}
 
+{{/* OpenTelemetry settings of one component (dict "root" . "service" NAME): the OTLP
+endpoint, protocol, sampler and content switch of .Values.tracing; nothing while no
+endpoint is set. */}}
+{{- define "sciserve.tracingEnv" -}}
+{{- $t := .root.Values.tracing -}}
+{{- if $t.otlpEndpoint -}}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $t.otlpEndpoint | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ $t.protocol | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ .service | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ $t.sampler | quote }}
+{{- with $t.samplerArg }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ . | quote }}
+{{- end }}
+- name: SCISERVE_TRACE_CONTENT
+  value: {{ $t.content | quote }}
+{{- end -}}
+{{- end -}}
+
 {{/* NetworkPolicy egress rules. */}}
+{{- define "sciserve.np.collector" -}}
+{{- if .Values.tracing.otlpEndpoint -}}
+# The OpenTelemetry collector (tracing.otlpEndpoint).
+- ports:
+    - {protocol: TCP, port: {{ .Values.tracing.port }}}
+  {{- with .Values.tracing.collector }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end -}}
+{{- end }}
+
 {{- define "sciserve.np.dns" -}}
 # DNS: Service names must resolve.
 - to:
