@@ -9,9 +9,11 @@ starting vLLM costs ~20-30 s on CPU.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from contract.settings import Settings
-from entrypoints.embedded import EmbeddedServer, ServiceProcesses, free_port
+from entrypoints.embedded import EmbeddedServer, ServiceProcesses, free_port, wait_until_up
 from workers.models.tiny import TinyModel, build_tiny_model
 
 Spawn = Callable[..., tuple[subprocess.Popen[bytes], str]]
@@ -179,3 +181,83 @@ def tool_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         yield {name: processes.start_tool_server(name)[1] for name in SERVER_NAMES}
     finally:
         processes.stop_all()
+
+
+# --- Arize Phoenix: a real trace viewer for the OpenTelemetry tests ---
+PHOENIX_VENV = Path(__file__).resolve().parents[1] / ".tools" / "phoenix-venv"
+PHOENIX_START_S = 240  # its first start migrates its SQLite store: tens of seconds on 2 cores
+# Runs in Phoenix's own venv: the spans of one trace, read through Phoenix's client.
+_READ_SPANS = """
+import json, sys
+from phoenix.client import Client
+url, trace_id = sys.argv[1], sys.argv[2]
+spans = Client(base_url=url).spans.get_spans(
+    project_identifier="default", trace_ids=[trace_id], limit=10000, timeout=30
+)
+print(json.dumps(spans, default=str))
+"""
+
+
+@dataclass
+class Phoenix:
+    """A running Phoenix: `url` serves its UI, REST API and OTLP over HTTP (/v1/traces)."""
+
+    url: str
+
+    def spans(self, trace_id: str) -> list[dict[str, Any]]:
+        """Every span Phoenix holds of one trace (32 hex digits), through its client."""
+        done = subprocess.run(
+            [str(PHOENIX_VENV / "bin" / "python"), "-c", _READ_SPANS, self.url, trace_id],
+            capture_output=True, text=True, timeout=120, env=_phoenix_env(),
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"reading spans from Phoenix failed: {done.stderr[-2000:]}")
+        spans: list[dict[str, Any]] = json.loads(done.stdout)
+        return spans
+
+
+def _phoenix_env(**extra: str) -> dict[str, str]:
+    """Phoenix's processes see none of the service's OpenTelemetry or Python settings."""
+    skip = ("OTEL_", "PYTHONPATH", "VIRTUAL_ENV")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(skip)}
+    return {**env, **extra}
+
+
+@pytest.fixture(scope="session")
+def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
+    """Arize Phoenix as its own server process (`phoenix serve`, its own venv from
+    scripts/install-ops-tools.sh) with embedded SQLite storage in a temporary folder;
+    once per test run, given PHOENIX_START_S to come up, stopped at the end."""
+    executable = PHOENIX_VENV / "bin" / "phoenix"
+    if not executable.exists():
+        pytest.fail(
+            f"Arize Phoenix is not installed: run scripts/install-ops-tools.sh (it puts it in "
+            f"{PHOENIX_VENV}); CI runs it before the tests.",
+            pytrace=False,
+        )
+    folder = tmp_path_factory.mktemp("phoenix")
+    port = free_port()
+    env = _phoenix_env(
+        PHOENIX_WORKING_DIR=str(folder),
+        PHOENIX_HOST="127.0.0.1",
+        PHOENIX_PORT=str(port),
+        PHOENIX_GRPC_PORT=str(free_port()),
+        PHOENIX_TELEMETRY_ENABLED="false",
+        PHOENIX_ALLOW_EXTERNAL_RESOURCES="false",
+    )
+    with (folder / "phoenix.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(executable), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_until_up(
+            f"http://127.0.0.1:{port}", process, folder / "phoenix.log", PHOENIX_START_S, "/healthz"
+        )
+        yield Phoenix(f"http://127.0.0.1:{port}")
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
