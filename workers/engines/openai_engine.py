@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -59,8 +59,10 @@ class OpenAIEngine:
         self._tokenizer: Any = None
 
     @_retry_connect
-    async def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return await self._client.post(path, json=body)
+    async def _post(
+        self, path: str, body: dict[str, Any], headers: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        return await self._client.post(path, json=body, headers=dict(headers or {}))
 
     async def start(self) -> None:
         from transformers import AutoTokenizer
@@ -115,7 +117,8 @@ class OpenAIEngine:
         if request.on_text is not None and request.n == 1:
             return await self._generate_streaming(request, body, len(prompt_ids))
         try:
-            response = await self._post("/v1/completions", body)
+            # The engine-call span's traceparent: `vllm serve` continues it.
+            response = await self._post("/v1/completions", body, request.trace_headers)
         except httpx.TransportError as exc:
             raise EngineUnavailableError(
                 f"The remote engine at {self.base_url} is unreachable: {exc or type(exc).__name__}"
@@ -145,7 +148,10 @@ class OpenAIEngine:
         finish_reason: str | None = None
         try:
             async with self._client.stream(
-                "POST", "/v1/completions", json={**body, "stream": True}
+                "POST",
+                "/v1/completions",
+                json={**body, "stream": True},
+                headers=dict(request.trace_headers or {}),
             ) as response:
                 if response.status_code >= 400:
                     detail = (await response.aread()).decode(errors="replace")

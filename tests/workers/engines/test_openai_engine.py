@@ -120,3 +120,43 @@ def test_remote_engine_reports_an_unreachable_server(tiny_model: TinyModel) -> N
 
     with pytest.raises(EngineUnavailableError, match="unreachable"):
         asyncio.run(start())
+
+
+def test_remote_engine_sends_each_requests_traceparent(tiny_model: TinyModel) -> None:
+    """The engine-call span's context (`GenerationRequest.trace_headers`) goes to the
+    server, which `vllm serve` continues; plain and streamed. The server is httpx's
+    `MockTransport` (a named double) recording what arrives."""
+    import json
+
+    import httpx
+    from transformers import AutoTokenizer
+
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    seen: list[str | None] = []
+    choice = {"index": 0, "text": "4", "token_ids": [5], "finish_reason": "stop"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("traceparent"))
+        if json.loads(request.content).get("stream"):
+            body = f"data: {json.dumps({'choices': [choice]})}\n\ndata: [DONE]\n\n"
+            return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+        return httpx.Response(200, json={"choices": [choice]})
+
+    async def pieces(_: str) -> None:
+        return None
+
+    async def run() -> None:
+        engine = OpenAIEngine("http://remote", str(tiny_model.model_dir))
+        engine._client = httpx.AsyncClient(
+            base_url="http://remote", transport=httpx.MockTransport(answer)
+        )
+        engine._served_name = "base"
+        engine._tokenizer = AutoTokenizer.from_pretrained(str(tiny_model.model_dir))
+        messages = [{"role": "user", "content": "2 + 2?"}]
+        traced = GenerationRequest(messages=messages, trace_headers={"traceparent": traceparent})
+        await engine.generate([traced, replace(traced, on_text=pieces)])
+        await engine.generate([GenerationRequest(messages=messages)])
+        await engine._client.aclose()
+
+    asyncio.run(run())
+    assert seen == [traceparent, traceparent, None]
