@@ -27,6 +27,7 @@ only when the job may reveal them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -100,12 +101,14 @@ async def solve(pipeline: SolvePipeline, job: Job, sink: JobSink) -> SolveResult
 
 
 def _outcome(exc: BaseException, job: Job) -> str:
+    """The outcome code a job span ends with (contract.errors.Outcome's values, plus
+    `interrupted`: cancelled by its client, or handed back to the queue at shutdown)."""
     if isinstance(exc, SciserveError):
         return exc.outcome.value
     if isinstance(exc, TimeoutError) or time.time() >= job.deadline:
         return "timeout"
-    if isinstance(exc, BaseException) and not isinstance(exc, Exception):
-        return "interrupted"  # cancelled by its client, or handed back at shutdown
+    if isinstance(exc, asyncio.CancelledError):
+        return "interrupted"
     return "internal"
 
 

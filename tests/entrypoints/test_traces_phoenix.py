@@ -20,11 +20,15 @@ the real thing.
 from __future__ import annotations
 
 import dataclasses
+import os
 import secrets
+import subprocess
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from opentelemetry import trace
 
@@ -232,3 +236,20 @@ def test_a_vote_with_tools_is_one_trace_in_phoenix(
     select = tree.one("select")
     assert select["attributes"]["sciserve.vote.stop.rule"] == "none"
     assert select["attributes"]["sciserve.vote.method"] in ("vote", "greedy", "first", "tie")
+    folder = os.environ.get("SCISERVE_SCREENSHOT_DIR")
+    if folder:  # the README's picture of this job in Phoenix (headless Chromium)
+        screenshot(phoenix, llm[0], Path(folder) / "phoenix-trace.png")
+
+
+def screenshot(phoenix: Phoenix, span: dict[str, Any], path: Path) -> None:
+    """Phoenix's page of the trace, with `span` open, as a PNG."""
+    [project] = httpx.get(f"{phoenix.url}/v1/projects", timeout=30).json()["data"]
+    url = (
+        f"{phoenix.url}/projects/{project['id']}/traces/{TRACE_ID}?selectedSpanNodeId={span['id']}"
+    )
+    subprocess.run(
+        ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--window-size=1600,1000", "--virtual-time-budget=20000", f"--screenshot={path}", url],
+        check=True, capture_output=True, timeout=180,
+    )  # fmt: skip
+    assert path.stat().st_size > 10_000
