@@ -89,8 +89,10 @@ def create_app(
     """The gateway; with `build_worker`, a worker on the same queue runs beside it.
     `telemetry`: its traces (default: as the OTEL_* variables ask)."""
     settings = settings or get_settings()
-    if telemetry is None:
-        telemetry = Telemetry.from_env(content=settings.trace_content)
+    if telemetry is None:  # a gateway alone (`sciserve gateway`)
+        telemetry = Telemetry.from_env(
+            content=settings.trace_content, service_name="sciserve-gateway"
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
