@@ -33,7 +33,7 @@ import pytest
 from opentelemetry import trace
 
 from entrypoints.embedded import EmbeddedServer, ServiceProcesses, free_port
-from tests.conftest import Phoenix, _import_vllm, tiny_settings
+from tests.conftest import REDIS_URL, Phoenix, _import_vllm, api_key_headers, tiny_settings
 from workers.engines.base import Completion, GenerationRequest
 from workers.engines.factory import build_engine
 from workers.models.tiny import TinyModel
@@ -133,16 +133,19 @@ class Tree:
         return [s for s in self.spans if s["parent_id"] == span["context"]["span_id"]]
 
 
-def read_trace(phoenix: Phoenix, service: EmbeddedServer, complete: Any) -> Tree:
+def read_trace(
+    phoenix: Phoenix, service: EmbeddedServer | None, complete: Any, trace_id: str = TRACE_ID
+) -> Tree:
     """The trace once `complete(tree)` holds, polling Phoenix for up to a minute (the
     exporters batch their spans)."""
-    service.app.state.telemetry.flush()
-    flush_vllm = getattr(trace.get_tracer_provider(), "force_flush", None)  # vLLM's provider
-    if flush_vllm is not None:
-        flush_vllm()
+    if service is not None:
+        service.app.state.telemetry.flush()
+        flush_vllm = getattr(trace.get_tracer_provider(), "force_flush", None)  # vLLM's
+        if flush_vllm is not None:
+            flush_vllm()
     deadline = time.monotonic() + 60
     while True:
-        tree = Tree(phoenix.spans(TRACE_ID))
+        tree = Tree(phoenix.spans(trace_id))
         if complete(tree) or time.monotonic() > deadline:
             return tree
         time.sleep(1)
@@ -255,3 +258,53 @@ def screenshot(phoenix: Phoenix, span: dict[str, Any], path: Path) -> None:
         check=True, capture_output=True, timeout=180,
     )  # fmt: skip
     assert path.stat().st_size > 10_000
+
+
+def test_a_pools_gateway_and_worker_spans_join_one_trace_across_redis(
+    tiny_model: TinyModel, phoenix: Phoenix, redis_prefix: str, tmp_path: Path
+) -> None:
+    """`sciserve gateway` and `sciserve worker` as their own processes on Redis (the
+    worker on the transformers engine): the job carries the gateway's context through
+    Redis, so the worker's spans hang under the gateway's request span."""
+    trace_id = "5ce1e17c0ffee0000000000000000026"
+    processes = ServiceProcesses(
+        tmp_path,
+        {
+            "SCISERVE_REDIS_URL": REDIS_URL,
+            "SCISERVE_REDIS_PREFIX": redis_prefix,
+            "SCISERVE_MODEL": str(tiny_model.model_dir),
+            "SCISERVE_ADAPTER_REGISTRY": str(tiny_model.registry),
+            "SCISERVE_ENGINE": "hf",
+            "SCISERVE_DTYPE": "float32",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": phoenix.url,
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+        },
+    )
+    try:
+        _, gateway = processes.start("gateway")
+        processes.start("worker")
+        headers = {
+            **api_key_headers(redis_prefix, "solve"),
+            "traceparent": f"00-{trace_id}-{CALLER_SPAN}-01",
+        }
+        body = {"problem": "What is 2 + 2?", "strategy": {"tools": "never"}, "max_tokens": 8}
+        response = httpx.post(f"{gateway}/solve", json=body, headers=headers, timeout=300)
+        assert response.status_code == 200, response.text
+        usage = response.json()["usage"]
+
+        def complete(tree: Tree) -> bool:
+            return bool(tree.named("POST /solve") and tree.named("job") and tree.named("generate"))
+
+        tree = read_trace(phoenix, None, complete, trace_id)
+    finally:
+        processes.stop_all()
+    assert complete(tree), sorted(s["name"] for s in tree.spans)
+    request, job = tree.one("POST /solve"), tree.one("job")
+    assert request["parent_id"] == CALLER_SPAN
+    assert job["parent_id"] == request["context"]["span_id"]  # across Redis
+    assert tree.one("queue wait")["parent_id"] == request["context"]["span_id"]
+    [call] = [s for s in tree.spans if s["span_kind"] == "LLM"]
+    assert call["attributes"]["gen_ai.provider.name"] == "transformers"
+    assert call["attributes"]["gen_ai.usage.input_tokens"] == usage["prompt_tokens"]
+    assert call["attributes"]["gen_ai.usage.output_tokens"] == usage["completion_tokens"]
+    assert "gen_ai.input.messages" not in call["attributes"]  # content off by default
