@@ -163,6 +163,7 @@
   async function jobPage(jobId) {
     const { status, body } = await getJson("/ui/api/jobs/" + encodeURIComponent(jobId));
     if (failed(status, body)) return;
+    if (!document.body.dataset.firstStatus) document.body.dataset.firstStatus = body.status;
     render(body);
     if (!FINAL.has(body.status)) follow(body);
   }
@@ -186,7 +187,7 @@
         request.options ? h("ol", { class: "options", type: "A" }, request.options.map((o) => h("li", {}, o))) : null,
         pairs([
           ["Strategy", job.strategy],
-          ["Strategy settings", pre(request.strategy)],
+          ["Strategy settings", h("details", {}, h("summary", {}, "as sent"), pre(request.strategy))],
           ["Key", job.key_name],
           ["Submitted", when(job.submitted_at)],
           ["Tool servers", request.tools ? request.tools.join(", ") : "all"],
@@ -271,10 +272,11 @@
     if (event.truncated) {
       article.append(h("p", { class: "note" }, "This stage's detail is left out: the job's trace reached its size limit."));
     }
-    article.append(
+    const parts = [
       samples(detail, used), toolCalls(detail.tool_calls, used), vote(detail, used),
       selfCorrection(event.stage, detail, used), thoughts(detail.thoughts, used),
-      engineCalls(event.calls || [], event.calls_not_listed), rest(event.stage, detail, used));
+      engineCalls(event.calls || [], event.calls_not_listed), rest(event.stage, detail, used)];
+    article.append(...parts.filter((part) => part !== null));
     return article;
   }
 
@@ -398,6 +400,7 @@
   function follow(job) {
     const source = new EventSource("/jobs/" + encodeURIComponent(job.id) + "/events");
     document.body.dataset.live = "open";
+    document.body.dataset.followed = "true";
     const read = (message) => JSON.parse(message.data);
     source.addEventListener("status", (message) => setStatus(read(message).status));
     source.addEventListener("stage", (message) => {

@@ -4,6 +4,11 @@ vLLM on the tiny model, real HTTP)."""
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 from tests.conftest import Service
 from tests.entrypoints.test_cli import PROBLEM, _sciserve
@@ -36,3 +41,27 @@ def test_stream_shows_stages_and_the_answer_as_written(service: Service) -> None
 def test_a_bad_strategy_is_refused_before_sending() -> None:
     done = _sciserve("solve", PROBLEM, "--url", "http://127.0.0.1:9", "-s", "samples:lots")
     assert done.returncode == 2 and "samples" in done.stderr
+
+
+def test_open_prints_and_opens_the_jobs_trace_page(service: Service, tmp_path: Path) -> None:
+    """`--open`: the page's URL on stderr as soon as the job is queued, handed to the
+    browser `webbrowser` finds ($BROWSER here, a recorder), then the answer as usual."""
+    opened = tmp_path / "opened.txt"
+    recorder = tmp_path / "browser.sh"
+    recorder.write_text(f'#!/bin/sh\necho "$1" >> {opened}\n')
+    recorder.chmod(0o755)
+    done = subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "solve", PROBLEM, "--url", service.url,
+         "-s", "direct", "--open"],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, "BROWSER": f"{recorder} %s"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [url] = re.findall(r"Trace page: (\S+)", done.stderr)
+    job_id = url.rsplit("/", 1)[-1]
+    assert url == f"{service.url}/ui/jobs/{job_id}"
+    assert opened.read_text().split() == [url]
+    with service.client() as client:
+        job = client.get(f"/jobs/{job_id}").json()
+        assert client.get(f"/ui/jobs/{job_id}").status_code == 200
+    assert done.stdout.strip() == (job["result"]["answer"] or job["result"]["answer_text"]).strip()
