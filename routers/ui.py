@@ -28,6 +28,8 @@ from contract.schemas import ErrorBody, JobList, JobTrace
 
 router = APIRouter(prefix="/ui", tags=["trace pages"])
 ERRORS = {status: {"model": ErrorBody} for status in (401, 403, 404, 429, 503)}
+# A POST passes the body-size and JSON checks first (contract/body_limit, app/content_type).
+SESSION_ERRORS = {status: {"model": ErrorBody} for status in (401, 403, 413, 415, 429, 503)}
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -114,7 +116,7 @@ async def job_trace_json(
     return await job_trace(queue, job, principal)
 
 
-@router.post("/session", status_code=204, responses=ERRORS)  # type: ignore[arg-type]
+@router.post("/session", status_code=204, responses=SESSION_ERRORS)  # type: ignore[arg-type]
 async def open_session(request: Request, principal: SolveCaller, sessions: SessionsDep) -> Response:
     """Sign a browser in to the trace pages: send the API key once (`Authorization:
     Bearer`, a JSON body `{}`); the answer sets an HttpOnly, SameSite=Strict session
