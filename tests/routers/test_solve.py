@@ -66,15 +66,19 @@ def test_trace_is_omitted_unless_asked(service: Service) -> None:
 
 
 # One end-to-end run per strategy on the real vLLM engine: the stages that ran, engine
-# calls (K samples: one greedy request and one n=K-1 request, in one batch), and that
-# the trace accounts for all of usage.
+# calls (K samples: one request each, all K with stop none), and that the trace accounts
+# for all of usage.
 STRATEGY_RUNS = [
     ({"tools": "never"}, ["generate"], 1),
     ({"tools": "auto"}, ["generate"], None),  # the tiny model may emit anything
     ({"tools": "never", "think": True}, ["generate"], None),  # 2 if a format break resamples
     ({"tools": "never", "attempts": 3}, ["generate", "selfcorrect", "selfcorrect"], 3),
-    ({"tools": "never", "samples": 4}, ["generate", "select"], 2),
-    ({"tools": "never", "samples": 2, "attempts": 2}, ["generate", "selfcorrect", "select"], 4),
+    ({"tools": "never", "samples": 4, "stop": "none"}, ["generate", "select"], 4),
+    (
+        {"tools": "never", "samples": 2, "attempts": 2, "stop": "none"},
+        ["generate", "selfcorrect", "select"],
+        4,
+    ),
     ({"tools": "never", "art": True}, ["generate", "art_ask"], None),  # refine if asked
     ({"tools": "never", "few_shot": 1}, ["few_shot", "generate"], 1),
 ]
