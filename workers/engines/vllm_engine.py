@@ -74,11 +74,11 @@ class VllmEngine:
         self._tokenizer: Any = None
         self._lock = asyncio.Lock()
         self._dead = False  # an `EngineDeadError` was seen from the current AsyncLLM
+        self._warming: asyncio.Task[None] | None = None  # the log-probability warm-up
 
     async def start(self) -> None:
         """Build the engine (tens of seconds on CPU) and register the initial adapters."""
         # Must be set before vLLM spawns its engine-core process.
-        self._warming: asyncio.Task[None] | None = None  # the log-probability warm-up
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("VLLM_ALLOW_RUNTIME_LORA_UPDATING", "True")
         if self.options.cpu_reserved_cores is not None:
@@ -330,6 +330,9 @@ class VllmEngine:
         return int(self._llm.vllm_config.scheduler_config.max_num_seqs)
 
     async def close(self) -> None:
+        if self._warming is not None:
+            self._warming.cancel()
+            self._warming = None
         if self._llm is not None:
             self._llm.shutdown()
             self._llm = None
@@ -348,9 +351,6 @@ def _structured_outputs(request: GenerationRequest) -> Any:
     the backend cannot compile (it comes from a client) is the request's error."""
     if request.json_schema is None:
         return None
-        if self._warming is not None:
-            self._warming.cancel()
-            self._warming = None
     from vllm import SamplingParams
     from vllm.exceptions import VLLMValidationError
     from vllm.sampling_params import StructuredOutputsParams
