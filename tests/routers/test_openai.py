@@ -227,6 +227,9 @@ def test_streamed_vote_sends_progress_then_the_selected_answer(service: Service)
         if not c.choices and (c.model_extra or {}).get("sciserve", {}).get("event") == "stage"
     ]
     assert stages == ["generate", "select"]
+    # A stage's detail and engine calls are the trace page's, never the chat stream's.
+    progress = [(c.model_extra or {}).get("sciserve", {}) for c in chunks if not c.choices]
+    assert not any("detail" in p or "calls" in p for p in progress)
     content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     job_id = chunks[0].id.removeprefix("chatcmpl-")
     with service.client() as http:
