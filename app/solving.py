@@ -132,26 +132,24 @@ class Submitter:
                 or (await self.queue.status(known)).status != JobState.failed
             ):
                 # Replays are free; the queue still refuses another body under the key.
-                return await self.queue.submit(
-                    request,
-                    key,
-                    self.principal.key_hash,
-                    trace_context=self.trace_context,
-                    owner_name=self.principal.name,
-                )
+                return await self._enqueue(request, key)
             await charge(self.limiter, self.principal, cost, self.door)
             if known is not None:  # a cached failure: run it again, uncached
                 key = None
-            return await self.queue.submit(
-                request,
-                key,
-                self.principal.key_hash,
-                trace_context=self.trace_context,
-                owner_name=self.principal.name,
-            )
+            return await self._enqueue(request, key)
         except QueueFullError:
             REQUESTS.labels(strategy=request.strategy.name, outcome="rejected").inc()
             raise
+
+    async def _enqueue(self, request: SolveRequest, key: str | None) -> str:
+        """The job under `key`, submitted as this caller's (owner, name, trace context)."""
+        return await self.queue.submit(
+            request,
+            key,
+            self.principal.key_hash,
+            trace_context=self.trace_context,
+            owner_name=self.principal.name,
+        )
 
     async def solve(
         self,

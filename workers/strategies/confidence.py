@@ -64,7 +64,11 @@ class AutoPolicy:
         if not logprobs:
             return False, None
         value = confidences(logprobs)[self.measure]
-        return value is not None and value >= self.threshold, value
+        return self.passes(value), value
+
+    def passes(self, value: float | None) -> bool:
+        """Whether a measured confidence (this policy's measure) is at the threshold."""
+        return value is not None and value >= self.threshold
 
     @classmethod
     def load(cls, path: Path | None, demo_model: str | None = None) -> AutoPolicy:

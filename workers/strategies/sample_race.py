@@ -208,7 +208,9 @@ def _auto_decision(ctx: SolveContext, greedy: SampleOutcome) -> dict[str, Any]:
     policy = ctx.auto_policy
     scope = greedy.ctx.scope
     assert scope is not None
-    sure, value = policy.confident(scope.last_logprobs)
+    measured = confidences(scope.last_logprobs or [])
+    value = measured[policy.measure]
+    sure = policy.passes(value)
     answered = greedy.candidate is not None and greedy.candidate.answer is not None
     escalated = not (sure and answered)
     AUTO_DECISIONS.labels(decision="escalate" if escalated else "greedy").inc()
@@ -216,7 +218,7 @@ def _auto_decision(ctx: SolveContext, greedy: SampleOutcome) -> dict[str, Any]:
         "measure": policy.measure,
         "threshold": policy.threshold,
         "confidence": value,
-        "confidences": confidences(scope.last_logprobs or []),  # every measure, to calibrate
+        "confidences": measured,  # every measure, to calibrate
         "escalated": escalated,
     }
 
