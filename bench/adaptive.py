@@ -53,6 +53,8 @@ from entrypoints.embedded import EmbeddedServer
 from evaluation.datasets import Item, load_items
 from evaluation.metrics import mean, paired_bootstrap
 from workers.strategies.early_stop import default_window
+from workers.traces import TraceSink
+from workers.traces import configure as configure_traces
 
 app = typer.Typer(add_completion=False, help=__doc__)
 DATASET_SEED = 1234
@@ -91,14 +93,22 @@ def record(
     problems: int = 60,
     max_tokens: int = 384,
     out: Path = RESULTS_DIR / "adaptive-record.json",
+    traces: Annotated[
+        Path | None,
+        typer.Option(help="also keep each job's trace record (every sample's text) here"),
+    ] = None,
 ) -> None:
-    """The greedy confidence and the full vote per question, saved as it goes."""
+    """The greedy confidence and the full vote per question, saved as it goes. With
+    `--traces`, the samples' texts are kept too: they are the Truster's training pairs
+    (`sciserve data build truster-pairs`)."""
     items = load_items("gsm_symbolic", limit=problems, seed=DATASET_SEED)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as folder:
         policy = Path(folder) / "never-trust.json"
         policy.write_text(json.dumps(NEVER_TRUST))
         settings = bench_settings(model, max_model_len=4096, auto_policy=policy)
+        if traces is not None:  # the embedded worker runs here: its sink is this process's
+            configure_traces(TraceSink(traces))
         with EmbeddedServer(settings) as server, httpx.Client(
             base_url=server.url, timeout=3600
         ) as client:
