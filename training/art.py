@@ -10,14 +10,27 @@
   only when exactly one of the two is correct.
 Both are balanced by down-sampling to the rarer label (refine/no-refine; initial/
 refined), so a role does not learn the base rate instead of the decision.
+- Truster from votes (`truster-pairs`): ART's own pairs are rare (a refine must flip an
+  answer), but every vote with a reference holds verifiable pairs: two sampled
+  solutions of one problem, exactly one correct. Each pair is shown in both orders
+  (the position carries no signal), in the prompt the worker serves
+  (`workers.prompts.truster_prompt`), target "Solution N". Problems are split by a hash
+  of their text, so a held-out problem's pairs never reach training.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Iterable
+from typing import Literal
 
+from contract.answers import extract_answer
 from training.examples import Dataset, Example, Record, balance, graded, sft, stages
+from workers.prompts import format_options, truster_prompt
+
+Split = Literal["train", "heldout", "all"]
+HELDOUT_SHARE = 0.25
 
 
 def _asker_target(questions: list[str], refine: bool) -> str:
@@ -90,3 +103,71 @@ def build_truster(records: Iterable[Record], seed: int = 0) -> Dataset:
                 )  # fmt: skip
     kept = balance(examples, lambda e: e["meta"]["label"], random.Random(seed))
     return Dataset("art-truster", "ART §3.3 Truster (balanced)", kept, counts)
+
+
+def heldout_problem(problem: str, share: float = HELDOUT_SHARE) -> bool:
+    """A stable split by the problem's text: the same problem always falls on one side,
+    whichever traces, seeds or orders the pairs came from."""
+    digest = hashlib.sha256(problem.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def _graded_outputs(record: Record) -> tuple[list[str], list[str]]:
+    """The record's vote samples, read and graded as the worker reads them: (right, wrong).
+    A sample with no readable answer is left out: rejecting it needs no judgement."""
+    right: list[str] = []
+    wrong: list[str] = []
+    for stage in stages(record, "generate"):
+        for call in stage["calls"]:
+            for text in call["outputs"]:
+                answer = extract_answer(
+                    text, record["answer_type"], record["request"].get("options")
+                )
+                if answer is None:
+                    continue
+                ok = graded(record, answer)
+                if ok is not None and text not in (right if ok else wrong):
+                    (right if ok else wrong).append(text)
+    return right, wrong
+
+
+def build_truster_pairs(
+    records: Iterable[Record], seed: int = 0, split: Split = "all", per_problem: int = 4
+) -> Dataset:
+    """Up to `per_problem` (right, wrong) pairs per problem, each in both orders."""
+    rng = random.Random(seed)
+    counts = {"problems": 0, "problems_with_pairs": 0, "pairs": 0, "left_out_split": 0}
+    examples: list[Example] = []
+    for record in records:
+        request = record["request"]
+        if request.get("reference") is None:
+            continue
+        counts["problems"] += 1
+        if split != "all" and heldout_problem(request["problem"]) != (split == "heldout"):
+            counts["left_out_split"] += 1
+            continue
+        right, wrong = _graded_outputs(record)
+        pairs = [(r, w) for r in right for w in wrong]
+        if not pairs:
+            continue
+        counts["problems_with_pairs"] += 1
+        options = request.get("options")
+        question = (
+            f"{request['problem']}\n\n{format_options(options)}" if options else request["problem"]
+        )
+        for good, bad in rng.sample(pairs, min(per_problem, len(pairs))):
+            counts["pairs"] += 1
+            for position, shown in ((1, [good, bad]), (2, [bad, good])):
+                prompt = [{"role": "user", "content": truster_prompt(question, shown)}]
+                examples.append(
+                    sft(prompt, f"Solution {position}", record=record["id"], kind="truster",
+                        label=f"solution_{position}", problem=request["problem"])
+                )  # fmt: skip
+    rng.shuffle(examples)
+    return Dataset(
+        "truster-pairs",
+        "ART §3.3 Truster, pairs from votes (exactly one correct, both orders)",
+        examples,
+        counts,
+        {"split": split, "heldout_share": HELDOUT_SHARE, "per_problem": per_problem},
+    )

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from training.art import build_asker, build_truster
+from training.art import build_asker, build_truster, build_truster_pairs
 from training.awl import build_teacher, build_tua, build_wkd
 from training.examples import Dataset
 from training.records import read_records
@@ -31,6 +31,8 @@ KINDS: dict[str, Kind] = {
     "score": Kind(build_score, "policy", "sft"),
     "asker": Kind(build_asker, "asker", "sft"),
     "truster": Kind(build_truster, "truster", "sft"),
+    # verifiable pairs from votes' samples (any `samples: K` job with a reference)
+    "truster-pairs": Kind(build_truster_pairs, "truster", "sft"),
     "tpo": Kind(build_tpo, "policy", "dpo"),
 }
 

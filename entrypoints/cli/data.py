@@ -13,7 +13,8 @@ app = typer.Typer(help="Training datasets built from trace records.", no_args_is
 @app.command("build")
 def data_build(
     kind: Annotated[
-        str, typer.Argument(help="wkd, wkd-teacher, tua, score, asker, truster or tpo.")
+        str,
+        typer.Argument(help="wkd, wkd-teacher, tua, score, asker, truster, truster-pairs or tpo."),
     ],
     sources: Annotated[
         list[str] | None,
@@ -33,7 +34,11 @@ def data_build(
     ] = None,
     count: Annotated[int, typer.Option(help="wkd-teacher: problems to generate.")] = 100,
     split: Annotated[
-        str, typer.Option(help="wkd-teacher: train, or heldout (disjoint parameters).")
+        str,
+        typer.Option(
+            help="wkd-teacher: train, or heldout (disjoint parameters); truster-pairs: "
+            "train, heldout (a quarter of the problems, by a hash of their text) or all."
+        ),
     ] = "train",
     form: Annotated[str, typer.Option(help="wkd-teacher: choice, open or mixed.")] = "mixed",
     max_tokens: Annotated[
@@ -69,7 +74,11 @@ def data_build(
     from training.build import build
     from training.records import RecordError
 
-    params = {"threshold": threshold} if kind == "tua" else {}
+    params: dict[str, object] = {}
+    if kind == "tua":
+        params["threshold"] = threshold
+    if kind == "truster-pairs":
+        params["split"] = split
     target = Path(out or f"{kind}.jsonl")
     try:
         dataset, card = build(kind, [Path(s) for s in sources], target, seed=seed, **params)

@@ -71,6 +71,10 @@ def _train_command(method: str) -> Any:
             str | None, typer.Option(help="Base model folder. Default: the served model.")
         ] = None,
         rank: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 8,
+        targets: Annotated[
+            str | None,
+            typer.Option(help="Comma-separated projections (q_proj,v_proj). Default: all seven."),
+        ] = None,
         steps: Annotated[int, typer.Option(help="Optimizer steps; -1: --epochs.")] = -1,
         epochs: Annotated[float, typer.Option(help="Passes over the data.")] = 1.0,
         batch_size: Annotated[int, typer.Option(min=1)] = 4,
@@ -89,7 +93,8 @@ def _train_command(method: str) -> Any:
     ) -> None:
         _train(
             method, role, data, out,
-            {"base_model": base_model, "rank": rank, "max_steps": steps, "epochs": epochs,
+            {"base_model": base_model, "rank": rank, "max_steps": steps,
+             "target_modules": targets.split(",") if targets else None, "epochs": epochs,
              "batch_size": batch_size, "learning_rate": learning_rate, "max_length": max_length,
              "seed": seed, "registry": registry, "load_into": load_into},
         )  # fmt: skip

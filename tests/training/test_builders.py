@@ -127,3 +127,31 @@ def test_export_filters_by_strategy_correctness_and_time(trace_dir: Path, tmp_pa
     bad.write_text('{"format": "other", "version": 9}\n')
     with pytest.raises(RecordError, match=r"bad\.jsonl:1 is not a sciserve\.trace record"):
         list(read_records([bad]))
+
+
+def test_truster_pairs_hold_one_right_and_one_wrong_sample_in_both_orders(
+    trace_dir: Path, tmp_path: Path
+) -> None:
+    from contract.answers import extract_answer
+    from training.art import heldout_problem
+
+    dataset, card = built("truster-pairs", trace_dir, tmp_path, split="all")
+    assert card["counts"]["pairs"] >= 2 and len(dataset.examples) == 2 * card["counts"]["pairs"]
+    targets = {"Solution 1": 0, "Solution 2": 0}
+    for example in dataset.examples:
+        prompt = example["prompt"][0]["content"]
+        assert "Which solution is correct?" in prompt  # the served Truster prompt
+        target = example["completion"][0]["content"]
+        targets[target] += 1
+        first, second = prompt.split("Solution 1:\n", 1)[1].split("\n\nSolution 2:\n", 1)
+        second = second.split("\n\n", 1)[0]
+        answers = [extract_answer(text, "number") for text in (first, second)]
+        assert sorted(map(str, answers)) == ["4", "5"], answers  # exactly one right (4) and one wrong
+        assert answers[int(target[-1]) - 1] == "4"
+    assert targets["Solution 1"] == targets["Solution 2"]  # both orders: no position signal
+    # The split is by problem: a problem's pairs are all on one side.
+    train, _ = built("truster-pairs", trace_dir, tmp_path, split="train")
+    heldout, _ = built("truster-pairs", trace_dir, tmp_path, split="heldout")
+    sides = {heldout_problem("What is 2 + 2?")}
+    assert len(train.examples) + len(heldout.examples) == len(dataset.examples)
+    assert (len(heldout.examples) > 0) == sides.pop()

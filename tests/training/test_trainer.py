@@ -219,3 +219,47 @@ def test_a_messages_row_puts_the_loss_on_its_last_assistant_turn_only(
     pairs = zip(row["input_ids"], row["labels"], strict=True)
     labels = [token for token, label in pairs if label != -100]
     assert tokenizer.decode(labels) == "4<|im_end|>\n"
+
+
+def test_a_truster_on_two_projections_trains_and_ships_in_bf16(
+    trace_dir: Path, tmp_path: Path, tiny_model: TinyModel
+) -> None:
+    """The shipped adapters' recipe: LoRA on chosen projections only, saved in bf16,
+    accepted by the registry as the Truster."""
+    from safetensors import safe_open
+
+    from training.trainer import save_bf16
+
+    data = tmp_path / "pairs.jsonl"
+    build("truster-pairs", [trace_dir], data, seed=0)
+    config = TrainConfig(
+        "sft", "truster", data, tmp_path / "truster", str(tiny_model.model_dir),
+        rank=4, max_steps=2, batch_size=2, target_modules=["q_proj", "v_proj"],
+    )  # fmt: skip
+    report = run_training(config)
+    adapter = report.adapter
+    config_json = json.loads((adapter / "adapter_config.json").read_text())
+    assert sorted(config_json["target_modules"]) == ["q_proj", "v_proj"]
+    float32_bytes = (adapter / "adapter_model.safetensors").stat().st_size
+    assert save_bf16(adapter) < 0.6 * float32_bytes
+    with safe_open(str(adapter / "adapter_model.safetensors"), "pt") as weights:
+        names = list(weights.keys())
+        assert names and all("q_proj" in n or "v_proj" in n for n in names)
+        assert {str(weights.get_tensor(n).dtype) for n in names} == {"torch.bfloat16"}
+    registry = tmp_path / "adapters.yaml"
+    register(registry, "truster", adapter, str(tiny_model.model_dir), max_lora_rank=16)
+    specs = load_registry(registry, served_model=str(tiny_model.model_dir), max_lora_rank=16)
+    assert specs["truster"].rank == 4
+
+
+def test_an_unknown_target_module_is_a_clear_error(
+    trace_dir: Path, tmp_path: Path, tiny_model: TinyModel
+) -> None:
+    data = tmp_path / "pairs.jsonl"
+    build("truster-pairs", [trace_dir], data, seed=0)
+    config = TrainConfig(
+        "sft", "truster", data, tmp_path / "out", str(tiny_model.model_dir),
+        target_modules=["q_proj", "attention_dense"],
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="not all in the model"):
+        run_training(config)
