@@ -26,6 +26,10 @@ Role = Literal["policy", "asker", "truster"]
 ROLES: tuple[str, ...] = get_args(Role)
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+# Adapters trained for a demo model and committed with the code: one folder per demo
+# model, its registry.yaml naming the roles it trained (paths relative to it).
+SHIPPED = Path(__file__).resolve().parent / "shipped"
+REGISTRY_FILE = "registry.yaml"
 
 
 @dataclass(frozen=True)
@@ -142,3 +146,10 @@ def load_registry(file: Path, *, served_model: str, max_lora_rank: int) -> dict[
             max_lora_rank=max_lora_rank,
         )
     return specs
+
+
+def shipped_registry(demo_model: str, root: Path = SHIPPED) -> Path | None:
+    """The registry of the trained adapters shipped for `demo_model`, if any: the
+    embedded default serves them, so `sciserve serve` answers with the trained roles."""
+    file = root / demo_model / REGISTRY_FILE
+    return file if file.is_file() else None

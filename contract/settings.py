@@ -72,7 +72,14 @@ class Settings(BaseSettings):
         description="LoRA slots. Kept at least (adapters in use + 1): vLLM CPU LoRA slot -1 bug.",
     )
     adapter_registry: Path | None = Field(
-        default=None, description="YAML/JSON file mapping roles to adapter folders."
+        default=None,
+        description="YAML/JSON file mapping roles to adapter folders. Unset: the demo "
+        "model's shipped adapters (adapters/shipped/<demo model>), if any.",
+    )
+    shipped_adapters: bool = Field(
+        default=True,
+        description="Serve the trained adapters shipped for the demo model when no registry "
+        "is set. Requests still choose the base model per role with adapters: {role: base}.",
     )
 
     # --- solve strategies ---

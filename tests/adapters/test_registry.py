@@ -165,3 +165,37 @@ def test_admin_unload_and_reload_changes_what_the_role_runs(service: Service, ti
         assert response.status_code == 200, response.text
         assert 'sciserve_adapter_loaded{role="truster"} 1.0' in client.get("/metrics").text
     assert tokens("truster") == with_adapter
+
+
+def test_the_demo_model_serves_its_shipped_adapters_unless_told_otherwise(
+    tiny_model: TinyModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every shipped registry validates against a folder named like its demo model (a
+    prepared copy), and the factory picks it only when no registry or model is set."""
+    from adapters.registry import SHIPPED, shipped_registry
+    from contract.settings import Settings
+    from workers.engines.factory import adapter_registry
+
+    for folder in sorted(p for p in SHIPPED.iterdir() if p.is_dir()) if SHIPPED.is_dir() else []:
+        registry = shipped_registry(folder.name)
+        assert registry is not None, folder
+        served = tmp_path / folder.name  # the prepared model's folder name
+        specs = load_registry(registry, served_model=str(served), max_lora_rank=16)
+        assert specs and all(spec.path.is_relative_to(folder) for spec in specs.values())
+    # The selection rule, on a shipped folder of our own: the factory's lookup is pointed
+    # at it (the one stand-in here), so the rule is tested whatever the repository ships.
+    root = tmp_path / "shipped"
+    (root / "qwen2.5-coder-0.5b").mkdir(parents=True)
+    (root / "qwen2.5-coder-0.5b" / "registry.yaml").write_text("adapters: {}\n")
+    monkeypatch.setattr(
+        "workers.engines.factory.shipped_registry",
+        lambda name: shipped_registry(name, root),
+    )
+    demo = Settings(demo_model="qwen2.5-coder-0.5b")
+    assert adapter_registry(demo) == root / "qwen2.5-coder-0.5b" / "registry.yaml"
+    assert adapter_registry(Settings(demo_model="qwen2.5-coder-1.5b")) is None
+    assert adapter_registry(demo.model_copy(update={"shipped_adapters": False})) is None
+    assert adapter_registry(demo.model_copy(update={"model": str(tiny_model.model_dir)})) is None
+    assert adapter_registry(demo.model_copy(update={"adapter_registry": tiny_model.registry})) == (
+        tiny_model.registry
+    )

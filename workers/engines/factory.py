@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from adapters.registry import load_registry
+from adapters.registry import load_registry, shipped_registry
 from contract.settings import Settings
 from contract.telemetry import otlp_protocol, traces_endpoint
 from workers.engines.base import Engine
@@ -23,6 +23,15 @@ def resolve_model(settings: Settings) -> str:
     if settings.model:
         return settings.model
     return str(demo_model_dir(settings))
+
+
+def adapter_registry(settings: Settings) -> Path | None:
+    """The configured registry; on the demo model without one, its shipped adapters."""
+    if settings.adapter_registry is not None:
+        return settings.adapter_registry
+    if settings.model is None and settings.shipped_adapters:
+        return shipped_registry(settings.demo_model)
+    return None
 
 
 def _folder_bytes(path: str) -> int:
@@ -82,12 +91,10 @@ def build_engine(settings: Settings) -> Engine:
     """An unstarted engine; `await engine.start()` loads it."""
     model = resolve_model(settings)
     adapters = []
-    if settings.adapter_registry is not None:
-        adapters = list(
-            load_registry(
-                settings.adapter_registry, served_model=model, max_lora_rank=settings.max_lora_rank
-            ).values()
-        )
+    registry = adapter_registry(settings)
+    if registry is not None:
+        specs = load_registry(registry, served_model=model, max_lora_rank=settings.max_lora_rank)
+        adapters = list(specs.values())
     if settings.engine == "hf":
         from workers.engines.hf_engine import HfEngine
 
