@@ -109,9 +109,10 @@ def record(
         settings = bench_settings(model, max_model_len=4096, auto_policy=policy)
         if traces is not None:  # the embedded worker runs here: its sink is this process's
             configure_traces(TraceSink(traces))
-        with EmbeddedServer(settings) as server, httpx.Client(
-            base_url=server.url, timeout=3600
-        ) as client:
+        with (
+            EmbeddedServer(settings) as server,
+            httpx.Client(base_url=server.url, timeout=3600) as client,
+        ):
 
             def save(row: dict[str, Any]) -> None:
                 rows.append(row)
@@ -145,23 +146,20 @@ def _rules(samples: int) -> dict[str, tuple[StopRule, int]]:
     }
 
 
-@app.command()
-def replay(record_file: Path, out: Path = RESULTS_DIR / "adaptive-replay.json") -> None:
-    """Every stop rule on the recorded votes, then auto fitted on half and measured on
-    the other half; accuracy against `none` (or samples:5), paired."""
-    data = json.loads(record_file.read_text())
-    rows, samples = data["rows"], data["samples"]
+def _rule_table(rows: list[dict[str, Any]], samples: int) -> dict[str, dict[str, Any]]:
+    """Every stop rule on the first `samples` recorded samples of each vote (seeds
+    base+0.., as a vote of that size would draw them)."""
     per_rule: dict[str, dict[str, Any]] = {}
     correct: dict[str, dict[str, bool]] = {}
     for name, (rule, window) in _rules(samples).items():
         results = []
         for row in rows:
             same, is_right = row_same(row)
-            played = replay_vote(row["answers"], row["generated_tokens"], rule, window, same)
-            differs = played.answer != row["vote_answer"] and not (
-                played.answer is not None
-                and row["vote_answer"] is not None
-                and same(played.answer, row["vote_answer"])
+            answers, lengths = row["answers"][:samples], row["generated_tokens"][:samples]
+            full = replay_vote(answers, lengths, "none", samples, same).answer
+            played = replay_vote(answers, lengths, rule, window, same)
+            differs = played.answer != full and not (
+                played.answer is not None and full is not None and same(played.answer, full)
             )
             results.append((row, played, is_right(played.answer), differs))
         correct[name] = {row["id"]: ok for row, _, ok, _ in results}
@@ -180,51 +178,85 @@ def replay(record_file: Path, out: Path = RESULTS_DIR / "adaptive-replay.json") 
         figures["steps_vs_none"] = figures["decode_steps"] / base["decode_steps"]
         if name != "none":
             figures["accuracy_vs_none"] = _paired(correct["none"], correct[name])
+    return per_rule
+
+
+@app.command()
+def replay(
+    record_file: Path,
+    out: Path = RESULTS_DIR / "adaptive-replay.json",
+    folds: Annotated[int, typer.Option(help="auto's cross-fitting folds")] = 5,
+) -> None:
+    """Every stop rule on the recorded votes (at K=8 and at the recorded K), then auto
+    cross-fitted: each question answered by a threshold fitted without it."""
+    data = json.loads(record_file.read_text())
+    rows, recorded = data["rows"], data["samples"]
+    sizes = sorted({min(8, recorded), recorded})
+    tables = {f"samples:{k}": _rule_table(rows, k) for k in sizes}
     payload = {
         "record": str(record_file),
         "dataset": data["dataset"],
         "model": data["model"],
-        "samples": samples,
+        "samples": recorded,
         "questions": len(rows),
-        "rules": per_rule,
-        "auto": _auto(rows, out.with_suffix(".png")),
+        "rules": tables,
+        "auto": _auto(rows, folds, out.with_suffix(".png")),
     }
     path = write_result(out.stem, payload)
-    for name, figures in per_rule.items():
-        print(
-            f"{name:24} used {figures['samples_used_mean']:.2f}/{samples}  "
-            f"tokens x{figures['tokens_vs_none']:.3f}  steps x{figures['steps_vs_none']:.3f}  "
-            f"acc {figures['accuracy']:.3f}  differ {figures['answers_differing_from_full_vote']}"
-        )
+    for size, per_rule in tables.items():
+        for name, figures in per_rule.items():
+            interval = figures.get("accuracy_vs_none") or {}
+            print(
+                f"{size:10} {name:24} used {figures['samples_used_mean']:.2f}  "
+                f"tokens x{figures['tokens_vs_none']:.3f}  steps x{figures['steps_vs_none']:.3f}  "
+                f"acc {figures['accuracy']:.3f} {_interval(interval)}  "
+                f"differ {figures['answers_differing_from_full_vote']}"
+            )
     auto = payload["auto"]
     for name in ("direct", "samples:5", "auto"):
         arm = auto["held_out"][name]
         print(f"held-out {name:10} acc {arm['accuracy']:.3f}  tokens/q {arm['tokens']:.0f}")
-    print(f"auto vs samples:5 accuracy {auto['auto_vs_samples5']}; wrote {path}")
+    print(
+        f"auto tokens x{auto['tokens_auto_vs_samples5']:.3f} of samples:5; accuracy vs "
+        f"samples:5 {_interval(auto['auto_vs_samples5'])}; wrote {path}"
+    )
+
+
+def _interval(figures: dict[str, Any]) -> str:
+    if not figures or figures.get("diff") is None:
+        return ""
+    low, high = figures["ci95_low"], figures["ci95_high"]
+    return f"({figures['diff']:+.3f} [{low:+.3f}, {high:+.3f}])"
 
 
 AUTO_SAMPLES = 5
 
 
-def _auto(rows: list[dict[str, Any]], picture: Path) -> dict[str, Any]:
-    """auto's threshold fitted on the first half, measured on the second (held out)."""
-    half = len(rows) // 2
-    development, held_out = rows[:half], rows[half:]
-    policy = fit(development, AUTO_SAMPLES)
-    measure, threshold = policy["measure"], policy["threshold"]
+def _auto(rows: list[dict[str, Any]], folds: int, picture: Path) -> dict[str, Any]:
+    """auto, cross-fitted: the questions split into `folds`; each fold is answered with
+    the threshold fitted on the others (`fit`, as `sciserve calibrate` does), so every
+    question is held out from the policy that answers it. The policy fitted on all of
+    them is the one to ship (`shipped_policy`)."""
     arms: dict[str, dict[str, bool]] = {"direct": {}, "samples:5": {}, "auto": {}}
     tokens: dict[str, list[int]] = {name: [] for name in arms}
-    for row in held_out:
-        sure = (row["confidences"] or {}).get(measure) is not None and (
-            row["confidences"][measure] >= threshold
-        )
-        for name, outcome in (
-            ("direct", policy_outcome(row, True, AUTO_SAMPLES)),
-            ("samples:5", _full_vote(row, AUTO_SAMPLES)),
-            ("auto", policy_outcome(row, sure, AUTO_SAMPLES)),
-        ):
-            arms[name][row["id"]] = outcome[0]
-            tokens[name].append(outcome[1])
+    thresholds = []
+    for fold in range(folds):
+        held_out = rows[fold::folds]
+        development = [row for index, row in enumerate(rows) if index % folds != fold]
+        policy = fit(development, AUTO_SAMPLES)
+        measure, threshold = policy["measure"], policy["threshold"]
+        thresholds.append({"measure": measure, "threshold": threshold})
+        for row in held_out:
+            sure = (row["confidences"] or {}).get(measure) is not None and (
+                row["confidences"][measure] >= threshold
+            )
+            for name, outcome in (
+                ("direct", policy_outcome(row, True, AUTO_SAMPLES)),
+                ("samples:5", _full_vote(row, AUTO_SAMPLES)),
+                ("auto", policy_outcome(row, sure, AUTO_SAMPLES)),
+            ):
+                arms[name][row["id"]] = outcome[0]
+                tokens[name].append(outcome[1])
     held: dict[str, dict[str, float]] = {
         name: {
             "accuracy": statistics.mean([1.0 if ok else 0.0 for ok in arms[name].values()] or [0]),
@@ -232,15 +264,17 @@ def _auto(rows: list[dict[str, Any]], picture: Path) -> dict[str, Any]:
         }
         for name in arms
     }
+    shipped = fit(rows, AUTO_SAMPLES)
     plot(
         {name: (figures["tokens"], figures["accuracy"]) for name, figures in held.items()},
-        policy["curves"][measure],
+        shipped["curves"][shipped["measure"]],
         picture,
     )
     return {
-        "policy": {"measure": measure, "threshold": threshold, "fitted": policy["fitted"]},
-        "development_questions": len(development),
-        "held_out_questions": len(held_out),
+        "folds": folds,
+        "fold_policies": thresholds,
+        "shipped_policy": shipped,
+        "held_out_questions": len(rows),
         "held_out": held,
         "tokens_auto_vs_samples5": held["auto"]["tokens"] / max(held["samples:5"]["tokens"], 1),
         "auto_vs_samples5": _paired(arms["samples:5"], arms["auto"]),
