@@ -110,7 +110,7 @@ class Strategy(Strict):
         "first, returned at once when its confidence (token log probabilities) passes the "
         "served policy's threshold (SCISERVE_AUTO_POLICY); otherwise it escalates to an "
         "early-stopped vote of `samples` (5 when unset). Combines with attempts, art, think "
-        "and tools. `\"strategy\": \"auto\"` is short for {\"auto\": true}.",
+        'and tools. `"strategy": "auto"` is short for {"auto": true}.',
     )
     window: Int | None = Field(
         default=None,

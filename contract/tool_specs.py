@@ -83,3 +83,21 @@ def _plain(schema: dict[str, Any], definitions: dict[str, Any]) -> dict[str, Any
     if isinstance(out.get("properties"), dict):
         out["properties"] = {k: _plain(v, definitions) for k, v in out["properties"].items()}
     return out
+
+
+def policy_tools(
+    question: str, domain: str | None, specs: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The tools the policy is shown for a question, as it reads them: a MuJoCo scene
+    question sees its scene's own tool only (AWL's layout; the whole mechanics server is
+    27k characters of schemas), every other question its domain's tools. The served
+    prompt (workers/strategies/awl.py) and the teacher's trajectories
+    (entrypoints/teacher) both come from here, so a trained policy is served the layout
+    it was trained on."""
+    from contract.awl_questions import scene_tool
+
+    if domain == "mechanics":
+        tool = scene_tool(question)
+        own = [spec for spec in specs if spec["function"]["name"] == tool]
+        specs = own or specs
+    return [policy_spec(spec) for spec in specs]

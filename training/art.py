@@ -26,8 +26,8 @@ from collections.abc import Iterable
 from typing import Literal
 
 from contract.answers import extract_answer
+from contract.role_prompts import question_text, truster_prompt
 from training.examples import Dataset, Example, Record, balance, graded, sft, stages
-from workers.prompts import format_options, truster_prompt
 
 Split = Literal["train", "heldout", "all"]
 HELDOUT_SHARE = 0.25
@@ -151,10 +151,7 @@ def build_truster_pairs(
         if not pairs:
             continue
         counts["problems_with_pairs"] += 1
-        options = request.get("options")
-        question = (
-            f"{request['problem']}\n\n{format_options(options)}" if options else request["problem"]
-        )
+        question = question_text(request["problem"], request.get("options"))
         for good, bad in rng.sample(pairs, min(per_problem, len(pairs))):
             counts["pairs"] += 1
             for position, shown in ((1, [good, bad]), (2, [bad, good])):

@@ -13,6 +13,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from contract.role_prompts import format_options, question_text
+
 # --- direct answering (AWL's no-tool prompt) ---------------------------------------
 # AWL, no-tool prompt for multiple choice, verbatim.
 AWL_DIRECT_CHOICE = (
@@ -32,11 +34,6 @@ BOXED_FORMAT = "Reason step by step, then give your final answer in \\boxed{}."
 def answer_format(options: list[str] | None) -> str:
     """The final-answer format sentence the first attempt was given."""
     return CHOICE_FORMAT if options else BOXED_FORMAT
-
-
-def format_options(options: list[str]) -> str:
-    """Options as AWL lists them: one `A. text` per line."""
-    return "\n".join(f"{chr(ord('A') + i)}. {option}" for i, option in enumerate(options))
 
 
 def policy_messages(
@@ -107,7 +104,7 @@ def tool_user_prompt(
     """The adaptive (AWL) user message: the functions as JSON, then the problem, then
     the decision sentence. `required` (tools: always) swaps the decision sentence."""
     listed = "\n\n".join(json.dumps(spec, ensure_ascii=False) for spec in functions)
-    question = f"{problem}\n\n{format_options(options)}" if options else problem
+    question = question_text(problem, options)
     return (
         f"{FUNCTIONS_HEADER}\n\n{listed}\n\n{question}\n\n"
         f"{TOOL_REQUIRED if required else AWL_TOOL_DECISION}"
@@ -202,11 +199,6 @@ REFINE_PROMPT = (
     "correcting it where needed. End with the final answer in the same format as before.\n\n"
     "{questions}"
 )
-TRUSTER_PROMPT = (
-    "You judge solutions to a problem and pick the one most likely to be correct.\n\n"
-    "Problem:\n{problem}\n\n{solutions}\n\n"
-    "Which solution is correct? Reply with only its label, {labels}, and nothing else."
-)
 
 
 def asker_prompt(problem: str, solution: str) -> str:
@@ -215,16 +207,6 @@ def asker_prompt(problem: str, solution: str) -> str:
 
 def refine_prompt(questions: Sequence[str]) -> str:
     return REFINE_PROMPT.format(questions="\n".join(f"Q: {q}" for q in questions))
-
-
-def truster_prompt(problem: str, solutions: Sequence[str]) -> str:
-    """Solutions are numbered from 1 in the order given (ART's caller shuffles initial
-    and refined), and the reply asked for names those labels, not a placeholder."""
-    labels = [f"Solution {i}" for i in range(1, len(solutions) + 1)]
-    listed = "\n\n".join(f"{label}:\n{text}" for label, text in zip(labels, solutions, strict=True))
-    return TRUSTER_PROMPT.format(
-        problem=problem, solutions=listed, labels=" or ".join(f"'{label}'" for label in labels)
-    )
 
 
 # --- AWL's own layout (prompt style "awl") ---------------------------------------------
@@ -418,7 +400,7 @@ def plan_step_prompt(
 def plan_answer_prompt(
     problem: str, options: list[str] | None, plan: Sequence[str], results: Sequence[str]
 ) -> str:
-    question = f"{problem}\n\n{format_options(options)}" if options else problem
+    question = question_text(problem, options)
     return PLAN_ANSWER_PROMPT.format(
         problem=question,
         plan=_numbered(plan),

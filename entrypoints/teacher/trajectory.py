@@ -37,12 +37,11 @@ from contract.awl_questions import (
     option_letter,
     parse_mujoco,
     parse_pde,
-    scene_tool,
     series,
     served_options,
 )
 from contract.schemas import SolveRequest, SolveResult, Strategy, TraceEvent
-from contract.tool_specs import policy_spec
+from contract.tool_specs import policy_tools
 from entrypoints.teacher.problems import Problem, canonical
 from entrypoints.teacher.reference import read_value
 from jobqueue.protocol import Job
@@ -116,10 +115,7 @@ class Teacher:
     async def shown(self, problem: Problem) -> list[dict[str, Any]]:
         """The tools the policy is shown for this question, as it reads them."""
         specs = await self.specs(DOMAIN_SERVER[problem.domain])
-        if problem.domain == "mechanics":
-            tool = scene_tool(problem.question)
-            return [policy_spec(specs[tool])] if tool in specs else []
-        return [policy_spec(spec) for spec in specs.values()]
+        return policy_tools(problem.question, problem.domain, list(specs.values()))
 
     async def solve(self, problem: Problem) -> Trajectory:
         if problem.domain == "math":

@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from contract.role_prompts import truster_prompt
 from workers.engines.base import GenerationRequest
 from workers.metrics import ART_REFINE, TRUSTER_CHOICE, TRUSTER_UNREADABLE
-from workers.prompts import asker_prompt, refine_prompt, truster_prompt
+from workers.prompts import asker_prompt, refine_prompt
 from workers.strategies.context import Candidate, SolveContext
 
 MAX_QUESTIONS = 3

@@ -20,6 +20,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from contract.errors import ToolUnavailableError
+from contract.tool_specs import policy_tools
 from workers.engines.base import GenerationRequest
 from workers.metrics import TOOL_DECISIONS
 from workers.prompts import (
@@ -235,7 +236,10 @@ class AwlGenerate:
             fixed = ctx.count_tokens(system) + ctx.count_tokens(turn(extra)) + 16
             budget = int(ctx.context_tokens * (1 - LOOP_SHARE)) - ctx.max_tokens - fixed
         shown = fit_tools(
-            ctx.request.problem, specs, budget_tokens=budget, count_tokens=ctx.count_tokens
+            ctx.request.problem,
+            policy_tools(ctx.request.problem, domain, specs),
+            budget_tokens=budget,
+            count_tokens=ctx.count_tokens,
         )
         if not shown:
             raise ToolUnavailableError(

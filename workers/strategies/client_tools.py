@@ -24,10 +24,11 @@ import secrets
 from typing import Any
 
 from contract.errors import InvalidStrategyError
+from contract.role_prompts import format_options
 from contract.schemas import ChatTurn, ClientFunction, ClientToolCall, NamedClientFunction
 from workers.engines.base import GenerationRequest
 from workers.metrics import CLIENT_TOOL_CALLS
-from workers.prompts import format_options, policy_messages
+from workers.prompts import policy_messages
 from workers.strategies.context import Candidate, SolveContext
 from workers.strategies.reading import FunctionCall, parse_function_call
 

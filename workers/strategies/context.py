@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol
 
 from contract.answers import ResolvedType, extract_answer, is_correct
 from contract.errors import PromptTooLongError
+from contract.role_prompts import question_text
 from contract.schemas import BASE_ADAPTER, ClientToolCall, SolveRequest, TraceEvent, Usage
 from workers.engines.base import (
     Completion,
@@ -30,7 +31,7 @@ from workers.engines.base import (
 )
 from workers.job_sink import NO_SINK, NO_SPAN, EngineCall, JobSink, TraceSpan
 from workers.metrics import SOLVE_TOKENS, STAGE_DURATION
-from workers.prompts import format_options, think_markers
+from workers.prompts import think_markers
 from workers.strategies.confidence import AutoPolicy
 from workers.strategies.reading import (
     FunctionCall,
@@ -271,12 +272,7 @@ class SolveContext:
     @property
     def question(self) -> str:
         """The problem with its options, as the Asker and Truster see it."""
-        options = self.request.options
-        return (
-            f"{self.request.problem}\n\n{format_options(options)}"
-            if options
-            else self.request.problem
-        )
+        return question_text(self.request.problem, self.request.options)
 
     def remaining_s(self) -> float | None:
         """What remains of the job's deadline, for a tool call's own timeout."""

@@ -176,3 +176,33 @@ def test_awl_react_for_math_problems(solve: Solve, tool_servers: dict[str, str])
 )
 def test_the_domain_classifier(problem: str, options: list[str] | None, domain: str | None) -> None:
     assert classify_domain(problem, options) == domain
+
+
+def test_a_mujoco_scene_question_is_shown_its_scene_tool_as_the_teacher_shows_it(
+    solve: Solve, tool_servers: dict[str, str]
+) -> None:
+    """AWL's layout: one scene, one tool, in the policy's view of its schema (no server
+    knobs, no validation detail), the same view the teacher's trajectories were
+    written in (contract.tool_specs.policy_tools)."""
+    import httpx
+
+    from contract.tool_specs import policy_tools
+
+    problem = (
+        "A ball is released from rest at a height of 5 m and observed for 2 seconds.\n\n"
+        "What is its height after 1 second?"
+    )
+    result, engine, _ = solve(
+        [("", ANSWER_B)],
+        problem=problem,
+        options=["0.1", "0.5", "1.0", "2.0"],
+        tool_urls=tool_servers,
+        strategy={**AWL, "domain": "mechanics"},
+    )
+    assert result.trace[0].detail["tools_shown"] == ["ball_simulation"]
+    turn = engine.calls[0].messages[1]["content"]
+    assert '"title"' not in turn and '"numerics"' not in turn
+    manifest = httpx.get(f"{tool_servers['mechanics']}/manifest", timeout=30).json()
+    specs = manifest["tools"] if isinstance(manifest, dict) else manifest
+    [shown] = policy_tools(problem, "mechanics", [s for s in specs if "function" in s])
+    assert json.dumps(shown, indent=4, ensure_ascii=False) in turn

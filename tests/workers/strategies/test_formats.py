@@ -7,9 +7,9 @@ import json
 import pytest
 
 from contract.answers import is_correct
+from contract.role_prompts import truster_prompt
 from evaluation.metrics import ScoreDeltas, ToolTable, art_refine_rate, truster_win_rate
 from evaluation.runner import parse_strategy
-from workers.prompts import truster_prompt
 from workers.strategies.art import parse_asker, parse_truster
 from workers.strategies.reading import answer_call_text, parse_function_call, split_thought
 from workers.strategies.select import majority
