@@ -48,6 +48,7 @@ from entrypoints.calibrate import (
     policy_outcome,
     replay_vote,
     row_same,
+    write_policy,
 )
 from entrypoints.embedded import EmbeddedServer
 from evaluation.datasets import Item, load_items
@@ -186,6 +187,10 @@ def replay(
     record_file: Path,
     out: Path = RESULTS_DIR / "adaptive-replay.json",
     folds: Annotated[int, typer.Option(help="auto's cross-fitting folds")] = 5,
+    policy_out: Annotated[
+        Path | None,
+        typer.Option(help="write the policy fitted on every question here (the shipped one)"),
+    ] = None,
 ) -> None:
     """Every stop rule on the recorded votes (at K=8 and at the recorded K), then auto
     cross-fitted: each question answered by a threshold fitted without it."""
@@ -203,6 +208,11 @@ def replay(
         "auto": _auto(rows, folds, out.with_suffix(".png")),
     }
     path = write_result(out.stem, payload)
+    if policy_out is not None:
+        source = {"record": record_file.name, "dataset": data["dataset"], "model": data["model"],
+                  "samples": AUTO_SAMPLES, "questions": len(rows), "command": "bench.adaptive replay"}
+        write_policy(payload["auto"]["shipped_policy"], policy_out, source)  # fmt: skip
+        print(f"auto policy written to {policy_out}")
     for size, per_rule in tables.items():
         for name, figures in per_rule.items():
             interval = figures.get("accuracy_vs_none") or {}

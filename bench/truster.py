@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
@@ -180,8 +181,11 @@ def run(
     per_problem: int = 6,
     learning_rate: float = 2e-4,
     seed: int = 0,
+    ship: Annotated[
+        bool, typer.Option(help="copy the adapter into adapters/shipped/<demo model>/truster")
+    ] = False,
 ) -> None:
-    """Pairs → SFT → bf16 adapter → base vs trained on held-out pairs."""
+    """Pairs → SFT → bf16 adapter → base vs trained on held-out pairs (→ shipped)."""
     from workers.engines.factory import resolve_model
 
     base_model = resolve_model(bench_settings(model))
@@ -190,7 +194,7 @@ def run(
         "truster-pairs", traces, data / "train.jsonl", seed, split="train", per_problem=per_problem
     )
     held, _ = build(
-        "truster-pairs", traces, data / "heldout.jsonl", seed, split="heldout", per_problem=2
+        "truster-pairs", traces, data / "heldout.jsonl", seed, split="heldout", per_problem=4
     )
     print(f"pairs: {len(train_set.examples)} train examples, {len(held.examples)} held out")
     config = TrainConfig(
@@ -219,11 +223,69 @@ def run(
             "adapter_bytes": size,
         },
         "heldout": {"counts": held.counts, **figures},
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "command": " ".join(["python -m bench.truster", *sys.argv[1:]]),
         "loss_plot": str(loss_plot(out, out / "loss.png")),
     }
     path = write_result("truster", payload)
     _print(payload["heldout"])
+    if ship:
+        print(f"shipped in {ship_adapter(out, payload, path)}")
     print(f"trained {report.steps} steps in {report.seconds:.0f} s; {size} bytes; wrote {path}")
+
+
+def ship_adapter(adapter: Path, payload: dict[str, Any], result: Path) -> Path:
+    """The adapter's weights and config into adapters/shipped/<demo model>/truster, its
+    model card beside them, and the role in that folder's registry.yaml."""
+    import shutil
+
+    import yaml
+
+    from adapters.registry import REGISTRY_FILE, SHIPPED
+    from contract.settings import Settings
+
+    demo = Settings().demo_model
+    folder = SHIPPED / demo
+    target = folder / "truster"
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        shutil.copy2(adapter / name, target / name)
+    config = json.loads((target / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = demo  # not this machine's cache path
+    (target / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    train_figures, held = payload["train"], payload["heldout"]
+    card = {
+        "role": "truster",
+        "base_model": demo,
+        "method": "SFT (completion only) on verifiable pairs: two sampled solutions of one "
+        "gsm_symbolic problem, exactly one correct, both orders (data build truster-pairs)",
+        "data": {"train": train_figures["counts"], "heldout": held["counts"]},
+        "steps": train_figures["steps"],
+        "batch_size": payload["batch_size"],
+        "learning_rate": payload["learning_rate"],
+        "seed": payload["seed"],
+        "rank": train_figures["rank"],
+        "targets": train_figures["targets"],
+        "training_seconds": round(train_figures["seconds"]),
+        "loss": [train_figures["first_loss"], train_figures["last_loss"]],
+        "heldout": {arm: held[arm] for arm in ("base", "trained")}
+        | {"trained_vs_base": held["trained_vs_base"], "examples": held["examples"]},
+        "command": payload["command"],
+        "result_file": result.name,
+    }
+    (target / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    registry_file = folder / REGISTRY_FILE
+    registry = yaml.safe_load(registry_file.read_text()) if registry_file.is_file() else None
+    registry = registry or {"adapters": {}}
+    registry["adapters"]["truster"] = {
+        "path": "truster",
+        "base_model": demo,
+        "rank": train_figures["rank"],
+    }
+    registry_file.write_text(yaml.safe_dump(registry, sort_keys=True))
+    return target
 
 
 def _print(figures: dict[str, Any]) -> None:
