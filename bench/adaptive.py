@@ -209,9 +209,14 @@ def replay(
     }
     path = write_result(out.stem, payload)
     if policy_out is not None:
-        source = {"record": record_file.name, "dataset": data["dataset"], "model": data["model"],
-                  "samples": AUTO_SAMPLES, "questions": len(rows), "command": "bench.adaptive replay"}
-        write_policy(payload["auto"]["shipped_policy"], policy_out, source)  # fmt: skip
+        source = {
+            "record": record_file.name,
+            "dataset": data["dataset"],
+            "model": data["model"],
+            "samples": AUTO_SAMPLES,
+            "questions": len(rows),
+        }
+        write_policy(payload["auto"]["shipped_policy"], policy_out, source)
         print(f"auto policy written to {policy_out}")
     for size, per_rule in tables.items():
         for name, figures in per_rule.items():
