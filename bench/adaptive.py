@@ -104,6 +104,12 @@ def record(
     (`sciserve data build truster-pairs`)."""
     items = load_items("gsm_symbolic", limit=problems, seed=DATASET_SEED)
     rows: list[dict[str, Any]] = []
+    if out.exists():  # resume: a long recording survives a stop (same seeds per question)
+        before = json.loads(out.read_text())
+        if (before["samples"], before["max_tokens"]) != (samples, max_tokens):
+            raise typer.BadParameter(f"{out} was recorded with other samples or max_tokens")
+        rows = before["rows"]
+        print(f"resuming {out}: {len(rows)} questions recorded")
     with tempfile.TemporaryDirectory() as folder:
         policy = Path(folder) / "never-trust.json"
         policy.write_text(json.dumps(NEVER_TRUST))
@@ -114,13 +120,15 @@ def record(
             EmbeddedServer(settings) as server,
             httpx.Client(base_url=server.url, timeout=3600) as client,
         ):
+            name = settings.demo_model if model == "demo" else model
 
             def save(row: dict[str, Any]) -> None:
                 rows.append(row)
-                _save(out, model, samples, max_tokens, rows)
+                _save(out, name, samples, max_tokens, rows)
                 print(f"{len(rows)}/{len(items)} {row['id']}: {row['seconds']:.0f} s", flush=True)
 
-            collect(client, items, samples, max_tokens, {"tools": "never"}, save)
+            done = frozenset(row["id"] for row in rows)
+            collect(client, items, samples, max_tokens, {"tools": "never"}, save, done)
     print(f"recorded {len(rows)} votes of {samples} samples into {out}")
 
 

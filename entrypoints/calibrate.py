@@ -214,10 +214,14 @@ def collect(
     max_tokens: int,
     strategy: dict[str, Any],
     on_row: Callable[[dict[str, Any]], None],
+    done: frozenset[str] = frozenset(),
 ) -> list[dict[str, Any]]:
-    """Record every question (one at a time, so timings are not queueing)."""
+    """Record every question (one at a time, so timings are not queueing). Questions in
+    `done` (ids recorded before) are skipped; the others keep their seeds (their index)."""
     rows: list[dict[str, Any]] = []
     for index, item in enumerate(items):
+        if item.id in done:
+            continue
         started = time.perf_counter()
         response = client.post(
             "/solve", json=solve_body(item, samples, index, max_tokens, strategy)
