@@ -32,6 +32,7 @@ from typing import Annotated, Any
 import typer
 
 from bench.common import RESULTS_DIR, bench_settings, write_result
+from contract.settings import Settings
 from training.build import build
 from training.trainer import TrainConfig, save_bf16, train
 
@@ -39,10 +40,9 @@ app = typer.Typer(add_completion=False, help=__doc__)
 MAX_TOKENS = 256  # the base Truster explains before it picks; the trained one does not
 
 
-def _engine(model: str, adapter: Path | None) -> Any:
+def _engine(settings: Settings, adapter: Path | None) -> Any:
     from workers.engines.factory import build_engine, resolve_model
 
-    settings = bench_settings(model, max_model_len=4096)
     if adapter is not None:
         registry = Path(tempfile.mkdtemp(prefix="truster-")) / "registry.yaml"
         registry.write_text(
@@ -127,10 +127,10 @@ def _paired_by_problem(
     }
 
 
-def evaluate_pairs(model: str, pairs: Path, adapter: Path) -> dict[str, Any]:
+def evaluate_pairs(settings: Settings, pairs: Path, adapter: Path) -> dict[str, Any]:
     """Base and trained Truster on the same held-out pairs, in one engine."""
     examples = [json.loads(line) for line in pairs.read_text().splitlines() if line.strip()]
-    engine = _engine(model, adapter)
+    engine = _engine(settings, adapter)
 
     async def go() -> tuple[list[str], list[str]]:
         await engine.start()
@@ -188,7 +188,8 @@ def run(
     """Pairs → SFT → bf16 adapter → base vs trained on held-out pairs (→ shipped)."""
     from workers.engines.factory import resolve_model
 
-    base_model = resolve_model(bench_settings(model))
+    settings = bench_settings(model, max_model_len=4096)
+    base_model = resolve_model(settings)
     data = out.parent / "truster-pairs"
     train_set, _ = build(
         "truster-pairs", traces, data / "train.jsonl", seed, split="train", per_problem=per_problem
@@ -208,7 +209,7 @@ def run(
 
     report = train(config, step)
     size = save_bf16(out)
-    figures = evaluate_pairs(model, data / "heldout.jsonl", out)
+    figures = evaluate_pairs(settings, data / "heldout.jsonl", out)
     payload: dict[str, Any] = {
         "model": base_model,
         "train": {
@@ -302,7 +303,7 @@ def _print(figures: dict[str, Any]) -> None:
 @app.command()
 def evaluate(pairs: Path, adapter: Path, model: str = "demo") -> None:
     """Base vs trained Truster on pairs already built."""
-    figures = evaluate_pairs(model, pairs, adapter)
+    figures = evaluate_pairs(bench_settings(model, max_model_len=4096), pairs, adapter)
     write_result("truster-evaluate", figures)
     _print(figures)
 

@@ -146,7 +146,7 @@ def test_truster_pairs_hold_one_right_and_one_wrong_sample_in_both_orders(
         first, second = prompt.split("Solution 1:\n", 1)[1].split("\n\nSolution 2:\n", 1)
         second = second.split("\n\n", 1)[0]
         answers = [extract_answer(text, "number") for text in (first, second)]
-        assert sorted(map(str, answers)) == ["4", "5"], answers  # exactly one right (4) and one wrong
+        assert sorted(map(str, answers)) == ["4", "5"], answers  # one right (4), one wrong
         assert answers[int(target[-1]) - 1] == "4"
     assert targets["Solution 1"] == targets["Solution 2"]  # both orders: no position signal
     # The split is by problem: a problem's pairs are all on one side.
