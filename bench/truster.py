@@ -34,32 +34,23 @@ import typer
 from bench.common import RESULTS_DIR, bench_settings, write_result
 from contract.settings import Settings
 from training.build import build
-from training.trainer import TrainConfig, save_bf16, train
+from training.trainer import TrainConfig, register, save_bf16, train
 
 app = typer.Typer(add_completion=False, help=__doc__)
 MAX_TOKENS = 256  # the base Truster explains before it picks; the trained one does not
 
 
-def _engine(settings: Settings, adapter: Path | None) -> Any:
+def _engine(settings: Settings, adapter: Path) -> Any:
+    """One engine serving the base model and `adapter` as the Truster (registered and
+    validated as `sciserve train --registry` does)."""
     from workers.engines.factory import build_engine, resolve_model
 
-    if adapter is not None:
-        registry = Path(tempfile.mkdtemp(prefix="truster-")) / "registry.yaml"
-        registry.write_text(
-            json.dumps(
-                {
-                    "adapters": {
-                        "truster": {
-                            "path": str(adapter.resolve()),
-                            "base_model": resolve_model(settings),
-                            "rank": json.loads((adapter / "adapter_config.json").read_text())["r"],
-                        }
-                    }
-                }
-            )
-        )
-        settings = settings.model_copy(update={"adapter_registry": registry})
-    return build_engine(settings)
+    registry = Path(tempfile.mkdtemp(prefix="truster-")) / "registry.yaml"
+    register(
+        registry, "truster", adapter, resolve_model(settings),
+        max_lora_rank=settings.max_lora_rank,
+    )  # fmt: skip
+    return build_engine(settings.model_copy(update={"adapter_registry": registry}))
 
 
 async def _picks(engine: Any, examples: Sequence[dict[str, Any]], role: str | None) -> list[str]:
