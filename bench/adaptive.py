@@ -53,6 +53,7 @@ from entrypoints.calibrate import (
 from entrypoints.embedded import EmbeddedServer
 from evaluation.datasets import Item, load_items
 from evaluation.metrics import mean, paired_bootstrap
+from workers.strategies.confidence import AutoPolicy
 from workers.strategies.early_stop import default_window
 from workers.traces import TraceSink
 from workers.traces import configure as configure_traces
@@ -270,9 +271,7 @@ def _auto(rows: list[dict[str, Any]], folds: int, picture: Path) -> dict[str, An
         measure, threshold = policy["measure"], policy["threshold"]
         thresholds.append({"measure": measure, "threshold": threshold})
         for row in held_out:
-            sure = (row["confidences"] or {}).get(measure) is not None and (
-                row["confidences"][measure] >= threshold
-            )
+            sure = AutoPolicy(measure, threshold).passes((row["confidences"] or {}).get(measure))
             for name, outcome in (
                 ("direct", policy_outcome(row, True, AUTO_SAMPLES)),
                 ("samples:5", _full_vote(row, AUTO_SAMPLES)),
