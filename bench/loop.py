@@ -30,11 +30,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
+from bench import teacher_loop
 from bench.common import RESULTS_DIR, bench_settings
+from bench.teacher_loop import ALL_PROJECTIONS
 from contract.schemas import Strategy
 from entrypoints.embedded import EmbeddedServer
 from evaluation.datasets import Item, load_items
@@ -75,13 +77,22 @@ class Arm:
     adaptive: dict[str, Row]
 
 
-async def evaluate(url: str, items: list[Item], max_tokens: int, concurrency: int) -> Arm:
+async def evaluate(
+    url: str,
+    items: list[Item],
+    max_tokens: int,
+    concurrency: int,
+    prompt_style: Literal["sciserve", "awl"] | None = None,
+) -> Arm:
+    """Direct (easy/hard) and adaptive runs; `prompt_style` "awl" serves the adaptive
+    runs in AWL's layout, the one the teacher's trajectories are written in."""
+    adaptive_strategy = Strategy(tools="auto", prompt_style=prompt_style)
     async with httpx.AsyncClient(base_url=url, timeout=None) as client:
         direct = await run_items(
             client, items, Strategy(tools="never"), concurrency=concurrency, max_tokens=max_tokens
         )
         adaptive = await run_items(
-            client, items, Strategy(tools="auto"), concurrency=concurrency, max_tokens=max_tokens
+            client, items, adaptive_strategy, concurrency=concurrency, max_tokens=max_tokens
         )
     return Arm({r.id: r for r in direct}, {r.id: r for r in adaptive})
 
@@ -247,14 +258,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--tua-data", type=Path, default=None, help="train on this TUA JSONL instead (smoke runs)"
     )
+    parser.add_argument(
+        "--teacher",
+        default=None,
+        help="train on the simulators' trajectories of these domains instead of served "
+        "traces (pde,mechanics,climate,epidemiology); --train and --test count per domain",
+    )
+    parser.add_argument("--targets", default=",".join(ALL_PROJECTIONS), help="LoRA projections")
     args = parser.parse_args(argv)
-    result = run(args)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = RESULTS_DIR / f"loop-{Path(str(result['model'])).name}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    for name, values in result["metrics"].items():
-        print(f"{name:22s} " + "  ".join(f"{k}={_fmt(v)}" for k, v in values.items()))
+    if args.teacher:
+        result = teacher_loop.run(args)
+        out = RESULTS_DIR / f"loop-teacher-{Path(str(result['model'])).name}.json"
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        for group, metrics in result["metrics"].items():
+            _print_metrics(metrics, group)
+    else:
+        result = run(args)
+        out = RESULTS_DIR / f"loop-{Path(str(result['model'])).name}.json"
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        _print_metrics(result["metrics"])
     print(f"wrote {out}")
+
+
+def _print_metrics(metrics: dict[str, dict[str, float | None]], group: str = "") -> None:
+    for name, values in metrics.items():
+        label = f"{group} {name}".strip()
+        print(f"{label:34s} " + "  ".join(f"{k}={_fmt(v)}" for k, v in values.items()))
 
 
 def _fmt(value: float | None) -> str:

@@ -32,6 +32,7 @@ from typing import Annotated, Any
 import typer
 
 from bench.common import RESULTS_DIR, bench_settings, write_result
+from bench.shipping import loss_plot, ship_adapter
 from contract.settings import Settings
 from training.build import build
 from training.trainer import TrainConfig, register, save_bf16, train
@@ -141,25 +142,6 @@ def evaluate_pairs(settings: Settings, pairs: Path, adapter: Path) -> dict[str, 
     }
 
 
-def loss_plot(adapter: Path, out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    lines = [json.loads(x) for x in (adapter / "loss.jsonl").read_text().splitlines() if x]
-    figure, axes = plt.subplots(figsize=(6, 3.5), dpi=120)
-    axes.plot([x["step"] for x in lines], [x["loss"] for x in lines], "-o", markersize=2)
-    axes.set_xlabel("optimizer step")
-    axes.set_ylabel("training loss")
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out)
-    plt.close(figure)
-    return out
-
-
 @app.command()
 def run(
     traces: Annotated[list[Path], typer.Option(help="Vote trace folders or files.")],
@@ -224,33 +206,14 @@ def run(
     path = write_result("truster", payload)
     _print(payload["heldout"])
     if ship:
-        print(f"shipped in {ship_adapter(out, payload, path)}")
+        print(f"shipped in {ship_truster(out, payload, path)}")
     print(f"trained {report.steps} steps in {report.seconds:.0f} s; {size} bytes; wrote {path}")
 
 
-def ship_adapter(adapter: Path, payload: dict[str, Any], result: Path) -> Path:
-    """The adapter's weights and config into adapters/shipped/<demo model>/truster, its
-    model card beside them, and the role in that folder's registry.yaml."""
-    import shutil
-
-    import yaml
-
-    from adapters.registry import REGISTRY_FILE, SHIPPED
-    from contract.settings import Settings
-
-    demo = Settings().demo_model
-    folder = SHIPPED / demo
-    target = folder / "truster"
-    target.mkdir(parents=True, exist_ok=True)
-    for name in ("adapter_model.safetensors", "adapter_config.json"):
-        shutil.copy2(adapter / name, target / name)
-    config = json.loads((target / "adapter_config.json").read_text())
-    config["base_model_name_or_path"] = demo  # not this machine's cache path
-    (target / "adapter_config.json").write_text(json.dumps(config, indent=2) + "\n")
+def ship_truster(adapter: Path, payload: dict[str, Any], result: Path) -> Path:
+    """The Truster with its model card into adapters/shipped/<demo model>/truster."""
     train_figures, held = payload["train"], payload["heldout"]
     card = {
-        "role": "truster",
-        "base_model": demo,
         "method": "SFT (completion only) on verifiable pairs: two sampled solutions of one "
         "gsm_symbolic problem, exactly one correct, both orders (data build truster-pairs)",
         "data": {"train": train_figures["counts"], "heldout": held["counts"]},
@@ -267,17 +230,7 @@ def ship_adapter(adapter: Path, payload: dict[str, Any], result: Path) -> Path:
         "command": payload["command"],
         "result_file": result.name,
     }
-    (target / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    registry_file = folder / REGISTRY_FILE
-    registry = yaml.safe_load(registry_file.read_text()) if registry_file.is_file() else None
-    registry = registry or {"adapters": {}}
-    registry["adapters"]["truster"] = {
-        "path": "truster",
-        "base_model": demo,
-        "rank": train_figures["rank"],
-    }
-    registry_file.write_text(yaml.safe_dump(registry, sort_keys=True))
-    return target
+    return ship_adapter(adapter, "truster", Settings().demo_model, card)
 
 
 def _print(figures: dict[str, Any]) -> None:

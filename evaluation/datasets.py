@@ -32,6 +32,8 @@ AWL_DOMAINS = {
     "math": "math",
     "scibench": "math",
 }
+# A JSONL row's `domain` (the teacher's generated sets write theirs): the served domain.
+JSONL_DOMAINS = {**AWL_DOMAINS, "mechanics": "mechanics", "gsm_symbolic": "math"}
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,20 @@ def _jsonl_item(path: Path, index: int, row: dict[str, Any]) -> Item:
         row.get("options"),
         row.get("answer_type", "auto"),
         float(row.get("rel_tol", RELATIVE_TOLERANCE)),
+        _jsonl_domain(path, index, row.get("domain")),
     )
+
+
+def _jsonl_domain(path: Path, index: int, domain: Any) -> str | None:
+    """A generated held-out set must be served in its domain's AWL layout, as the
+    teacher's training problems were; an unknown domain is an error, not a silent
+    fallback to classifying."""
+    if domain is None:
+        return None
+    if domain not in JSONL_DOMAINS:
+        known = ", ".join(sorted(JSONL_DOMAINS))
+        raise ValueError(f"{path}:{index + 1}: unknown domain {domain!r}; known: {known}.")
+    return JSONL_DOMAINS[domain]
 
 
 def _awl_item(path: Path, index: int, row: dict[str, Any]) -> Item:

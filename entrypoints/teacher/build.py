@@ -10,9 +10,11 @@ teacher on the real tool servers, written as
 - `OUT.card.json` and `OUT.card.md` — counts, seed, split, templates, tools shown,
   token lengths, the leak check.
 
-A trajectory is kept when its answer is the reference and every example it makes fits
-`max_tokens` with the chat template applied (the policy is trained on short examples
-so a CPU step takes seconds: DESIGN's training budget).
+A trajectory is kept when its answer is the reference and its first turn (the tool
+call) fits `max_tokens` with the chat template applied; a later turn that does not fit
+(the answer after a long MuJoCo log or 2D field) is left out of the SFT examples and
+counted. The policy is trained on short examples so a CPU step takes seconds (DESIGN's
+training budget).
 """
 
 from __future__ import annotations
@@ -107,9 +109,15 @@ async def teach(
                 count_tokens([*turn.messages, {"role": "assistant", "content": turn.output}])
                 for turn in trajectory.turns
             ]
-            run.tokens[problem.id] = lengths
-            if config.max_tokens is not None and max(lengths) > config.max_tokens:
-                trajectory.dropped = f"longer than {config.max_tokens} tokens"
+            budget = config.max_tokens
+            if budget is not None and lengths[0] > budget:
+                trajectory.dropped = f"longer than {budget} tokens"
+            elif budget is not None:
+                # The call fits, a later turn (a long MuJoCo log or 2D field) does not:
+                # keep the call, which is what the policy must learn, and leave that out.
+                trajectory.long_turns = [i for i, n in enumerate(lengths) if n > budget]
+            run.tokens[problem.id] = [n for i, n in enumerate(lengths)
+                                      if i not in trajectory.long_turns]  # fmt: skip
         run.trajectories.append(trajectory)
     return run
 
@@ -119,9 +127,12 @@ def write(config: TeacherConfig, run: TeacherRun, tokenizer_name: str | None) ->
     out = config.out
     out.parent.mkdir(parents=True, exist_ok=True)
     records = out.with_suffix(".records.jsonl")
+    long_turns: set[tuple[str, int]] = set()
     with records.open("w", encoding="utf-8") as handle:
         for trajectory in run.kept():
-            handle.write(json.dumps(record(trajectory), ensure_ascii=False, default=str) + "\n")
+            row = record(trajectory)
+            long_turns |= {(row["id"], turn) for turn in trajectory.long_turns}
+            handle.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
     kept_ids = {t.problem.id for t in run.kept()}
     problems = out.with_suffix(".problems.jsonl")
     with problems.open("w", encoding="utf-8") as handle:
@@ -129,6 +140,11 @@ def write(config: TeacherConfig, run: TeacherRun, tokenizer_name: str | None) ->
             row = {**problem.item(), "teacher_kept": problem.id in kept_ids}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     dataset = build_teacher(list(read_records([records])), seed=config.seed)
+    dataset.examples = [
+        e for e in dataset.examples if (e["meta"]["record"], e["meta"]["turn"]) not in long_turns
+    ]
+    dataset.counts["turns_over_budget"] = len(long_turns)
+    dataset.counts["examples"] = len(dataset.examples)
     dataset.kind = "wkd-teacher"
     dataset.params = card_params(config, run, tokenizer_name)
     card = dataset.write(out, [records], config.seed)
@@ -152,6 +168,7 @@ def card_params(config: TeacherConfig, run: TeacherRun, tokenizer_name: str | No
         "kept": len(kept),
         "skipped_draws": run.skipped,
         "dropped": dict(dropped),
+        "turns_over_budget": sum(len(t.long_turns) for t in kept),
         "forms": dict(Counter(t.problem.form for t in kept)),
         "templates": dict(sorted(Counter(t.problem.template for t in kept).items())),
         "templates_generated": dict(sorted(Counter(p.template for p in run.problems).items())),
@@ -193,7 +210,8 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         f"- generated problems: {params['generated']} of {params['count']} asked; trajectories "
         f"kept: {params['kept']}; SFT examples: {card['examples']}",
-        f"- dropped: {params['dropped'] or 'none'}",
+        f"- dropped: {params['dropped'] or 'none'}; later turns left out for length (the "
+        f"call kept): {params['turns_over_budget']}",
         f"- draws skipped while generating: {params['skipped_draws'] or 'none'}",
         f"- forms kept: {params['forms']}",
         f"- tools shown: {', '.join(params['tools_shown']) or '-'}; numerics: {params['numerics']}",

@@ -83,6 +83,7 @@ class Trajectory:
     answer: str | None = None
     correct: bool = False
     dropped: str | None = None  # why it is not kept; None: kept
+    long_turns: list[int] = field(default_factory=list)  # turns over the token budget
 
     @property
     def kept(self) -> bool:

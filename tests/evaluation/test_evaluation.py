@@ -49,6 +49,16 @@ def test_awl_layouts_and_jsonl_load(tmp_path: Path) -> None:
         '{"problem": "2+2?", "answer": "4"}\n\n{"problem": "3+3?", "answer": 6}\n'
     )
     assert [i.reference for i in load_items(str(tmp_path / "mine.jsonl"))] == ["4", "6"]
+    (tmp_path / "generated.jsonl").write_text(
+        '{"problem": "A", "answer": "1", "domain": "mujoco"}\n'
+        '{"problem": "B", "answer": "2", "domain": "gsm_symbolic"}\n'
+        '{"problem": "C", "answer": "3", "domain": "climate"}\n'
+    )  # the teacher's held-out sets: served in their domain's layout
+    domains = [i.domain for i in load_items(str(tmp_path / "generated.jsonl"))]
+    assert domains == ["mechanics", "math", "climate"]
+    (tmp_path / "odd.jsonl").write_text('{"problem": "A", "answer": "1", "domain": "poetry"}\n')
+    with pytest.raises(ValueError, match=r"odd\.jsonl:1: unknown domain 'poetry'"):
+        load_items(str(tmp_path / "odd.jsonl"))
     gsm = load_items("gsm_symbolic", limit=3, seed=1234)
     assert len(gsm) == 3 and gsm == load_items("gsm_symbolic", limit=3, seed=1234)
 

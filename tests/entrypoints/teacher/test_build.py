@@ -94,8 +94,9 @@ def test_built_examples_fit_the_token_budget(
 ) -> None:
     """Every example written fits 1,536 tokens of the demo model with its chat template;
     the card reports the lengths measured. Climate, epidemiology and gsm_symbolic
-    trajectories all fit; PDE and MuJoCo ones whose tool output is long are dropped and
-    counted (AWL's texts: a 2D field, a MuJoCo log every 0.2 s)."""
+    trajectories all fit; in PDE and MuJoCo ones whose tool output is long (AWL's texts: a
+    2D field, a MuJoCo log every 0.2 s) the answer turn after it is left out and counted,
+    and the call is kept."""
     tokenizer, name = demo_tokens
     out = tmp_path / f"{domain}.jsonl"
     _, run = build_wkd_teacher(
@@ -103,10 +104,8 @@ def test_built_examples_fit_the_token_budget(
         tokenizer_name=name,
     )  # fmt: skip
     count_tokens = chat_token_counter(tokenizer)
-    lengths = [
-        count_tokens([*example["prompt"], *example["completion"]])
-        for example in map(json.loads, out.read_text().splitlines())
-    ]
+    examples = [json.loads(line) for line in out.read_text().splitlines()]
+    lengths = [count_tokens([*e["prompt"], *e["completion"]]) for e in examples]
     assert all(n <= MAX_EXAMPLE_TOKENS for n in lengths), max(lengths)
     card = json.loads(out.with_suffix(".card.json").read_text())["params"]
     assert card["tokenizer"] == name and card["token_budget"] == MAX_EXAMPLE_TOKENS
@@ -120,6 +119,10 @@ def test_built_examples_fit_the_token_budget(
         assert card["kept"] == card["generated"] == count
     else:
         assert set(card["dropped"]) <= {"longer than 1536 tokens", "feedback cut short"}
+    calls = [e for e in examples if e["meta"]["turn"] == 0]
+    assert len(calls) == card["kept"]  # every kept trajectory teaches its call
+    turns = sum(len(t.turns) for t in run.kept())
+    assert len(examples) == turns - card["turns_over_budget"]
 
 
 def _direct_records(

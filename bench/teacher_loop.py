@@ -1,0 +1,168 @@
+"""The policy trained on the simulators' trajectories (`python -m bench.loop --teacher`).
+
+AWL's World Knowledge Distillation takes its hard-problem solutions from a stronger
+solver that uses the tools; for AWL's scientific domains that solver is the tool server
+itself (`sciserve data build wkd-teacher`). One run:
+
+1. teacher data: `--train` generated training problems per domain, solved on the real
+   tool servers in the served AWL layout (the call, then the answer after the result);
+2. held-out problems: AWL's own test sets for PDE and MuJoCo (never trained on: the
+   builder's leak check refuses any overlap), generated held-out sets (another split,
+   disjoint parameters) for climate and epidemiology;
+3. SFT of a policy LoRA on the teacher data, saved in bf16, its loss curve drawn;
+4. base (no policy adapter) and trained (hot-loaded) on the held-out problems in one
+   embedded service: direct (each arm's own easy/hard) and adaptive in AWL's layout;
+   accuracy, TUA, tool-call rate on easy and on hard, tokens, pooled and per domain,
+   each with a paired bootstrap 95% interval of trained - base.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.common import RESULTS_DIR, bench_settings
+from bench.shipping import loss_plot
+from entrypoints.embedded import EmbeddedServer
+from entrypoints.teacher.build import AWL_DATA, TeacherConfig, build_wkd_teacher
+from evaluation.datasets import Item, load_items
+from training.trainer import TrainConfig, hot_load, save_bf16, train
+
+DOMAINS = ("pde", "mechanics", "climate", "epidemiology")
+AWL_TEST_FILES = {"pde": "pde.json", "mechanics": "mujoco.json"}  # AWL's shared test sets
+ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def teacher_data(
+    domains: list[str], per_domain: int, seed: int, work: Path, log: Callable[[str], None]
+) -> tuple[Path, dict[str, Any]]:
+    """Every domain's teacher examples, shuffled into one SFT file; the cards by domain."""
+    examples: list[dict[str, Any]] = []
+    cards: dict[str, Any] = {}
+    for domain in domains:
+        out = work / f"wkd-teacher-{domain}.jsonl"
+        dataset, _ = build_wkd_teacher(
+            TeacherConfig(domain, per_domain, seed, out, split="train"), log=log
+        )
+        examples += dataset.examples
+        cards[domain] = {
+            k: dataset.params[k]
+            for k in ("generated", "kept", "dropped", "turns_over_budget", "tokens_per_example")
+        } | {"examples": len(dataset.examples), "leak_check": dataset.params["leak_check"]}
+        log(f"{domain}: {cards[domain]}")
+    random.Random(seed).shuffle(examples)
+    data = work / "wkd-teacher.jsonl"
+    data.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples))
+    return data, cards
+
+
+def heldout_items(
+    domains: list[str], per_domain: int, seed: int, work: Path, log: Callable[[str], None]
+) -> list[Item]:
+    """AWL's test sets where they exist for the domain, else a generated held-out set."""
+    items: list[Item] = []
+    for domain in domains:
+        if domain in AWL_TEST_FILES:
+            pool = load_items(str(AWL_DATA / AWL_TEST_FILES[domain]))
+            items += random.Random(seed).sample(pool, min(per_domain, len(pool)))
+            continue
+        out = work / f"heldout-{domain}.jsonl"
+        config = TeacherConfig(domain, per_domain, seed, out, split="heldout", max_tokens=None)
+        build_wkd_teacher(config, log=log)
+        items += load_items(str(out.with_suffix(".problems.jsonl")))
+    return items
+
+
+def train_policy(
+    args: argparse.Namespace, data: Path, base_model: str, work: Path, log: Callable[[str], None]
+) -> tuple[Path, dict[str, Any]]:
+    started = time.perf_counter()
+    report = train(
+        TrainConfig(
+            "sft", "policy", data, work / "policy", base_model, rank=args.rank,
+            learning_rate=args.lr, max_steps=args.steps, epochs=args.epochs,
+            batch_size=args.batch_size, max_length=args.max_length, seed=args.seed,
+            target_modules=args.targets.split(","),
+        ),
+        lambda step, total, loss: log(f"step {step}/{total} loss {loss:.4f}"),
+    )  # fmt: skip
+    size = save_bf16(report.adapter)
+    return report.adapter, {
+        "steps": report.steps,
+        "examples_seen": report.steps * args.batch_size,
+        "seconds": round(time.perf_counter() - started, 1),
+        "first_loss": report.first_loss,
+        "last_loss": report.last_loss,
+        "rank": args.rank,
+        "targets": args.targets,
+        "batch_size": args.batch_size,
+        "learning_rate": args.lr,
+        "adapter_bytes": size,
+        "loss_plot": str(loss_plot(report.adapter, RESULTS_DIR / "policy-loss.png")),
+    }
+
+
+def by_domain(
+    base: Any, trained: Any, items: list[Item], seed: int
+) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Pooled and per-domain paired intervals (bench.loop's metrics)."""
+    from bench.loop import bootstrap
+
+    groups: dict[str, list[str]] = {"pooled": [i.id for i in items]}
+    for item in items:
+        groups.setdefault(str(item.domain), []).append(item.id)
+    return {name: bootstrap(base, trained, ids, seed=seed) for name, ids in groups.items()}
+
+
+def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:
+    from bench.loop import ADMIN_KEY, _served_model, _unload_policy, evaluate
+
+    work = Path(args.workdir or RESULTS_DIR / "teacher-loop")
+    work.mkdir(parents=True, exist_ok=True)
+    domains = [d.strip() for d in args.teacher.split(",") if d.strip()]
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    data, cards = teacher_data(domains, args.train, args.seed, work, log)
+    items = heldout_items(domains, args.test, args.seed + 1, work, log)
+    timings["data_s"] = round(time.perf_counter() - started, 1)
+    log(f"{sum(c['examples'] for c in cards.values())} training examples; {len(items)} held out")
+    overrides: dict[str, Any] = {"admin_key": ADMIN_KEY, "default_max_tokens": args.max_tokens}
+    if args.model == "demo":
+        overrides["demo_model"] = args.demo_model
+    settings = bench_settings(args.model, shipped_adapters=False, **overrides)
+    from workers.engines.factory import resolve_model
+
+    adapter, training = train_policy(args, data, resolve_model(settings), work, log)
+    timings["train_s"] = training["seconds"]
+    started = time.perf_counter()
+    with EmbeddedServer(settings, ready_timeout_s=1800) as server:
+        base_model = _served_model(server)
+        _unload_policy(server.url)
+        arms = {"base": _evaluate(evaluate, server.url, items, args)}
+        hot_load(server.url, ADMIN_KEY, "policy", adapter, base_model)
+        arms["trained"] = _evaluate(evaluate, server.url, items, args)
+    timings["evaluate_s"] = round(time.perf_counter() - started, 1)
+    return {
+        "model": args.demo_model if args.model == "demo" else args.model,
+        "base_model": base_model,
+        "domains": domains,
+        "teacher_data": cards,
+        "heldout": {
+            d: sum(1 for i in items if i.domain == d) for d in {str(i.domain) for i in items}
+        },
+        "training": training,
+        "adapter": str(adapter),
+        "metrics": by_domain(arms["base"], arms["trained"], items, args.seed),
+        "timings_s": timings,
+        "seed": args.seed,
+    }
+
+
+def _evaluate(evaluate: Any, url: str, items: list[Item], args: argparse.Namespace) -> Any:
+    return asyncio.run(evaluate(url, items, args.max_tokens, args.concurrency, prompt_style="awl"))
