@@ -148,6 +148,19 @@ def load_registry(file: Path, *, served_model: str, max_lora_rank: int) -> dict[
     return specs
 
 
+def trained_layout(registry: Path | None) -> Literal["sciserve", "awl"] | None:
+    """The prompt layout the registry's policy adapter was trained on, from its model
+    card (`prompt_style`): a policy trained on AWL's layout answers in it, so serving it
+    makes that layout the default. None: no card says."""
+    if registry is None:
+        return None
+    card = registry.parent / "policy" / "card.json"
+    if not card.is_file():
+        return None
+    style = json.loads(card.read_text()).get("prompt_style")
+    return style if style in ("sciserve", "awl") else None
+
+
 def shipped_registry(demo_model: str, root: Path = SHIPPED) -> Path | None:
     """The registry of the trained adapters shipped for `demo_model`, if any: the
     embedded default serves them, so `sciserve serve` answers with the trained roles."""

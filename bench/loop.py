@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import random
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -265,6 +266,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "traces (pde,mechanics,climate,epidemiology); --train and --test count per domain",
     )
     parser.add_argument("--targets", default=",".join(ALL_PROJECTIONS), help="LoRA projections")
+    parser.add_argument(
+        "--ship",
+        action="store_true",
+        help="--teacher: copy the trained policy into adapters/shipped/<demo model>/policy",
+    )
     args = parser.parse_args(argv)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     if args.teacher:
@@ -273,6 +279,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         out.write_text(json.dumps(result, indent=2) + "\n")
         for group, metrics in result["metrics"].items():
             _print_metrics(metrics, group)
+        if args.ship:
+            command = " ".join(["python -m bench.loop", *(argv or sys.argv[1:])])
+            print(f"shipped in {teacher_loop.ship_policy(result, command)}")
     else:
         result = run(args)
         out = RESULTS_DIR / f"loop-{Path(str(result['model'])).name}.json"

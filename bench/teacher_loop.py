@@ -13,7 +13,10 @@ itself (`sciserve data build wkd-teacher`). One run:
 4. base (no policy adapter) and trained (hot-loaded) on the held-out problems in one
    embedded service: direct (each arm's own easy/hard) and adaptive in AWL's layout;
    accuracy, TUA, tool-call rate on easy and on hard, tokens, pooled and per domain,
-   each with a paired bootstrap 95% interval of trained - base.
+   each with a paired bootstrap 95% interval of trained - base;
+5. `--ship`: the adapter, its model card (data, steps, seed, figures, and the layout it
+   was trained on, which the service then serves by default) and the registry entry into
+   `adapters/shipped/<demo model>/policy`.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS_DIR, bench_settings
-from bench.shipping import loss_plot
+from bench.shipping import loss_plot, ship_adapter
 from entrypoints.embedded import EmbeddedServer
 from entrypoints.teacher.build import AWL_DATA, TeacherConfig, build_wkd_teacher
 from evaluation.datasets import Item, load_items
@@ -166,3 +169,29 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
 
 def _evaluate(evaluate: Any, url: str, items: list[Item], args: argparse.Namespace) -> Any:
     return asyncio.run(evaluate(url, items, args.max_tokens, args.concurrency, prompt_style="awl"))
+
+
+def ship_policy(result: dict[str, Any], command: str) -> Path:
+    """The trained policy into adapters/shipped/<demo model>/policy with its card."""
+    training = result["training"]
+    card = {
+        "method": "SFT (completion only) on the simulators' tool trajectories (AWL §3.1 "
+        "WKD, the tool server as the teacher; data build wkd-teacher)",
+        "prompt_style": "awl",  # trained on AWL's layout: served with it by default
+        "data": result["teacher_data"],
+        "heldout": result["heldout"],
+        "steps": training["steps"],
+        "batch_size": training["batch_size"],
+        "learning_rate": training["learning_rate"],
+        "seed": result["seed"],
+        "rank": training["rank"],
+        "targets": training["targets"],
+        "training_seconds": round(training["seconds"]),
+        "loss": [training["first_loss"], training["last_loss"]],
+        "figures": {
+            group: {name: metrics[name] for name in ("accuracy", "tua", "tool_rate_hard")}
+            for group, metrics in result["metrics"].items()
+        },
+        "command": command,
+    }
+    return ship_adapter(Path(result["adapter"]), "policy", result["model"], card)

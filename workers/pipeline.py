@@ -25,6 +25,7 @@ from contract.schemas import BASE_ADAPTER, SolveRequest, SolveResult, Strategy
 from contract.settings import Settings
 from contract.telemetry import OFF, Telemetry
 from workers.engines.base import Engine
+from workers.engines.factory import served_prompt_style
 from workers.job_sink import NO_SINK, JobSink
 from workers.strategies.art import AskRefineTrust
 from workers.strategies.awl import AwlGenerate
@@ -72,7 +73,7 @@ class PipelineOptions:
             context_tokens=settings.max_model_len,
             sample_temperature=settings.sample_temperature,
             sample_top_p=settings.sample_top_p,
-            prompt_style=settings.prompt_style,
+            prompt_style=served_prompt_style(settings),
             max_tool_calls=settings.max_tool_calls,
             max_job_tool_calls=settings.max_job_tool_calls,
             role_fallback=settings.role_fallback,

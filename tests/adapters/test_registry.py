@@ -199,3 +199,32 @@ def test_the_demo_model_serves_its_shipped_adapters_unless_told_otherwise(
     assert adapter_registry(demo.model_copy(update={"adapter_registry": tiny_model.registry})) == (
         tiny_model.registry
     )
+
+
+def test_a_policy_trained_on_awls_layout_makes_it_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The served policy adapter's card names the layout it was trained on; serving it
+    makes that layout the default, and SCISERVE_PROMPT_STYLE still wins."""
+    from adapters.registry import shipped_registry, trained_layout
+    from contract.settings import Settings
+    from workers.engines.factory import served_prompt_style
+    from workers.pipeline import PipelineOptions
+
+    root = tmp_path / "shipped"
+    folder = root / "qwen2.5-coder-0.5b"
+    (folder / "policy").mkdir(parents=True)
+    (folder / "registry.yaml").write_text("adapters: {}\n")
+    monkeypatch.setattr(
+        "workers.engines.factory.shipped_registry", lambda name: shipped_registry(name, root)
+    )
+    monkeypatch.delenv("SCISERVE_PROMPT_STYLE", raising=False)
+    demo = Settings(demo_model="qwen2.5-coder-0.5b")
+    assert trained_layout(folder / "registry.yaml") is None  # no card: nothing said
+    assert served_prompt_style(demo) == "sciserve"
+    (folder / "policy" / "card.json").write_text(json.dumps({"prompt_style": "awl"}))
+    assert served_prompt_style(demo) == "awl"
+    assert PipelineOptions.from_settings(demo).prompt_style == "awl"
+    assert served_prompt_style(demo.model_copy(update={"shipped_adapters": False})) == "sciserve"
+    monkeypatch.setenv("SCISERVE_PROMPT_STYLE", "sciserve")  # the operator's choice wins
+    assert served_prompt_style(Settings(demo_model="qwen2.5-coder-0.5b")) == "sciserve"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
-from adapters.registry import load_registry, shipped_registry
+from adapters.registry import load_registry, shipped_registry, trained_layout
 from contract.settings import Settings
 from contract.telemetry import otlp_protocol, traces_endpoint
 from workers.engines.base import Engine
@@ -32,6 +33,14 @@ def adapter_registry(settings: Settings) -> Path | None:
     if settings.model is None and settings.shipped_adapters:
         return shipped_registry(settings.demo_model)
     return None
+
+
+def served_prompt_style(settings: Settings) -> Literal["sciserve", "awl"]:
+    """SCISERVE_PROMPT_STYLE when set; else the layout the served policy adapter's card
+    says it was trained on (the shipped policy learned AWL's), else "sciserve"."""
+    if "prompt_style" in settings.model_fields_set:
+        return settings.prompt_style
+    return trained_layout(adapter_registry(settings)) or settings.prompt_style
 
 
 def _folder_bytes(path: str) -> int:
