@@ -247,6 +247,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rank", type=int, default=8)
     parser.add_argument("--steps", type=int, default=-1, help="-1: --epochs")
     parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument(
+        "--train-minutes", type=float, default=None, help="training budget (wall clock)"
+    )
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--max-tokens", type=int, default=512)

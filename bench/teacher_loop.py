@@ -92,6 +92,7 @@ def train_policy(
             learning_rate=args.lr, max_steps=args.steps, epochs=args.epochs,
             batch_size=args.batch_size, max_length=args.max_length, seed=args.seed,
             target_modules=args.targets.split(","),
+            max_seconds=None if args.train_minutes is None else args.train_minutes * 60,
         ),
         lambda step, total, loss: log(f"step {step}/{total} loss {loss:.4f}"),
     )  # fmt: skip

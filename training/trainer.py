@@ -48,6 +48,9 @@ class TrainConfig:
     # Which projections get LoRA (None: all seven). Fewer keep a shipped adapter small:
     # a rank-8 adapter on q/v alone is about a tenth of one on all seven.
     target_modules: list[str] | None = None
+    # A wall-clock budget: training ends after the step that passes it (the card says how
+    # many steps ran). None: no budget. A CPU run is planned in minutes, not steps.
+    max_seconds: float | None = None
 
 
 @dataclass
@@ -116,6 +119,11 @@ def train(config: TrainConfig, on_step: StepHook | None = None) -> TrainReport:
                     handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
                 if on_step is not None:
                     on_step(state.global_step, state.max_steps, float(logs["loss"]))
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **_: Any) -> None:
+            budget = config.max_seconds
+            if budget is not None and time.perf_counter() - started > budget:
+                control.should_training_stop = True
 
     common: dict[str, Any] = {
         "output_dir": str(out / "checkpoints"),

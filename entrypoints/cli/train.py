@@ -82,6 +82,10 @@ def _train_command(method: str) -> Any:
             float | None, typer.Option(help="Default: 2e-4 SFT, 5e-5 DPO.")
         ] = None,
         max_length: Annotated[int, typer.Option(help="Tokens per example.")] = 2048,
+        max_minutes: Annotated[
+            float | None,
+            typer.Option(min=0, help="Wall-clock budget: stop after the step that passes it."),
+        ] = None,
         seed: Annotated[int, typer.Option()] = 0,
         registry: Annotated[
             str | None, typer.Option(help="Adapter registry file to put the adapter in.")
@@ -96,7 +100,8 @@ def _train_command(method: str) -> Any:
             {"base_model": base_model, "rank": rank, "max_steps": steps,
              "target_modules": targets.split(",") if targets else None, "epochs": epochs,
              "batch_size": batch_size, "learning_rate": learning_rate, "max_length": max_length,
-             "seed": seed, "registry": registry, "load_into": load_into},
+             "seed": seed, "registry": registry, "load_into": load_into,
+             "max_seconds": None if max_minutes is None else max_minutes * 60},
         )  # fmt: skip
 
     command.__doc__ = (

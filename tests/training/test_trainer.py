@@ -263,3 +263,21 @@ def test_an_unknown_target_module_is_a_clear_error(
     )  # fmt: skip
     with pytest.raises(ValueError, match="not all in the model"):
         run_training(config)
+
+
+def test_a_time_budget_ends_training_after_the_step_that_passes_it(
+    trace_dir: Path, tmp_path: Path, tiny_model: TinyModel
+) -> None:
+    """A CPU run is planned in minutes: with the budget spent at once, one step runs (not
+    the ten asked for), the adapter is saved and the card says how many steps ran."""
+    data = tmp_path / "pairs.jsonl"
+    build("truster-pairs", [trace_dir], data, seed=0)
+    config = TrainConfig(
+        "sft", "truster", data, tmp_path / "truster", str(tiny_model.model_dir),
+        rank=4, max_steps=10, batch_size=1, max_seconds=0.0,
+    )  # fmt: skip
+    report = run_training(config)
+    assert report.steps == 1
+    assert (report.adapter / "adapter_model.safetensors").is_file()
+    card = json.loads((report.adapter / "training.json").read_text())
+    assert card["steps"] == 1 and card["max_seconds"] == 0.0
