@@ -34,6 +34,22 @@ def loss_plot(adapter: Path, out: Path) -> Path:
     return out
 
 
+def training_card(
+    figures: dict[str, Any], *, batch_size: int, learning_rate: float, seed: int
+) -> dict[str, Any]:
+    """How an adapter was trained, as every role's model card states it."""
+    return {
+        "steps": figures["steps"],
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "rank": figures["rank"],
+        "targets": figures["targets"],
+        "training_seconds": round(figures["seconds"]),
+        "loss": [figures["first_loss"], figures["last_loss"]],
+    }
+
+
 def ship_adapter(
     adapter: Path, role: str, demo_model: str, card: dict[str, Any], root: Path = SHIPPED
 ) -> Path:

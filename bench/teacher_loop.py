@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS_DIR, bench_settings
-from bench.shipping import loss_plot, ship_adapter
+from bench.shipping import loss_plot, ship_adapter, training_card
 from entrypoints.embedded import EmbeddedServer
 from entrypoints.teacher.build import AWL_DATA, TeacherConfig, build_wkd_teacher
 from evaluation.datasets import Item, load_items
@@ -181,14 +181,12 @@ def ship_policy(result: dict[str, Any], command: str) -> Path:
         "prompt_style": "awl",  # trained on AWL's layout: served with it by default
         "data": result["teacher_data"],
         "heldout": result["heldout"],
-        "steps": training["steps"],
-        "batch_size": training["batch_size"],
-        "learning_rate": training["learning_rate"],
-        "seed": result["seed"],
-        "rank": training["rank"],
-        "targets": training["targets"],
-        "training_seconds": round(training["seconds"]),
-        "loss": [training["first_loss"], training["last_loss"]],
+        **training_card(
+            training,
+            batch_size=training["batch_size"],
+            learning_rate=training["learning_rate"],
+            seed=result["seed"],
+        ),
         "figures": {
             group: {name: metrics[name] for name in ("accuracy", "tua", "tool_rate_hard")}
             for group, metrics in result["metrics"].items()

@@ -32,7 +32,7 @@ from typing import Annotated, Any
 import typer
 
 from bench.common import RESULTS_DIR, bench_settings, write_result
-from bench.shipping import loss_plot, ship_adapter
+from bench.shipping import loss_plot, ship_adapter, training_card
 from contract.settings import Settings
 from training.build import build
 from training.trainer import TrainConfig, register, save_bf16, train
@@ -217,14 +217,12 @@ def ship_truster(adapter: Path, payload: dict[str, Any], result: Path) -> Path:
         "method": "SFT (completion only) on verifiable pairs: two sampled solutions of one "
         "gsm_symbolic problem, exactly one correct, both orders (data build truster-pairs)",
         "data": {"train": train_figures["counts"], "heldout": held["counts"]},
-        "steps": train_figures["steps"],
-        "batch_size": payload["batch_size"],
-        "learning_rate": payload["learning_rate"],
-        "seed": payload["seed"],
-        "rank": train_figures["rank"],
-        "targets": train_figures["targets"],
-        "training_seconds": round(train_figures["seconds"]),
-        "loss": [train_figures["first_loss"], train_figures["last_loss"]],
+        **training_card(
+            train_figures,
+            batch_size=payload["batch_size"],
+            learning_rate=payload["learning_rate"],
+            seed=payload["seed"],
+        ),
         "heldout": {arm: held[arm] for arm in ("base", "trained")}
         | {"trained_vs_base": held["trained_vs_base"], "examples": held["examples"]},
         "command": payload["command"],
