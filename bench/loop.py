@@ -215,12 +215,21 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
 
 async def _collect(url: str, items: list[Item], args: argparse.Namespace) -> None:
     """Direct K samples (easy/hard) and one adaptive run per training problem."""
+    await run_items_direct_k(url, items, args.k, args)
     async with httpx.AsyncClient(base_url=url, timeout=None) as client:
-        direct = Strategy(tools="never", samples=args.k, stop="none")  # all K: AWL's rule
-        for strategy in (direct, Strategy(tools="auto")):
-            await run_items(
-                client, items, strategy, concurrency=args.concurrency, max_tokens=args.max_tokens
-            )
+        await run_items(
+            client, items, Strategy(tools="auto"), concurrency=args.concurrency,
+            max_tokens=args.max_tokens,
+        )  # fmt: skip
+
+
+async def run_items_direct_k(url: str, items: list[Item], k: int, args: argparse.Namespace) -> None:
+    """K direct samples of every item, all K run (AWL's easy/hard rule reads them all)."""
+    async with httpx.AsyncClient(base_url=url, timeout=None) as client:
+        await run_items(
+            client, items, Strategy(tools="never", samples=k, stop="none"),
+            concurrency=args.concurrency, max_tokens=args.max_tokens,
+        )  # fmt: skip
 
 
 def _served_model(server: EmbeddedServer) -> str:
@@ -267,6 +276,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=None,
         help="train on the simulators' trajectories of these domains instead of served "
         "traces (pde,mechanics,climate,epidemiology); --train and --test count per domain",
+    )
+    parser.add_argument(
+        "--tua-k",
+        type=int,
+        default=0,
+        help="--teacher: train on AWL's TUA mix, easy/hard from K direct samples (0: WKD only)",
     )
     parser.add_argument("--targets", default=",".join(ALL_PROJECTIONS), help="LoRA projections")
     parser.add_argument(

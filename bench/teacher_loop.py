@@ -9,7 +9,9 @@ itself (`sciserve data build wkd-teacher`). One run:
 2. held-out problems: AWL's own test sets for PDE and MuJoCo (never trained on: the
    builder's leak check refuses any overlap), generated held-out sets (another split,
    disjoint parameters) for climate and epidemiology;
-3. SFT of a policy LoRA on the teacher data, saved in bf16, its loss curve drawn;
+3. SFT of a policy LoRA on the teacher data (WKD), or with `--tua-k K` on AWL's TUA mix
+   of it with the problems the served base model already answers directly (K samples
+   each), saved in bf16, its loss curve drawn;
 4. base (no policy adapter) and trained (hot-loaded) on the held-out problems in one
    embedded service: direct (each arm's own easy/hard) and adaptive in AWL's layout;
    accuracy, TUA, tool-call rate on easy and on hard, tokens, pooled and per domain,
@@ -25,6 +27,7 @@ import argparse
 import asyncio
 import json
 import random
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +38,10 @@ from bench.shipping import loss_plot, ship_adapter, training_card
 from entrypoints.embedded import EmbeddedServer
 from entrypoints.teacher.build import AWL_DATA, TeacherConfig, build_wkd_teacher
 from evaluation.datasets import Item, load_items
+from training.awl import build_tua
+from training.records import read_records
 from training.trainer import TrainConfig, hot_load, save_bf16, train
+from workers import traces
 
 DOMAINS = ("pde", "mechanics", "climate", "epidemiology")
 AWL_TEST_FILES = {"pde": "pde.json", "mechanics": "mujoco.json"}  # AWL's shared test sets
@@ -80,6 +86,38 @@ def heldout_items(
         build_wkd_teacher(config, log=log)
         items += load_items(str(out.with_suffix(".problems.jsonl")))
     return items
+
+
+def tua_data(
+    url: str,
+    domains: list[str],
+    work: Path,
+    args: argparse.Namespace,
+    log: Callable[[str], None],
+) -> tuple[Path, dict[str, int]]:
+    """AWL §3.2 on the teacher's problems: the served base model answers each training
+    problem directly `--tua-k` times (every sample runs); a problem it solves at least
+    half the time is easy (the teacher's prompt answered directly with `answer_question`),
+    the rest hard (the teacher's trajectory). Turns longer than `--max-length` are left
+    to the trainer, which drops examples whose completion it would cut."""
+    from bench.loop import run_items_direct_k
+
+    records = [work / f"wkd-teacher-{d}.records.jsonl" for d in domains]
+    items = [
+        item for d in domains for item in load_items(str(work / f"wkd-teacher-{d}.problems.jsonl"))
+    ]
+    trace_dir = work / "direct-traces"
+    shutil.rmtree(trace_dir, ignore_errors=True)
+    traces.configure(traces.TraceSink(trace_dir))
+    try:
+        asyncio.run(run_items_direct_k(url, items, args.tua_k, args))
+    finally:
+        traces.configure(None)
+    dataset = build_tua(read_records([*records, trace_dir]), seed=args.seed)
+    data = work / "tua.jsonl"
+    dataset.write(data, [*records, trace_dir], args.seed)
+    log(f"TUA data: {dataset.counts} -> {len(dataset.examples)} examples")
+    return data, dataset.counts
 
 
 def train_policy(
@@ -140,14 +178,17 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
     if args.model == "demo":
         overrides["demo_model"] = args.demo_model
     settings = bench_settings(args.model, shipped_adapters=False, **overrides)
-    from workers.engines.factory import resolve_model
-
-    adapter, training = train_policy(args, data, resolve_model(settings), work, log)
-    timings["train_s"] = training["seconds"]
-    started = time.perf_counter()
+    tua_counts: dict[str, int] | None = None
     with EmbeddedServer(settings, ready_timeout_s=1800) as server:
         base_model = _served_model(server)
         _unload_policy(server.url)
+        if args.tua_k > 0:  # WKD's trajectories mixed with what the base already solves
+            started = time.perf_counter()
+            data, tua_counts = tua_data(server.url, domains, work, args, log)
+            timings["tua_data_s"] = round(time.perf_counter() - started, 1)
+        adapter, training = train_policy(args, data, base_model, work, log)
+        timings["train_s"] = training["seconds"]
+        started = time.perf_counter()
         arms = {"base": _evaluate(evaluate, server.url, items, args)}
         hot_load(server.url, ADMIN_KEY, "policy", adapter, base_model)
         arms["trained"] = _evaluate(evaluate, server.url, items, args)
@@ -157,6 +198,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
         "base_model": base_model,
         "domains": domains,
         "teacher_data": cards,
+        "tua_data": tua_counts,
         "heldout": {
             d: sum(1 for i in items if i.domain == d) for d in {str(i.domain) for i in items}
         },
