@@ -63,12 +63,22 @@ def teacher_data(
         cards[domain] = {
             k: dataset.params[k]
             for k in ("generated", "kept", "dropped", "turns_over_budget", "tokens_per_example")
-        } | {"examples": len(dataset.examples), "leak_check": dataset.params["leak_check"]}
+        } | {
+            "examples": len(dataset.examples),
+            "leak_check": _portable(dataset.params["leak_check"]),
+        }
         log(f"{domain}: {cards[domain]}")
     random.Random(seed).shuffle(examples)
     data = work / "wkd-teacher.jsonl"
     data.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in examples))
     return data, cards
+
+
+def _portable(leak_check: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The leak check as a card states it: the test sets by name, not this machine's path."""
+    if leak_check is None:
+        return None
+    return {**leak_check, "data": f"AWL's test sets ({Path(leak_check['data']).name}/)"}
 
 
 def heldout_items(
@@ -146,7 +156,7 @@ def train_policy(
         "batch_size": args.batch_size,
         "learning_rate": args.lr,
         "adapter_bytes": size,
-        "loss_plot": str(loss_plot(report.adapter, RESULTS_DIR / "policy-loss.png")),
+        "loss_plot": loss_plot(report.adapter, RESULTS_DIR / "policy-loss.png").name,
     }
 
 
