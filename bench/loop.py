@@ -35,9 +35,7 @@ from typing import Any, Literal
 
 import httpx
 
-from bench import teacher_loop
 from bench.common import RESULTS_DIR, bench_settings
-from bench.teacher_loop import ALL_PROJECTIONS
 from contract.schemas import Strategy
 from entrypoints.embedded import EmbeddedServer
 from evaluation.datasets import Item, load_items
@@ -45,7 +43,7 @@ from evaluation.metrics import ToolTable, paired_bootstrap
 from evaluation.runner import Row, run_items
 from training.awl import build_tua
 from training.records import read_records
-from training.trainer import TrainConfig, hot_load, train
+from training.trainer import TARGET_MODULES, TrainConfig, hot_load, train
 from workers import traces
 
 ADMIN_KEY = "bench-loop-admin"
@@ -141,8 +139,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
     traces.configure(traces.TraceSink(trace_dir))
     try:
         with EmbeddedServer(settings, ready_timeout_s=1800) as server:
-            base_model = _served_model(server)
-            _unload_policy(server.url)  # traces and the base arm: the base model itself
+            base_model = served_model(server)
+            unload_policy(server.url)  # traces and the base arm: the base model itself
             started = time.perf_counter()
             asyncio.run(_collect(server.url, train_items, args))
             timings["collect_s"] = time.perf_counter() - started
@@ -232,11 +230,11 @@ async def run_items_direct_k(url: str, items: list[Item], k: int, args: argparse
         )  # fmt: skip
 
 
-def _served_model(server: EmbeddedServer) -> str:
+def served_model(server: EmbeddedServer) -> str:
     return str(server.engine.model_name)
 
 
-def _unload_policy(url: str) -> None:
+def unload_policy(url: str) -> None:
     response = httpx.delete(f"{url}/admin/adapters/policy", headers={"X-Admin-Key": ADMIN_KEY})
     if response.status_code in (404, 422) and "No adapter is loaded" in response.text:
         return  # the demo model has no policy adapter: the base model already serves
@@ -283,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=0,
         help="--teacher: train on AWL's TUA mix, easy/hard from K direct samples (0: WKD only)",
     )
-    parser.add_argument("--targets", default=",".join(ALL_PROJECTIONS), help="LoRA projections")
+    parser.add_argument("--targets", default=",".join(TARGET_MODULES), help="LoRA projections")
     parser.add_argument(
         "--ship",
         action="store_true",
@@ -292,6 +290,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     if args.teacher:
+        from bench import teacher_loop  # it builds on this module's evaluation
+
         result = teacher_loop.run(args)
         out = RESULTS_DIR / f"loop-teacher-{Path(str(result['model'])).name}.json"
         out.write_text(json.dumps(result, indent=2) + "\n")

@@ -34,6 +34,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import RESULTS_DIR, bench_settings
+from bench.loop import (
+    ADMIN_KEY,
+    Arm,
+    bootstrap,
+    evaluate,
+    run_items_direct_k,
+    served_model,
+    unload_policy,
+)
 from bench.shipping import loss_plot, ship_adapter, training_card
 from entrypoints.embedded import EmbeddedServer
 from entrypoints.teacher.build import AWL_DATA, TeacherConfig, build_wkd_teacher
@@ -45,7 +54,6 @@ from workers import traces
 
 DOMAINS = ("pde", "mechanics", "climate", "epidemiology")
 AWL_TEST_FILES = {"pde": "pde.json", "mechanics": "mujoco.json"}  # AWL's shared test sets
-ALL_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
 def teacher_data(
@@ -110,8 +118,6 @@ def tua_data(
     half the time is easy (the teacher's prompt answered directly with `answer_question`),
     the rest hard (the teacher's trajectory). Turns longer than `--max-length` are left
     to the trainer, which drops examples whose completion it would cut."""
-    from bench.loop import run_items_direct_k
-
     records = [work / f"wkd-teacher-{d}.records.jsonl" for d in domains]
     items = [
         item for d in domains for item in load_items(str(work / f"wkd-teacher-{d}.problems.jsonl"))
@@ -161,11 +167,9 @@ def train_policy(
 
 
 def by_domain(
-    base: Any, trained: Any, items: list[Item], seed: int
+    base: Arm, trained: Arm, items: list[Item], seed: int
 ) -> dict[str, dict[str, dict[str, float | None]]]:
     """Pooled and per-domain paired intervals (bench.loop's metrics)."""
-    from bench.loop import bootstrap
-
     groups: dict[str, list[str]] = {"pooled": [i.id for i in items]}
     for item in items:
         groups.setdefault(str(item.domain), []).append(item.id)
@@ -173,8 +177,6 @@ def by_domain(
 
 
 def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[str, Any]:
-    from bench.loop import ADMIN_KEY, _served_model, _unload_policy, evaluate
-
     work = Path(args.workdir or RESULTS_DIR / "teacher-loop")
     work.mkdir(parents=True, exist_ok=True)
     domains = [d.strip() for d in args.teacher.split(",") if d.strip()]
@@ -190,8 +192,8 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
     settings = bench_settings(args.model, shipped_adapters=False, **overrides)
     tua_counts: dict[str, int] | None = None
     with EmbeddedServer(settings, ready_timeout_s=1800) as server:
-        base_model = _served_model(server)
-        _unload_policy(server.url)
+        base_model = served_model(server)
+        unload_policy(server.url)
         if args.tua_k > 0:  # WKD's trajectories mixed with what the base already solves
             started = time.perf_counter()
             data, tua_counts = tua_data(server.url, domains, work, args, log)
@@ -199,9 +201,9 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
         adapter, training = train_policy(args, data, base_model, work, log)
         timings["train_s"] = training["seconds"]
         started = time.perf_counter()
-        arms = {"base": _evaluate(evaluate, server.url, items, args)}
+        arms = {"base": _evaluate(server.url, items, args)}
         hot_load(server.url, ADMIN_KEY, "policy", adapter, base_model)
-        arms["trained"] = _evaluate(evaluate, server.url, items, args)
+        arms["trained"] = _evaluate(server.url, items, args)
     timings["evaluate_s"] = round(time.perf_counter() - started, 1)
     return {
         "model": args.demo_model if args.model == "demo" else args.model,
@@ -220,7 +222,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict[st
     }
 
 
-def _evaluate(evaluate: Any, url: str, items: list[Item], args: argparse.Namespace) -> Any:
+def _evaluate(url: str, items: list[Item], args: argparse.Namespace) -> Arm:
     return asyncio.run(evaluate(url, items, args.max_tokens, args.concurrency, prompt_style="awl"))
 
 

@@ -143,7 +143,6 @@ def write(config: TeacherConfig, run: TeacherRun, tokenizer_name: str | None) ->
     dataset.examples = [
         e for e in dataset.examples if (e["meta"]["record"], e["meta"]["turn"]) not in long_turns
     ]
-    dataset.counts["turns_over_budget"] = len(long_turns)
     dataset.counts["examples"] = len(dataset.examples)
     dataset.kind = "wkd-teacher"
     dataset.params = card_params(config, run, tokenizer_name)
