@@ -148,17 +148,34 @@ def load_registry(file: Path, *, served_model: str, max_lora_rank: int) -> dict[
     return specs
 
 
-def trained_layout(registry: Path | None) -> Literal["sciserve", "awl"] | None:
-    """The prompt layout the registry's policy adapter was trained on, from its model
-    card (`prompt_style`): a policy trained on AWL's layout answers in it, so serving it
-    makes that layout the default. None: no card says."""
+PromptStyle = Literal["sciserve", "awl"]
+
+
+@dataclass(frozen=True)
+class TrainedLayout:
+    """The prompt layout a policy adapter was trained on, and for which domains: a
+    policy trained on AWL's layout for the four scientific domains answers those in
+    it, and everything else (math) in the layout it was not trained away from."""
+
+    style: PromptStyle
+    domains: frozenset[str] | None = None  # None: every question
+
+
+def trained_layout(registry: Path | None) -> TrainedLayout | None:
+    """What the registry's policy adapter's model card says it was trained on
+    (`prompt_style`, and `prompt_domains` when only some domains were): serving the
+    adapter makes that layout the default there. None: no card says."""
     if registry is None:
         return None
-    card = registry.parent / "policy" / "card.json"
-    if not card.is_file():
+    card_file = registry.parent / "policy" / "card.json"
+    if not card_file.is_file():
         return None
-    style = json.loads(card.read_text()).get("prompt_style")
-    return style if style in ("sciserve", "awl") else None
+    card = json.loads(card_file.read_text())
+    style = card.get("prompt_style")
+    if style not in get_args(PromptStyle):
+        return None
+    domains = card.get("prompt_domains")
+    return TrainedLayout(style, None if domains is None else frozenset(map(str, domains)))
 
 
 def shipped_registry(demo_model: str, root: Path = SHIPPED) -> Path | None:

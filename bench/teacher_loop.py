@@ -232,7 +232,9 @@ def ship_policy(result: dict[str, Any], command: str) -> Path:
     card = {
         "method": "SFT (completion only) on the simulators' tool trajectories (AWL §3.1 "
         "WKD, the tool server as the teacher; data build wkd-teacher)",
-        "prompt_style": "awl",  # trained on AWL's layout: served with it by default
+        # trained on AWL's layout for these domains: served with it there by default
+        "prompt_style": "awl",
+        "prompt_domains": result["domains"],
         "data": result["teacher_data"],
         "heldout": result["heldout"],
         **training_card(

@@ -25,10 +25,10 @@ from contract.schemas import BASE_ADAPTER, SolveRequest, SolveResult, Strategy
 from contract.settings import Settings
 from contract.telemetry import OFF, Telemetry
 from workers.engines.base import Engine
-from workers.engines.factory import served_prompt_style
+from workers.engines.factory import served_layout
 from workers.job_sink import NO_SINK, JobSink
 from workers.strategies.art import AskRefineTrust
-from workers.strategies.awl import AwlGenerate
+from workers.strategies.awl import AwlGenerate, confident_domain
 from workers.strategies.client_tools import ClientToolGenerate
 from workers.strategies.confidence import AutoPolicy
 from workers.strategies.context import (
@@ -59,6 +59,7 @@ class PipelineOptions:
     sample_temperature: float = 0.7
     sample_top_p: float = 1.0
     prompt_style: Literal["sciserve", "awl"] = "sciserve"
+    awl_domains: frozenset[str] = frozenset()  # served in AWL's layout whatever the default
     max_tool_calls: int = 4
     max_job_tool_calls: int | None = None
     role_fallback: bool = True
@@ -68,12 +69,14 @@ class PipelineOptions:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PipelineOptions:
+        layout = served_layout(settings)
         return cls(
             default_max_tokens=settings.default_max_tokens,
             context_tokens=settings.max_model_len,
             sample_temperature=settings.sample_temperature,
             sample_top_p=settings.sample_top_p,
-            prompt_style=served_prompt_style(settings),
+            prompt_style=layout.default,
+            awl_domains=layout.awl_domains,
             max_tool_calls=settings.max_tool_calls,
             max_job_tool_calls=settings.max_job_tool_calls,
             role_fallback=settings.role_fallback,
@@ -83,6 +86,19 @@ class PipelineOptions:
                 settings.auto_policy, settings.demo_model if settings.model is None else None
             ),
         )
+
+    def prompt_style_for(self, request: SolveRequest) -> Literal["sciserve", "awl"]:
+        """The layout this request is served in: its own `prompt_style`; else AWL's
+        when its domain (named, or confidently read from its words) is one the served
+        policy was trained on in that layout; else the served default."""
+        strategy = request.strategy
+        if strategy.prompt_style is not None:
+            return strategy.prompt_style
+        if self.awl_domains:
+            domain = strategy.domain or confident_domain(request.problem)
+            if domain in self.awl_domains:
+                return "awl"
+        return self.prompt_style
 
 
 def compose(
@@ -213,7 +229,7 @@ class SolvePipeline:
         stages = compose(
             request.strategy,
             self.bank if request.strategy.few_shot else None,
-            self.options.prompt_style,
+            self.options.prompt_style_for(request),
             client_tools=bool(request.client_tools or request.continuation),
         )
         candidates: list[Candidate] = []

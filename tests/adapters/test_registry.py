@@ -204,27 +204,49 @@ def test_the_demo_model_serves_its_shipped_adapters_unless_told_otherwise(
 def test_a_policy_trained_on_awls_layout_makes_it_the_default(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The served policy adapter's card names the layout it was trained on; serving it
-    makes that layout the default, and SCISERVE_PROMPT_STYLE still wins."""
-    from adapters.registry import shipped_registry, trained_layout
+    """The served policy adapter's card names the layout it was trained on, and for
+    which domains; serving it makes that layout the default there (a card without
+    domains: everywhere), and SCISERVE_PROMPT_STYLE still wins."""
+    from adapters.registry import TrainedLayout, shipped_registry, trained_layout
+    from contract.schemas import SolveRequest
     from contract.settings import Settings
-    from workers.engines.factory import served_prompt_style
+    from workers.engines.factory import ServedLayout, served_layout
     from workers.pipeline import PipelineOptions
 
     root = tmp_path / "shipped"
     folder = root / "qwen2.5-coder-0.5b"
     (folder / "policy").mkdir(parents=True)
     (folder / "registry.yaml").write_text("adapters: {}\n")
+    card = folder / "policy" / "card.json"
     monkeypatch.setattr(
         "workers.engines.factory.shipped_registry", lambda name: shipped_registry(name, root)
     )
     monkeypatch.delenv("SCISERVE_PROMPT_STYLE", raising=False)
     demo = Settings(demo_model="qwen2.5-coder-0.5b")
     assert trained_layout(folder / "registry.yaml") is None  # no card: nothing said
-    assert served_prompt_style(demo) == "sciserve"
-    (folder / "policy" / "card.json").write_text(json.dumps({"prompt_style": "awl"}))
-    assert served_prompt_style(demo) == "awl"
+    assert served_layout(demo) == ServedLayout("sciserve")
+    card.write_text(json.dumps({"prompt_style": "awl"}))
+    assert trained_layout(folder / "registry.yaml") == TrainedLayout("awl")
+    assert served_layout(demo) == ServedLayout("awl")
     assert PipelineOptions.from_settings(demo).prompt_style == "awl"
-    assert served_prompt_style(demo.model_copy(update={"shipped_adapters": False})) == "sciserve"
+    assert served_layout(demo.model_copy(update={"shipped_adapters": False})).default == "sciserve"
+
+    science = ["pde", "mechanics", "climate", "epidemiology"]
+    card.write_text(json.dumps({"prompt_style": "awl", "prompt_domains": science}))
+    options = PipelineOptions.from_settings(demo)
+    assert (options.prompt_style, options.awl_domains) == ("sciserve", frozenset(science))
+
+    def style(problem: str, **strategy: object) -> str:
+        request = SolveRequest(problem=problem, strategy=strategy)  # type: ignore[arg-type]
+        return options.prompt_style_for(request)
+
+    climate = "Under SSP2-4.5, what global warming does the climate model give for 2060?"
+    assert style(climate) == "awl"  # two climate words: read from the question
+    assert style("What is 15% of 80?") == "sciserve"  # math keeps the untrained layout
+    shop = "A box of 12 pencils costs $3. What do 5 boxes cost?"  # one mechanics word
+    assert style(shop) == "sciserve"
+    assert style("What is 15% of 80?", domain="climate") == "awl"  # a named domain wins
+    assert style(climate, prompt_style="sciserve") == "sciserve"  # the request's wins
+
     monkeypatch.setenv("SCISERVE_PROMPT_STYLE", "sciserve")  # the operator's choice wins
-    assert served_prompt_style(Settings(demo_model="qwen2.5-coder-0.5b")) == "sciserve"
+    assert served_layout(Settings(demo_model="qwen2.5-coder-0.5b")) == ServedLayout("sciserve")

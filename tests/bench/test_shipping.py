@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from adapters.registry import load_registry, shipped_registry, trained_layout
+from adapters.registry import TrainedLayout, load_registry, shipped_registry, trained_layout
 from bench.shipping import ship_adapter, training_card
 from workers.models.tiny import TinyModel
 
@@ -33,4 +33,4 @@ def test_a_shipped_policy_loads_from_its_registry_with_its_card(
     written = json.loads((target / "card.json").read_text())
     assert written["role"] == "policy" and written["training_seconds"] == 12
     assert written["loss"] == [0.8, 0.1]
-    assert trained_layout(registry) == "awl"
+    assert trained_layout(registry) == TrainedLayout("awl")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from adapters.registry import load_registry, shipped_registry, trained_layout
+from adapters.registry import PromptStyle, load_registry, shipped_registry, trained_layout
 from contract.settings import Settings
 from contract.telemetry import otlp_protocol, traces_endpoint
 from workers.engines.base import Engine
@@ -35,12 +35,28 @@ def adapter_registry(settings: Settings) -> Path | None:
     return None
 
 
-def served_prompt_style(settings: Settings) -> Literal["sciserve", "awl"]:
-    """SCISERVE_PROMPT_STYLE when set; else the layout the served policy adapter's card
-    says it was trained on (the shipped policy learned AWL's), else "sciserve"."""
+@dataclass(frozen=True)
+class ServedLayout:
+    """The prompt layout a request gets when it names none: AWL's for a question of
+    one of `awl_domains`, else `default`."""
+
+    default: PromptStyle = "sciserve"
+    awl_domains: frozenset[str] = frozenset()
+
+
+def served_layout(settings: Settings) -> ServedLayout:
+    """SCISERVE_PROMPT_STYLE when set, for every question; else the layout the served
+    policy adapter's card says it was trained on, for the domains it was trained on
+    (the shipped policy learned AWL's on the four scientific domains), else "sciserve"."""
     if "prompt_style" in settings.model_fields_set:
-        return settings.prompt_style
-    return trained_layout(adapter_registry(settings)) or settings.prompt_style
+        return ServedLayout(settings.prompt_style)
+    trained = trained_layout(adapter_registry(settings))
+    if trained is None:
+        return ServedLayout(settings.prompt_style)
+    if trained.domains is None:
+        return ServedLayout(trained.style)
+    awl = trained.domains if trained.style == "awl" else frozenset()
+    return ServedLayout(settings.prompt_style, awl)
 
 
 def _folder_bytes(path: str) -> int:

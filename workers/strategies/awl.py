@@ -112,15 +112,31 @@ _KEYWORDS = {
 }
 
 
-def classify_domain(problem: str, options: list[str] | None) -> str | None:
-    """The domain a problem's words point to, or `math` for a problem without options
-    that points nowhere (MATH/SciBench-style); None for an unplaced multiple choice."""
+def _keyword_hits(problem: str) -> tuple[str, int]:
+    """The domain whose keywords the problem names most, and how many it names."""
     text = problem.lower()
     hits = {domain: sum(word in text for word in words) for domain, words in _KEYWORDS.items()}
     best = max(hits, key=lambda domain: hits[domain])
-    if hits[best] > 0:
+    return best, hits[best]
+
+
+def classify_domain(problem: str, options: list[str] | None) -> str | None:
+    """The domain a problem's words point to, or `math` for a problem without options
+    that points nowhere (MATH/SciBench-style); None for an unplaced multiple choice."""
+    best, hits = _keyword_hits(problem)
+    if hits > 0:
         return best
     return None if options else "math"
+
+
+def confident_domain(problem: str) -> str | None:
+    """A scientific domain the problem names with at least two of its keywords, else
+    None. Strict on purpose: it decides the layout a question is served in when the
+    request names no domain, and one keyword ("box", "velocity", "hospital") placed 38
+    of 400 gsm_symbolic word problems in a science domain, two placed 2; every AWL PDE
+    and MuJoCo question and every generated climate and epidemiology one names two."""
+    best, hits = _keyword_hits(problem)
+    return best if hits >= 2 else None
 
 
 def _action(text: str) -> tuple[str, str] | None:
