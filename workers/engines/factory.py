@@ -112,6 +112,27 @@ def default_worker_concurrency(engine: Engine) -> int:
     return max(CPU_WORKER_CONCURRENCY, int(capacity))
 
 
+def cpu_bf16_native(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512-BF16 or AMX). Without
+    it PyTorch takes a slow fallback path for bfloat16 matrices (bench/dtype.py
+    measures it), so the CPU engine serves in float32. Unknown (no cpuinfo): True, as
+    vLLM's own `auto` would assume."""
+    try:
+        flags = cpuinfo.read_text()
+    except OSError:
+        return True
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def served_dtype(settings: Settings, gpu: bool) -> str:
+    """SCISERVE_DTYPE when set; `auto` on a CPU without bfloat16 instructions is
+    float32 (the model's own dtype, bfloat16 for the demo models, is slower there);
+    otherwise the model's own (vLLM's `auto`)."""
+    if settings.dtype != "auto" or gpu or cpu_bf16_native():
+        return settings.dtype
+    return "float32"
+
+
 def build_engine(settings: Settings) -> Engine:
     """An unstarted engine; `await engine.start()` loads it."""
     model = resolve_model(settings)
@@ -141,7 +162,7 @@ def build_engine(settings: Settings) -> Engine:
     return VllmEngine(
         VllmOptions(
             model=model,
-            dtype=settings.dtype,
+            dtype=served_dtype(settings, gpu),
             max_model_len=settings.max_model_len,
             kv_cache_bytes=kv_cache_bytes,
             enforce_eager=enforce_eager,

@@ -8,6 +8,7 @@ device; the engine is built, not started, so only its vLLM arguments are checked
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -60,3 +61,27 @@ def test_worker_concurrency_covers_the_gpu_batch() -> None:
 def test_has_cuda_matches_the_test_device() -> None:
     _import_vllm()
     assert factory.has_cuda() is (TEST_DEVICE == "cuda")
+
+
+def test_cpu_without_bf16_instructions_serves_float32(
+    tiny_model: TinyModel, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`auto` on a CPU whose flags lack AVX512-BF16 and AMX is float32 (bfloat16 runs on
+    PyTorch's slow fallback there); with them, or on a GPU, the model's own dtype; an
+    explicit SCISERVE_DTYPE always wins. Mock: the CPU's flags are files written here."""
+    avx2 = tmp_path / "avx2"
+    avx2.write_text("flags\t\t: fpu sse2 avx avx2 fma\n")
+    bf16 = tmp_path / "bf16"
+    bf16.write_text("flags\t\t: fpu sse2 avx avx2 avx512f avx512_bf16 amx_tile\n")
+    assert not factory.cpu_bf16_native(avx2)
+    assert factory.cpu_bf16_native(bf16)
+    assert factory.cpu_bf16_native(tmp_path / "missing")  # unknown: as vLLM's auto
+    monkeypatch.setattr(factory, "has_cuda", lambda: False)
+    monkeypatch.setattr(factory, "cpu_bf16_native", lambda: False)
+    assert _options(tiny_model, dtype="auto").dtype == "float32"  # type: ignore[attr-defined]
+    assert _options(tiny_model, dtype="bfloat16").dtype == "bfloat16"  # type: ignore[attr-defined]
+    monkeypatch.setattr(factory, "has_cuda", lambda: True)
+    assert _options(tiny_model, dtype="auto").dtype == "auto"  # type: ignore[attr-defined]
+    monkeypatch.setattr(factory, "has_cuda", lambda: False)
+    monkeypatch.setattr(factory, "cpu_bf16_native", lambda: True)
+    assert _options(tiny_model, dtype="auto").dtype == "auto"  # type: ignore[attr-defined]
