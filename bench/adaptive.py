@@ -99,6 +99,9 @@ def record(
         Path | None,
         typer.Option(help="also keep each job's trace record (every sample's text) here"),
     ] = None,
+    concurrency: Annotated[
+        int, typer.Option(help="questions in flight at once (same samples; seconds then queue)")
+    ] = 1,
 ) -> None:
     """The greedy confidence and the full vote per question, saved as it goes. With
     `--traces`, the samples' texts are kept too: they are the Truster's training pairs
@@ -123,13 +126,16 @@ def record(
         ):
             name = settings.demo_model if model == "demo" else model
 
+            order = {item.id: index for index, item in enumerate(items)}
+
             def save(row: dict[str, Any]) -> None:
                 rows.append(row)
+                rows.sort(key=lambda recorded: order.get(recorded["id"], len(order)))
                 _save(out, name, samples, max_tokens, rows)
                 print(f"{len(rows)}/{len(items)} {row['id']}: {row['seconds']:.0f} s", flush=True)
 
             done = frozenset(row["id"] for row in rows)
-            collect(client, items, samples, max_tokens, {"tools": "never"}, save, done)
+            collect(client, items, samples, max_tokens, {"tools": "never"}, save, done, concurrency)
     print(f"recorded {len(rows)} votes of {samples} samples into {out}")
 
 
@@ -146,11 +152,18 @@ def _save(out: Path, model: str, samples: int, max_tokens: int, rows: list[Any])
 
 
 def _rules(samples: int) -> dict[str, tuple[StopRule, int]]:
+    """Each rule with its window. `settled` is lossless at any window; smaller windows
+    start fewer samples that a decided vote then aborts (fewer tokens) but take more
+    decode steps (latency), down to one sample at a time."""
     majority = default_window(samples)
+    settled: dict[str, tuple[StopRule, int]] = {
+        f"settled w={window}": ("settled", window)
+        for window in sorted({samples, majority, 2, 1}, reverse=True)
+        if window <= samples
+    }
     return {
         "none": ("none", samples),
-        f"settled w={samples}": ("settled", samples),
-        f"settled w={majority}": ("settled", majority),
+        **settled,
         f"confidence 0.95 w={majority}": (ConfidenceStop(confidence=0.95), majority),
         f"confidence 0.9 w={majority}": (ConfidenceStop(confidence=0.9), majority),
     }

@@ -132,6 +132,19 @@ def redis_prefix() -> Iterator[str]:
     client.close()
 
 
+def tiny_pool_env(tiny_model: TinyModel, redis_prefix: str) -> dict[str, str]:
+    """The environment of a gateway or worker process on the tiny model and the test's
+    Redis prefix (the worker on the transformers engine, which runs on the CPU)."""
+    return {
+        "SCISERVE_REDIS_URL": REDIS_URL,
+        "SCISERVE_REDIS_PREFIX": redis_prefix,
+        "SCISERVE_MODEL": str(tiny_model.model_dir),
+        "SCISERVE_ADAPTER_REGISTRY": str(tiny_model.registry),
+        "SCISERVE_ENGINE": "hf",
+        "SCISERVE_DTYPE": "float32",
+    }
+
+
 @pytest.fixture()
 def spawn(tiny_model: TinyModel, redis_prefix: str, tmp_path: Path) -> Iterator[Spawn]:
     """Start `sciserve gateway|worker` processes on the tiny model; all are killed at
@@ -139,12 +152,7 @@ def spawn(tiny_model: TinyModel, redis_prefix: str, tmp_path: Path) -> Iterator[
     processes = ServiceProcesses(
         tmp_path,
         {
-            "SCISERVE_REDIS_URL": REDIS_URL,
-            "SCISERVE_REDIS_PREFIX": redis_prefix,
-            "SCISERVE_MODEL": str(tiny_model.model_dir),
-            "SCISERVE_ADAPTER_REGISTRY": str(tiny_model.registry),
-            "SCISERVE_ENGINE": "hf",
-            "SCISERVE_DTYPE": "float32",  # the transformers engine runs on the CPU
+            **tiny_pool_env(tiny_model, redis_prefix),
             "SCISERVE_DEFAULT_MAX_TOKENS": "48",
             "SCISERVE_VISIBILITY_TIMEOUT_S": "2",
             "SCISERVE_WORKER_CONCURRENCY": "4",

@@ -55,6 +55,9 @@ def calibrate(
         str | None,
         typer.Option(help="A running server whose auto policy never trusts (see the README)."),
     ] = None,
+    concurrency: Annotated[
+        int, typer.Option(help="Questions in flight at once (each keeps its seeds).")
+    ] = 1,
 ) -> None:
     """Record the greedy confidence and the full vote per question, then choose the
     cheapest threshold within `tolerance` of always voting; writes the policy, its
@@ -78,7 +81,9 @@ def calibrate(
             done.append(row["id"])
             status.update(f"recorded {len(done)}/{len(items)}: {row['id']}")
 
-        rows = collect(client, items, samples, max_tokens, fields, progress)
+        rows = collect(
+            client, items, samples, max_tokens, fields, progress, concurrency=concurrency
+        )
     recording.write_text(json.dumps(rows, indent=1))
     policy = fit(rows, samples, tolerance)
     fitted = policy["fitted"]

@@ -56,3 +56,29 @@ def test_calibrate_writes_a_policy_that_auto_serves(service: Service, tmp_path: 
     escalated = service.call(never)
     assert escalated.trace[-1].detail["stop"]["auto"]["escalated"]
     assert escalated.usage.engine_calls > 1
+
+
+def test_collect_with_questions_in_flight_keeps_order_and_skips_done(service: Service) -> None:
+    """Three questions at once: each row reaches `on_row` once, the rows come back in
+    the items' order whatever order they finished in, and a question already recorded
+    is not asked again."""
+    import httpx
+
+    from entrypoints.calibrate import collect
+    from evaluation.datasets import load_items
+
+    items = load_items("gsm_symbolic", limit=4, seed=5)
+    seen: list[str] = []
+
+    def on_row(row: dict[str, object]) -> None:
+        seen.append(str(row["id"]))
+
+    with httpx.Client(base_url=service.url, timeout=600) as client:
+        rows = collect(
+            client, items, 2, 8, {"tools": "never"}, on_row,
+            done=frozenset({items[1].id}), concurrency=3,
+        )  # fmt: skip
+    expected = [items[0].id, items[2].id, items[3].id]
+    assert [row["id"] for row in rows] == expected
+    assert sorted(seen) == sorted(expected)
+    assert all(len(row["answers"]) == 2 for row in rows)

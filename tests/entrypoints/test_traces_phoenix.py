@@ -33,7 +33,13 @@ import pytest
 from opentelemetry import trace
 
 from entrypoints.embedded import EmbeddedServer, ServiceProcesses, free_port
-from tests.conftest import REDIS_URL, Phoenix, _import_vllm, api_key_headers, tiny_settings
+from tests.conftest import (
+    Phoenix,
+    _import_vllm,
+    api_key_headers,
+    tiny_pool_env,
+    tiny_settings,
+)
 from workers.engines.base import Completion, GenerationRequest
 from workers.engines.factory import build_engine
 from workers.models.tiny import TinyModel
@@ -270,12 +276,7 @@ def test_a_pools_gateway_and_worker_spans_join_one_trace_across_redis(
     processes = ServiceProcesses(
         tmp_path,
         {
-            "SCISERVE_REDIS_URL": REDIS_URL,
-            "SCISERVE_REDIS_PREFIX": redis_prefix,
-            "SCISERVE_MODEL": str(tiny_model.model_dir),
-            "SCISERVE_ADAPTER_REGISTRY": str(tiny_model.registry),
-            "SCISERVE_ENGINE": "hf",
-            "SCISERVE_DTYPE": "float32",
+            **tiny_pool_env(tiny_model, redis_prefix),
             "OTEL_EXPORTER_OTLP_ENDPOINT": phoenix.url,
             "OTEL_BSP_SCHEDULE_DELAY": "200",
         },
