@@ -122,6 +122,30 @@ def test_the_worker_default_style_and_the_request_override(
     assert [m["role"] for m in engine.calls[0].messages] == ["user"]
 
 
+def test_a_policy_trained_on_some_domains_gets_awls_layout_only_there(
+    solve: Solve, tool_servers: dict[str, str]
+) -> None:
+    """A worker whose policy was trained on AWL's layout for PDE (`awl_domains`) serves
+    a PDE question in it with no prompt_style sent (its domain read from its words),
+    and a math question in the sciserve layout it keeps."""
+    options = PipelineOptions(awl_domains=frozenset({"pde"}))
+    rules = [("Feedback from 'setup_and_solve'", ANSWER_B), ("Question:", PDE_CALL)]
+    result, engine, _ = solve(
+        rules,
+        problem=PDE_QUESTION,
+        options=["50.0", "63.0", "70.0", "80.0"],
+        tool_urls=tool_servers,
+        pipeline_options=options,
+    )
+    assert engine.calls[0].messages[0]["content"] == AWL_SYSTEM_PDE
+    generate = result.trace[0].detail
+    assert (generate["prompt_style"], generate["domain"]) == ("awl", "pde")
+    _, engine, _ = solve(
+        [("", "The answer is \\boxed{4}.")], tool_urls=tool_servers, pipeline_options=options
+    )
+    assert [m["role"] for m in engine.calls[0].messages] == ["user"]  # 2 + 2: sciserve
+
+
 REACT_CODE = (
     "Thought: multiply\nAction: write_and_run_code\nCode:\n```python\nprint(1234 * 5678)\n```\n"
 )
