@@ -6,6 +6,7 @@ real tool-server processes."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -54,15 +55,21 @@ ANSWER_B = json.dumps(
 )
 
 
-def test_awl_layout_for_a_pde_question(solve: Solve, tool_servers: dict[str, str]) -> None:
+def _solve_pde(solve: Solve, tool_servers: dict[str, str], **fields: Any) -> tuple[Any, Any]:
+    """The PDE question with its options, scripted to call setup_and_solve, then answer B."""
     rules = [("Feedback from 'setup_and_solve'", ANSWER_B), ("Question:", PDE_CALL)]
     result, engine, _ = solve(
         rules,
         problem=PDE_QUESTION,
         options=["50.0", "63.0", "70.0", "80.0"],
         tool_urls=tool_servers,
-        strategy={**AWL, "domain": "pde"},
+        **fields,
     )
+    return result, engine
+
+
+def test_awl_layout_for_a_pde_question(solve: Solve, tool_servers: dict[str, str]) -> None:
+    result, engine = _solve_pde(solve, tool_servers, strategy={**AWL, "domain": "pde"})
     first = engine.calls[0].messages
     assert [m["role"] for m in first] == ["system", "user"]
     assert first[0]["content"] == AWL_SYSTEM_PDE
@@ -129,14 +136,7 @@ def test_a_policy_trained_on_some_domains_gets_awls_layout_only_there(
     a PDE question in it with no prompt_style sent (its domain read from its words),
     and a math question in the sciserve layout it keeps."""
     options = PipelineOptions(awl_domains=frozenset({"pde"}))
-    rules = [("Feedback from 'setup_and_solve'", ANSWER_B), ("Question:", PDE_CALL)]
-    result, engine, _ = solve(
-        rules,
-        problem=PDE_QUESTION,
-        options=["50.0", "63.0", "70.0", "80.0"],
-        tool_urls=tool_servers,
-        pipeline_options=options,
-    )
+    result, engine = _solve_pde(solve, tool_servers, pipeline_options=options)
     assert engine.calls[0].messages[0]["content"] == AWL_SYSTEM_PDE
     generate = result.trace[0].detail
     assert (generate["prompt_style"], generate["domain"]) == ("awl", "pde")
